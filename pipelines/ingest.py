@@ -1,0 +1,208 @@
+"""Ingest one received submission: staging, privacy, validation, verdict, publish.
+
+``process_submission`` is what the Airflow task and ``insurshare ingest`` call. A file that
+cannot be read, a header that is wrong and a submission that fails its thresholds all end in
+a recorded ``rejected`` verdict, never in an exception; what raises is what a retry or an
+operator can fix (a busy catalog, a missing key).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from pipelines import store
+from pipelines.config import Settings
+from pipelines.contracts import DatasetContract, load_contract, load_submission_rules
+from pipelines.errors import FileRejected
+from pipelines.intake import Submission, load_submission
+from pipelines.privacy.tokens import bind_key, load_key
+from pipelines.publish import Published, publish, record_snapshot
+from pipelines.staging import stage_file
+from pipelines.validation.context import CheckContext, parse_period
+from pipelines.validation.engine import RowCheck, check_rows
+from pipelines.validation.expectations import GxOutcome, validate_frame
+from pipelines.validation.rules_sql import q, reference_table
+from pipelines.verdict import Verdict, decide, file_verdict, reconcile
+
+L = store.LAKE
+
+
+@dataclass(frozen=True)
+class Outcome:
+    submission_id: str
+    status: str
+    rows_total: int | None
+    rows_accepted: int
+    rows_quarantined: int
+    reasons: tuple[str, ...] = ()
+    snapshot_id: int | None = None
+    gx: str = "not run"
+    timings: dict[str, float] = field(default_factory=dict)
+    already_done: bool = False
+
+    def line(self) -> str:
+        rows = f"{self.rows_total:,} rows" if self.rows_total is not None else "unreadable"
+        extra = f", {self.rows_quarantined:,} quarantined" if self.rows_quarantined else ""
+        why = f" - {self.reasons[0]}" if self.reasons and self.status == "rejected" else ""
+        return f"{self.submission_id}: {self.status} ({rows}{extra}){why}"
+
+
+def pending(settings: Settings, dataset: str | None = None) -> list[str]:
+    """Received submissions waiting to be processed, oldest slice and version first.
+
+    A claim submission waits while the same member has premium submissions not yet processed:
+    its cross-dataset rule must see the member's accepted premium data.
+    """
+    if not Path(settings.catalog).exists() and not settings.catalog_is_postgres:
+        return []
+    con = store.connect(settings, read_only=True)
+    try:
+        if not con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND table_name = "
+                           "'submissions'", [L]).fetchone():
+            return []
+        sql = (f"SELECT s.submission_id FROM {L}.submissions s WHERE s.status = 'received' "
+               + ("AND s.dataset = ? " if dataset else "")
+               + f"AND NOT (s.dataset = 'claim' AND EXISTS (SELECT 1 FROM {L}.submissions p WHERE "
+               "p.member_id = s.member_id AND p.dataset = 'policy' AND p.status = 'received')) "
+               "ORDER BY s.member_id, s.period, s.dataset, s.version")
+        return [r[0] for r in con.execute(sql, [dataset] if dataset else []).fetchall()]
+    finally:
+        con.close()
+
+
+def process_submission(settings: Settings, submission_id: str,
+                       progress: Callable[[str], None] | None = None) -> Outcome:
+    """Run every stage for one submission and publish the result in one transaction."""
+    work = settings.work_dir / submission_id.replace("/", "_")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    con = store.connect(settings, read_only=False, database=str(work / "staging.duckdb"))
+    try:
+        sub = load_submission(con, submission_id)
+        if sub.status != "received":
+            return _outcome_of(con, submission_id, already_done=True)
+        outcome = _run(con, settings, sub, work)
+        if progress:
+            progress(outcome.line())
+        return outcome
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, work: Path) -> Outcome:
+    contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
+    sub_rules = load_submission_rules(settings.schemas_dir)
+    key = load_key(settings)
+    ctx = CheckContext(member_id=sub.member_id, period=parse_period(sub.period),
+                       file_format=sub.file_format)
+    timings: dict[str, float] = {}
+    check: RowCheck | None = None
+    gx: GxOutcome | None = None
+    facts: dict = {}
+    t0 = time.perf_counter()
+    try:
+        staged = stage_file(con, Path(sub.archive_path), file_name=sub.file_name,
+                            file_format=sub.file_format, contract=contract, work_dir=work,
+                            encoding=sub.manifest.get("encoding"))
+        facts["encoding"] = staged.encoding
+        timings["staging"] = time.perf_counter() - t0
+        references = _load_references(con, contract, sub)
+        ctx = CheckContext(member_id=sub.member_id, period=ctx.period, file_format=sub.file_format,
+                           references={rid: reference_table(contract.rule(rid)) for rid in references})
+        t1 = time.perf_counter()
+        bind_key(con, key)
+        check = check_rows(con, contract, ctx)
+        timings["validation"] = time.perf_counter() - t1
+        totals, unreadable = _control_totals(con, contract)
+        facts["totals"] = {k: str(v) for k, v in totals.items()}
+        verdict = decide(contract, sub_rules, check, row_count_given=sub.manifest.get("row_count"),
+                         reconciliations=reconcile(contract, sub_rules, sub.manifest.get("control_totals") or {},
+                                                   totals, unreadable))
+        t2 = time.perf_counter()
+        gx = _run_gx(con, settings, contract, ctx, sub, check, references)
+        timings["gx"] = time.perf_counter() - t2
+    except FileRejected as exc:
+        verdict = file_verdict(exc.check_id, str(exc))
+        timings.setdefault("staging", time.perf_counter() - t0)
+    t3 = time.perf_counter()
+    result: Published
+    result, snapshot = store.write_transaction(
+        con, settings, lambda c: publish(c, sub, contract, sub_rules, verdict, check, gx, timings, facts),
+        message=f"publish {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
+    if not result.already_done:
+        timings["publish"] = time.perf_counter() - t3
+        store.write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot),
+                                message=f"record snapshot of {sub.submission_id}")
+    return Outcome(submission_id=sub.submission_id, status=result.status,
+                   rows_total=check.rows if check else None, rows_accepted=result.rows_accepted,
+                   rows_quarantined=result.rows_quarantined, reasons=verdict.reasons,
+                   snapshot_id=None if result.already_done else snapshot,
+                   gx=_gx_words(gx, check, settings), timings=timings, already_done=result.already_done)
+
+
+def _load_references(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
+                     sub: Submission) -> dict[str, list[str]]:
+    """Copy the member's published values that cross-dataset rules look up into staging."""
+    refs: dict[str, list[str]] = {}
+    for rule in contract.rules:
+        if rule.kind not in ("exists_in", "unique_across_periods"):
+            continue
+        dataset = rule.params.get("dataset", contract.dataset)
+        column = rule.params.get("ref_column", rule.column)
+        other_periods = "AND period <> ?" if rule.kind == "unique_across_periods" else ""
+        args = [sub.member_id] + ([sub.period] if other_periods else [])
+        con.execute(f"CREATE OR REPLACE TABLE {reference_table(rule)} AS SELECT DISTINCT {q(column)} AS value "
+                    f"FROM {L}.{dataset} WHERE member_id = ? {other_periods} AND {q(column)} IS NOT NULL", args)
+        refs[rule.id] = [r[0] for r in con.execute(f"SELECT value FROM {reference_table(rule)}").fetchall()]
+    return refs
+
+
+def _control_totals(con: duckdb.DuckDBPyConnection, contract: DatasetContract
+                    ) -> tuple[dict[str, Decimal], dict[str, int]]:
+    cols = contract.control_totals
+    if not cols:
+        return {}, {}
+    sums = ", ".join(f"coalesce(sum({q(c)}), 0)" for c in cols)
+    bad = ", ".join(f"count(*) FILTER (WHERE list_contains(__errors, '{contract.rule_prefix}-TYPE-{c}'))"
+                    for c in cols)
+    row = con.execute(f"SELECT {sums}, {bad} FROM checked").fetchone()
+    n = len(cols)
+    return ({c: Decimal(str(row[i])) for i, c in enumerate(cols)},
+            {c: int(row[n + i]) for i, c in enumerate(cols)})
+
+
+def _run_gx(con: duckdb.DuckDBPyConnection, settings: Settings, contract: DatasetContract,
+            ctx: CheckContext, sub: Submission, check: RowCheck,
+            references: dict[str, list[str]]) -> GxOutcome | None:
+    """GX's pandas engine on the pseudonymised batch, up to ``gx_max_rows`` rows."""
+    if check.rows > settings.gx_max_rows:
+        return None
+    cols = ", ".join(q(c.name) for c in contract.columns)
+    frame = con.execute(f"SELECT {cols} FROM checked ORDER BY __row").df()
+    return validate_frame(frame, contract, ctx, references, name=f"{sub.submission_id}")
+
+
+def _gx_words(gx: GxOutcome | None, check: RowCheck | None, settings: Settings) -> str:
+    if gx is not None:
+        return f"{gx.successful}/{gx.evaluated} expectations met"
+    if check is not None and check.rows > settings.gx_max_rows:
+        return f"not run: {check.rows:,} rows is above the GX limit of {settings.gx_max_rows:,}"
+    return "not run"
+
+
+def _outcome_of(con: duckdb.DuckDBPyConnection, submission_id: str, already_done: bool) -> Outcome:
+    row = con.execute(
+        f"SELECT status, rows_total, rows_accepted, rows_quarantined, verdict_reasons, snapshot_id "
+        f"FROM {L}.submissions WHERE submission_id = ?", [submission_id]).fetchone()
+    return Outcome(submission_id=submission_id, status=row[0], rows_total=row[1],
+                   rows_accepted=row[2] or 0, rows_quarantined=row[3] or 0,
+                   reasons=tuple(row[4] or ()), snapshot_id=row[5], already_done=already_done)

@@ -1,0 +1,277 @@
+"""Intake: archive the raw file, check the manifest, and record the submission.
+
+The raw bytes are archived first, addressed by their sha256 and never modified, so nothing a
+member sends is ever lost, whatever happens next. Then the manifest is checked (member,
+dataset, period, contract version, numbers) and the submission is recorded in the lake as
+``received``. The same bytes again for the same slice are a no-op; other bytes are a new
+version of the slice. A manifest that cannot be accepted is recorded as ``refused`` and
+raised as ``SubmissionError``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+
+import tempfile
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import duckdb
+
+from pipelines import store
+from pipelines.config import Settings
+from pipelines.contracts import datasets, load_contract
+from pipelines.errors import ContractError, InsurShareError, SubmissionError
+from pipelines.staging import format_of
+from pipelines.validation.context import parse_period
+
+MEMBER_RE = re.compile(r"[A-Z][A-Z0-9]{2,15}")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What the member declares about a file; numbers it leaves out are computed at staging."""
+
+    member_id: str
+    dataset: str
+    period: str
+    contract_version: str | None = None
+    row_count: int | None = None
+    control_totals: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+
+    @classmethod
+    def from_file(cls, path: Path, **overrides: object) -> Manifest:
+        """Read a JSON manifest; keyword overrides (from the command line) win."""
+        if path.stat().st_size > 1 << 20:
+            raise SubmissionError(f"Manifest {path.name!r} is larger than 1 MB.",
+                                  hint="A manifest holds a few fields; see the README.")
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise SubmissionError(f"Manifest {path.name!r} is not valid JSON: {exc}".split("\n")[0],
+                                  hint="See the manifest format in the README.") from None
+        if not isinstance(raw, dict):
+            raise SubmissionError(f"Manifest {path.name!r} must be a JSON object.")
+        values = {k: raw.get(k) for k in ("member_id", "dataset", "period", "contract_version",
+                                          "row_count", "control_totals", "encoding")}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.build(**values)
+
+    @classmethod
+    def build(cls, *, member_id: object, dataset: object, period: object,
+              contract_version: object = None, row_count: object = None,
+              control_totals: object = None, encoding: object = None) -> Manifest:
+        totals = control_totals or {}
+        if not isinstance(totals, dict):
+            raise SubmissionError("Control totals must be a mapping of column to amount.")
+        if row_count is not None and not (isinstance(row_count, int) or str(row_count).isdigit()):
+            raise SubmissionError(f"Row count {row_count!r} is not a whole number.")
+        clean = {}
+        for k, v in totals.items():
+            try:
+                clean[str(k)] = str(Decimal(str(v)))
+            except InvalidOperation:
+                raise SubmissionError(f"Control total {k}={v!r} is not a number.") from None
+        return cls(member_id=str(member_id or ""), dataset=str(dataset or ""), period=str(period or ""),
+                   contract_version=str(contract_version) if contract_version else None,
+                   row_count=int(row_count) if row_count is not None else None,
+                   control_totals=clean, encoding=str(encoding) if encoding else None)
+
+
+@dataclass(frozen=True)
+class Submission:
+    submission_id: str
+    member_id: str
+    dataset: str
+    period: str
+    version: int
+    contract_version: str
+    status: str
+    sha256: str
+    file_name: str
+    file_format: str
+    archive_path: str
+    manifest: dict
+
+
+@dataclass(frozen=True)
+class Received:
+    submission: Submission
+    created: bool            # False: the same bytes were already received for this slice
+    supersedes: str | None   # the version this one will replace if accepted
+
+
+# -- archive ------------------------------------------------------------------------------
+
+def archive_file(settings: Settings, path: Path) -> tuple[str, int, Path]:
+    """Copy ``path`` into the archive under its sha256 (read-only); return digest, size, place."""
+    settings.archive_dir.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    fd, tmp = tempfile.mkstemp(dir=settings.archive_dir, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as out, open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        sha = digest.hexdigest()
+        target = archive_path(settings, sha)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            os.unlink(tmp)
+        else:
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        return sha, size, target
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def archive_path(settings: Settings, sha: str) -> Path:
+    return settings.archive_dir / "sha256" / sha[:2] / sha
+
+
+# -- manifest checks ---------------------------------------------------------------------
+
+def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest: Manifest,
+                   file_name: str, today: dt.date) -> str:
+    """Raise ``SubmissionError`` naming the file when the manifest cannot be accepted.
+
+    Returns the contract version the submission follows.
+    """
+    where = f"file {file_name!r}"
+    if not MEMBER_RE.fullmatch(manifest.member_id):
+        raise SubmissionError(
+            f"Member id {manifest.member_id!r} of {where} is not a member id "
+            "(an upper-case letter then 2-15 letters or digits).",
+            hint="Use the id the platform gave you, e.g. M001.", file=file_name)
+    known = con.execute(f"SELECT 1 FROM {store.LAKE}.members WHERE member_id = ?",
+                        [manifest.member_id]).fetchone()
+    if not known:
+        raise SubmissionError(
+            f"Member {manifest.member_id!r} of {where} is not registered.",
+            hint="Ask the operator to register it (`insurshare members add`).",
+            member=manifest.member_id, file=file_name)
+    if manifest.dataset not in datasets(settings.schemas_dir):
+        raise SubmissionError(
+            f"Dataset {manifest.dataset!r} of {where} is not one of "
+            f"{', '.join(datasets(settings.schemas_dir))}.", file=file_name)
+    try:
+        contract = load_contract(manifest.dataset, manifest.contract_version, settings.schemas_dir)
+    except ContractError as exc:
+        raise SubmissionError(f"{where}: {exc.message}", hint=exc.hint, file=file_name) from None
+    period = parse_period(manifest.period)
+    if period.grain != contract.grain:
+        raise SubmissionError(f"Period {manifest.period!r} of {where} is not a {contract.grain}; "
+                              f"{contract.dataset} data is reported per {contract.grain}.", file=file_name)
+    if period.start.year < 2000 or period.start > today:
+        raise SubmissionError(f"Period {manifest.period!r} of {where} has not started yet"
+                              if period.start > today else
+                              f"Period {manifest.period!r} of {where} is before 2000.", file=file_name)
+    unknown = [k for k in manifest.control_totals if k not in contract.control_totals]
+    if unknown:
+        raise SubmissionError(
+            f"Control total(s) {', '.join(unknown)} of {where} are not defined for {contract.dataset}; "
+            f"use {', '.join(contract.control_totals)}.", file=file_name)
+    if format_of(file_name) is None:
+        raise SubmissionError(f"File {file_name!r} is not .csv, .parquet or .xlsx.",
+                              hint="Name the file by its format.", file=file_name)
+    return contract.version
+
+
+# -- recording -----------------------------------------------------------------------------
+
+def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: str | None = None,
+            today: dt.date | None = None) -> Received:
+    """Archive ``path`` and record it as a submission; ``SubmissionError`` if refused."""
+    path = Path(path)
+    file_name = file_name or path.name
+    if not path.is_file():
+        raise SubmissionError(f"File {str(path)!r} does not exist or is not a file.")
+    sha, size, archived = archive_file(settings, path)
+    today = today or dt.date.today()
+    from pipelines.members import ensure_lake
+
+    ensure_lake(settings)
+    con = store.connect(settings, read_only=False)
+    try:
+        try:
+            version = check_manifest(settings, con, manifest, file_name, today)
+        except InsurShareError as exc:
+            _record_refusal(con, settings, manifest, file_name, sha, size, archived, exc)
+            raise
+        period = parse_period(manifest.period).label
+        rec, _ = store.write_transaction(
+            con, settings, lambda c: _record(c, manifest, period, version, file_name, sha, size, archived),
+            message=f"receive {manifest.member_id} {manifest.dataset} {period}")
+        return rec
+    finally:
+        con.close()
+
+
+def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, version: str,
+            file_name: str, sha: str, size: int, archived: Path) -> Received:
+    rows = con.execute(
+        f"SELECT submission_id, version, sha256, status FROM {store.LAKE}.submissions "
+        "WHERE member_id = ? AND dataset = ? AND period = ? ORDER BY version",
+        [manifest.member_id, manifest.dataset, period]).fetchall()
+    for sid, _, digest, _ in rows:
+        if digest == sha:
+            return Received(load_submission(con, sid), created=False, supersedes=None)
+    number = (rows[-1][1] + 1) if rows else 1
+    sid = f"{manifest.member_id}-{manifest.dataset}-{period}-v{number}"
+    current = next((r[0] for r in reversed(rows) if r[3] == "accepted"), None)
+    body = {**asdict(manifest), "period": period, "contract_version": version}
+    con.execute(
+        f"INSERT INTO {store.LAKE}.submissions (submission_id, member_id, dataset, period, version, "
+        "contract_version, status, file_name, file_format, encoding, file_bytes, sha256, archive_path, "
+        "manifest, received_at) VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?)",
+        [sid, manifest.member_id, manifest.dataset, period, number, version, file_name,
+         format_of(file_name), manifest.encoding, size, sha, str(archived), json.dumps(body),
+         dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)])
+    return Received(load_submission(con, sid), created=True, supersedes=current)
+
+
+def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest: Manifest,
+                    file_name: str, sha: str, size: int, archived: Path, exc: InsurShareError) -> None:
+    stamp = dt.datetime.now(dt.timezone.utc)
+    sid = f"refused-{sha[:12]}-{stamp.strftime('%Y%m%dT%H%M%S%f')}"
+
+    def work(c: duckdb.DuckDBPyConnection) -> None:
+        c.execute(
+            f"INSERT INTO {store.LAKE}.submissions (submission_id, member_id, dataset, period, "
+            "contract_version, status, verdict, verdict_reasons, file_name, file_format, file_bytes, "
+            "sha256, archive_path, manifest, received_at, processed_at) "
+            "VALUES (?, ?, ?, ?, ?, 'refused', 'rejected', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sid, manifest.member_id[:64], manifest.dataset[:64], manifest.period[:16],
+             manifest.contract_version, [str(exc)], file_name, format_of(file_name), size, sha,
+             str(archived), json.dumps(asdict(manifest))[:4096], stamp.replace(tzinfo=None),
+             stamp.replace(tzinfo=None)])
+
+    store.write_transaction(con, settings, work, message=f"refuse {file_name}")
+
+
+def load_submission(con: duckdb.DuckDBPyConnection, submission_id: str) -> Submission:
+    row = con.execute(
+        f"SELECT submission_id, member_id, dataset, period, version, contract_version, status, sha256, "
+        f"file_name, file_format, archive_path, manifest FROM {store.LAKE}.submissions "
+        "WHERE submission_id = ?", [submission_id]).fetchone()
+    if row is None:
+        from pipelines.errors import NotFound
+
+        raise NotFound(f"Submission {submission_id!r} does not exist.",
+                       hint="List submissions with `insurshare status`.")
+    return Submission(*row[:11], manifest=json.loads(row[11] or "{}"))
+
+

@@ -1,0 +1,54 @@
+"""The member registry: who may submit. Kept in the lake table ``members``."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pipelines import store
+from pipelines.config import Settings
+from pipelines.contracts import datasets, load_contract
+from pipelines.errors import SubmissionError
+from pipelines.intake import MEMBER_RE
+
+
+def ensure_lake(settings: Settings) -> None:
+    """Create the lake and its tables if they do not exist yet."""
+    con = store.connect(settings, read_only=False)
+    try:
+        contracts = [load_contract(d, None, settings.schemas_dir) for d in datasets(settings.schemas_dir)]
+        store.write_transaction(con, settings, lambda c: store.ensure_tables(c, contracts),
+                                message="ensure tables")
+    finally:
+        con.close()
+
+
+def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
+    """Register members (id -> name); ids already registered are left as they are."""
+    for member_id in members:
+        if not MEMBER_RE.fullmatch(member_id):
+            raise SubmissionError(f"Member id {member_id!r} is not valid: an upper-case letter then "
+                                  "2-15 upper-case letters or digits.")
+    ensure_lake(settings)
+    con = store.connect(settings, read_only=False)
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+    def work(c):
+        have = {r[0] for r in c.execute(f"SELECT member_id FROM {store.LAKE}.members").fetchall()}
+        new = [m for m in members if m not in have]
+        for m in new:
+            c.execute(f"INSERT INTO {store.LAKE}.members VALUES (?, ?, ?)", [m, members[m], now])
+        return new
+
+    try:
+        added, _ = store.write_transaction(con, settings, work, message="register members")
+        return added
+    finally:
+        con.close()
+
+
+def list_members(settings: Settings) -> list[tuple[str, str]]:
+    con = store.connect(settings, read_only=True)
+    try:
+        return con.execute(f"SELECT member_id, name FROM {store.LAKE}.members ORDER BY member_id").fetchall()
+    finally:
+        con.close()

@@ -1,0 +1,1 @@
+"""Privacy stage: identifiers are validated (check digits) and replaced by keyed-hash tokens."""

@@ -1,0 +1,122 @@
+"""Publish: one DuckLake transaction per submission.
+
+An accepted submission replaces its (member, dataset, period) slice: the slice's rows are
+deleted and the accepted rows inserted in the same transaction, and the version it replaces
+is marked superseded. Every submission, accepted or not, publishes its record, its
+quarantined rows and its rule results. A submission that is no longer ``received`` when the
+transaction starts (another worker finished it) publishes nothing: a retry never doubles rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+
+import duckdb
+
+from pipelines import store
+from pipelines.contracts import DatasetContract, SubmissionRules
+from pipelines.intake import Submission
+from pipelines.validation.engine import RowCheck, quarantine_select
+from pipelines.validation.expectations import GxOutcome
+from pipelines.verdict import Verdict
+
+L = store.LAKE
+
+
+@dataclass(frozen=True)
+class Published:
+    status: str            # accepted | rejected | superseded, or the status found if already done
+    rows_accepted: int
+    rows_quarantined: int
+    already_done: bool = False
+
+
+def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract,
+            sub_rules: SubmissionRules, verdict: Verdict, check: RowCheck | None,
+            gx: GxOutcome | None, timings: dict[str, float], control_totals: dict) -> Published:
+    """The body of the publishing transaction (run it with ``store.write_transaction``)."""
+    status = con.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",
+                         [sub.submission_id]).fetchone()[0]
+    if status != "received":
+        return Published(status=status, rows_accepted=0, rows_quarantined=0, already_done=True)
+    slice_args = [sub.member_id, sub.dataset, sub.period]
+    status = verdict.label
+    accepted_rows = 0
+    if verdict.accepted:
+        newer = con.execute(
+            f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? "
+            "AND period = ? AND version > ? AND status = 'accepted'", [*slice_args, sub.version]).fetchone()
+        if newer:
+            status = "superseded"
+            _mark_superseded(con, [sub.submission_id], newer[0])
+        else:
+            accepted_rows = _replace_slice(con, sub, contract)
+    quarantined = 0
+    if check is not None:
+        con.execute(
+            f"INSERT INTO {L}.quarantine SELECT ?, ?, ?, ?, source_row, rule_ids, reasons, record "
+            f"FROM ({quarantine_select(contract)})", [sub.submission_id, *slice_args])
+        quarantined = check.quarantined_rows
+    _insert_rule_results(con, sub, contract, sub_rules, verdict, check, gx)
+    if gx is not None:
+        con.execute(f"INSERT INTO {L}.validation_results VALUES (?, 'gx-pandas', ?, ?, ?, ?, ?)",
+                    [sub.submission_id, gx.suite_name, gx.success, gx.evaluated, gx.successful,
+                     json.dumps(gx.result, default=str)])
+    con.execute(
+        f"UPDATE {L}.submissions SET status = ?, verdict = ?, verdict_reasons = ?, encoding = ?, "
+        "control_totals = ?, rows_total = ?, rows_accepted = ?, rows_quarantined = ?, rows_warned = ?, "
+        "error_row_share = ?, processed_at = ?, timings = ? WHERE submission_id = ?",
+        [status, verdict.label, list(verdict.reasons), control_totals.get("encoding"),
+         json.dumps(control_totals.get("totals", {}), default=str),
+         check.rows if check else None, accepted_rows, quarantined,
+         check.warned_rows if check else None,
+         (check.error_rows / check.rows) if check and check.rows else None,
+         dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+         json.dumps({k: round(v, 3) for k, v in timings.items()}), sub.submission_id])
+    return Published(status=status, rows_accepted=accepted_rows, rows_quarantined=quarantined)
+
+
+def _replace_slice(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract) -> int:
+    table = f"{L}.{contract.dataset}"
+    con.execute(f"DELETE FROM {table} WHERE member_id = ? AND period = ?", [sub.member_id, sub.period])
+    cols = [n for n, _ in store.dataset_table_columns(contract)]
+    values = ", ".join(["?", "?", "?", "__row", *(f'"{c.name}"' for c in contract.columns), "__warnings"])
+    n = con.execute(
+        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM checked "
+        "WHERE len(__errors) = 0 AND len(__fatal) = 0",
+        [sub.member_id, sub.period, sub.submission_id]).fetchone()[0]
+    older = [r[0] for r in con.execute(
+        f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? AND period = ? "
+        "AND status = 'accepted' AND submission_id <> ?",
+        [sub.member_id, sub.dataset, sub.period, sub.submission_id]).fetchall()]
+    if older:
+        _mark_superseded(con, older, sub.submission_id)
+    return n
+
+
+def _mark_superseded(con: duckdb.DuckDBPyConnection, ids: list[str], by: str) -> None:
+    con.execute(f"UPDATE {L}.submissions SET status = 'superseded', superseded_by = ? "
+                "WHERE list_contains(?, submission_id)", [by, ids])
+
+
+def _insert_rule_results(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract,
+                         sub_rules: SubmissionRules, verdict: Verdict, check: RowCheck | None,
+                         gx: GxOutcome | None) -> None:
+    rows = []
+    for c in sub_rules.checks:
+        rows.append([sub.submission_id, sub.dataset, c.id, "submission", "fatal", 1,
+                     int(c.id in verdict.failed_checks), None, None])
+    if check is not None:
+        for c in check.counts:
+            rows.append([sub.submission_id, sub.dataset, c.rule.id, c.rule.kind, c.rule.severity,
+                         c.checked, c.failed,
+                         gx.expectation_types.get(c.rule.id) if gx else None,
+                         gx.unexpected.get(c.rule.id) if gx else None])
+    con.executemany(f"INSERT INTO {L}.rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def record_snapshot(con: duckdb.DuckDBPyConnection, submission_id: str, snapshot: int) -> None:
+    con.execute(f"UPDATE {L}.submissions SET snapshot_id = ? WHERE submission_id = ? "
+                "AND snapshot_id IS NULL", [snapshot, submission_id])

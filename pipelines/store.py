@@ -1,0 +1,209 @@
+"""The shared store: a DuckLake catalog (SQLite or PostgreSQL) with Parquet data files.
+
+``connect`` opens a DuckDB connection with the lake attached as ``lake``; readers attach it
+read-only, optionally at an older snapshot. ``write_transaction`` runs a function inside one
+DuckLake transaction under the writer lock (SQLite catalogs admit one writer at a time) and
+retries with backoff when the catalog is busy or a concurrent commit conflicts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import importlib
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from pipelines.config import Settings
+from pipelines.contracts import DatasetContract
+from pipelines.errors import ConfigError, LakeBusy, QueryError
+
+LAKE = "lake"
+EXTENSIONS = ("ducklake", "sqlite_scanner", "postgres_scanner", "excel")
+_BUSY_MARKERS = ("database is locked", "conflict", "could not serialize", "deadlock",
+                 "busy", "Transaction conflict")
+T = TypeVar("T")
+
+PLATFORM_TABLES = {
+    "members": """
+        member_id VARCHAR, name VARCHAR, registered_at TIMESTAMP""",
+    "submissions": """
+        submission_id VARCHAR, member_id VARCHAR, dataset VARCHAR, period VARCHAR,
+        version INTEGER, contract_version VARCHAR, status VARCHAR, verdict VARCHAR,
+        verdict_reasons VARCHAR[], file_name VARCHAR, file_format VARCHAR, encoding VARCHAR,
+        file_bytes BIGINT, sha256 VARCHAR, archive_path VARCHAR, manifest VARCHAR,
+        control_totals VARCHAR, rows_total BIGINT, rows_accepted BIGINT,
+        rows_quarantined BIGINT, rows_warned BIGINT, error_row_share DOUBLE,
+        received_at TIMESTAMP, processed_at TIMESTAMP, timings VARCHAR, snapshot_id BIGINT,
+        superseded_by VARCHAR""",
+    "rule_results": """
+        submission_id VARCHAR, dataset VARCHAR, rule_id VARCHAR, kind VARCHAR,
+        severity VARCHAR, checked BIGINT, failed BIGINT, gx_expectation VARCHAR,
+        gx_unexpected BIGINT""",
+    "quarantine": """
+        submission_id VARCHAR, member_id VARCHAR, dataset VARCHAR, period VARCHAR,
+        source_row BIGINT, rule_ids VARCHAR[], reasons VARCHAR[], record VARCHAR""",
+    "validation_results": """
+        submission_id VARCHAR, engine VARCHAR, suite_name VARCHAR, success BOOLEAN,
+        evaluated INTEGER, successful INTEGER, result VARCHAR""",
+}
+
+
+def _extension_file(name: str) -> Path:
+    module = importlib.import_module(f"duckdb_extension_{name}")
+    return Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = EXTENSIONS) -> None:
+    """Load the extensions from their PyPI wheels: nothing is downloaded at run time."""
+    for name in names:
+        con.execute(f"LOAD '{_extension_file(name)}'")
+
+
+def new_connection(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the platform's extensions and resource limits."""
+    config = {"memory_limit": settings.duckdb_memory_limit, "autoinstall_known_extensions": False,
+              "autoload_known_extensions": False}
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    con = duckdb.connect(database, config=config)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    con.execute("SET temp_directory = ?", [str(settings.work_dir / "duckdb_tmp")])
+    load_extensions(con)
+    return con
+
+
+def catalog_uri(settings: Settings) -> str:
+    if settings.catalog_is_postgres:
+        dsn = settings.catalog.split(":", 1)[1] if settings.catalog.startswith(("postgres:", "postgresql:")) else settings.catalog
+        return f"ducklake:postgres:{dsn}"
+    return f"ducklake:sqlite:{settings.catalog}"
+
+
+def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: bool = False,
+           snapshot: int | None = None) -> None:
+    """Attach the lake as ``lake``; a reader sees the last committed (or the given) snapshot."""
+    if not settings.catalog_is_postgres:
+        if read_only and not Path(settings.catalog).exists():
+            raise ConfigError(f"No lake at {settings.catalog}.",
+                              hint="Submit and ingest data first (see `insurshare --help`), or set INSURSHARE_HOME.")
+        Path(settings.catalog).parent.mkdir(parents=True, exist_ok=True)
+    Path(settings.data_path).mkdir(parents=True, exist_ok=True)
+    options = [f"DATA_PATH '{settings.data_path}/'"]
+    if read_only:
+        options.append("READ_ONLY")
+    if snapshot is not None:
+        options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+    try:
+        con.execute(f"ATTACH '{catalog_uri(settings)}' AS {LAKE} ({', '.join(options)})")
+    except duckdb.Error as exc:
+        if snapshot is not None and "snapshot" in str(exc).lower():
+            raise QueryError(f"Snapshot {snapshot} does not exist in the lake.",
+                             hint="List snapshots with `insurshare query \"SELECT * FROM snapshots()\"`.") from exc
+        if _is_busy(exc):
+            raise LakeBusy(f"The lake catalog is busy: {exc}") from exc
+        raise
+
+
+def connect(settings: Settings, *, read_only: bool = True, snapshot: int | None = None,
+            database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    con = new_connection(settings, database)
+    attach(con, settings, read_only=read_only, snapshot=snapshot)
+    return con
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(m.lower() in text for m in _BUSY_MARKERS)
+
+
+@contextmanager
+def writer_lock(settings: Settings) -> Iterator[None]:
+    """One writer at a time on this machine (SQLite catalogs cannot take two)."""
+    settings.locks_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.locks_dir / "lake-writer.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
+                      work: Callable[[duckdb.DuckDBPyConnection], T], *,
+                      message: str = "", extra: str = "{}", attempts: int = 8) -> tuple[T, int]:
+    """Run ``work(con)`` in one lake transaction; return its result and the new snapshot id.
+
+    ``con`` must have the lake attached read-write. Busy catalogs and commit conflicts are
+    retried with exponential backoff; after ``attempts`` the error is raised as ``LakeBusy``.
+    """
+    delay = 0.05
+    for attempt in range(1, attempts + 1):
+        with writer_lock(settings):
+            try:
+                con.execute("BEGIN TRANSACTION")
+                if message:
+                    con.execute(f"CALL {LAKE}.set_commit_message('insurshare', ?, extra_info => ?)",
+                                [message, extra])
+                result = work(con)
+                con.execute("COMMIT")
+                snap = con.execute(
+                    f"SELECT id FROM ducklake_last_committed_snapshot('{LAKE}')").fetchone()
+                return result, (snap[0] if snap else current_snapshot(con))
+            except duckdb.Error as exc:
+                _rollback(con)
+                if not _is_busy(exc) or attempt == attempts:
+                    if _is_busy(exc):
+                        raise LakeBusy(f"The lake stayed busy after {attempts} attempts: {exc}") from exc
+                    raise
+            except BaseException:
+                _rollback(con)
+                raise
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute(f"SELECT id FROM ducklake_current_snapshot('{LAKE}')").fetchone()[0]
+
+
+def dataset_table_columns(contract: DatasetContract) -> list[tuple[str, str]]:
+    """Columns of a dataset's table of accepted rows: platform columns, then the contract's."""
+    return [("member_id", "VARCHAR"), ("period", "VARCHAR"), ("submission_id", "VARCHAR"),
+            ("source_row", "BIGINT"),
+            *((c.name, c.sql_type) for c in contract.columns),
+            ("dq_warnings", "VARCHAR[]")]
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract]) -> None:
+    """Create missing tables and add columns that a newer contract version introduced."""
+    existing = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
+    for name, ddl in PLATFORM_TABLES.items():
+        if name not in existing:
+            con.execute(f"CREATE TABLE {LAKE}.{name} ({ddl})")
+    for contract in contracts:
+        cols = dataset_table_columns(contract)
+        if contract.dataset not in existing:
+            body = ", ".join(f"{n} {t}" for n, t in cols)
+            con.execute(f"CREATE TABLE {LAKE}.{contract.dataset} ({body})")
+            continue
+        have = {r[0] for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ?",
+            [LAKE, contract.dataset]).fetchall()}
+        for n, t in cols:
+            if n not in have:
+                con.execute(f"ALTER TABLE {LAKE}.{contract.dataset} ADD COLUMN {n} {t}")

@@ -1,0 +1,102 @@
+"""Run every row rule of a contract over the staged table in one DuckDB statement.
+
+``check_rows`` turns table ``raw`` (trimmed text) into table ``checked``: typed columns
+(identifiers replaced by tokens), the rule ids each row fails by severity, and the reasons.
+Rules that read raw identifier values run in the same pass, before the tokens replace them,
+so raw identifiers never leave the local staging database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from pipelines.contracts import DatasetContract, Rule
+from pipelines.privacy.tokens import token_sql
+from pipelines.validation.context import CheckContext
+from pipelines.validation.rules_sql import (
+    applies_sql, q, reason_sql, text_col, typed_sql, when_sql, window_sql,
+)
+
+
+@dataclass(frozen=True)
+class RuleCount:
+    rule: Rule
+    checked: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    rows: int
+    error_rows: int
+    fatal_rows: int
+    warned_rows: int
+    quarantined_rows: int
+    counts: tuple[RuleCount, ...]
+
+    def failed(self, rule_id: str) -> int:
+        return next(c.failed for c in self.counts if c.rule.id == rule_id)
+
+
+def checked_sql(contract: DatasetContract, ctx: CheckContext) -> str:
+    """The statement that creates table ``checked`` from view ``raw``."""
+    cols = contract.columns
+    typed = ", ".join(
+        [f"{typed_sql(c, ctx.file_format)} AS {q(c.name)}" for c in cols]
+        + [f"{q(c.name)} AS {text_col(c.name)}" for c in cols if c.base_type != "string"])
+    windows = [w for w in (window_sql(r) for r in contract.rules) if w]
+    flags = ", ".join(f"{applies_sql(r, contract, ctx)} AS {q('__f_' + r.id)}" for r in contract.rules)
+
+    def id_list(severities: tuple[str, ...]) -> str:
+        items = [f"CASE WHEN {q('__f_' + r.id)} THEN '{r.id}' END"
+                 for r in contract.rules if r.severity in severities]
+        return f"list_filter([{', '.join(items) or 'NULL'}]::VARCHAR[], x -> x IS NOT NULL)"
+
+    reasons = ", ".join(f"CASE WHEN {q('__f_' + r.id)} THEN {reason_sql(r, contract, ctx)} END"
+                        for r in contract.rules)
+    out_cols = ", ".join(
+        f"{token_sql(q(c.name))} AS {q(c.name)}" if c.identifier else q(c.name) for c in cols)
+    return f"""
+CREATE TABLE checked AS
+WITH typed AS (SELECT __row, {typed} FROM raw),
+windowed AS (SELECT *{''.join(', ' + w for w in windows)} FROM typed),
+flagged AS (SELECT *, {flags} FROM windowed)
+SELECT __row, {out_cols},
+  {id_list(('error',))} AS __errors,
+  {id_list(('fatal',))} AS __fatal,
+  {id_list(('warn',))} AS __warnings,
+  list_filter([{reasons}]::VARCHAR[], x -> x IS NOT NULL) AS __reasons
+FROM flagged
+"""
+
+
+def check_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
+               ctx: CheckContext) -> RowCheck:
+    """Create table ``checked`` and count, per rule, the rows it applied to and failed."""
+    con.execute(checked_sql(contract, ctx))
+    applies = ", ".join(f"count(*) FILTER (WHERE {when_sql(r)})" for r in contract.rules)
+    totals = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE len(__errors) > 0), "
+        f"count(*) FILTER (WHERE len(__fatal) > 0), count(*) FILTER (WHERE len(__warnings) > 0), "
+        f"count(*) FILTER (WHERE len(__errors) > 0 OR len(__fatal) > 0), "
+        f"{applies} FROM checked").fetchone()
+    failed = dict(con.execute(
+        "SELECT rule_id, count(*) FROM (SELECT unnest(__errors || __fatal || __warnings) AS rule_id "
+        "FROM checked) GROUP BY rule_id").fetchall())
+    counts = tuple(RuleCount(rule=r, checked=totals[5 + i], failed=failed.get(r.id, 0))
+                   for i, r in enumerate(contract.rules))
+    return RowCheck(rows=totals[0], error_rows=totals[1], fatal_rows=totals[2],
+                    warned_rows=totals[3], quarantined_rows=totals[4], counts=counts)
+
+
+def quarantine_select(contract: DatasetContract) -> str:
+    """Rows failing an error or fatal rule, with reasons and the pseudonymised record as JSON."""
+    record = ", ".join(
+        f"{q(c.name)} := {token_sql('upper(r.' + q(c.name) + ')')}" if c.identifier
+        else f"{q(c.name)} := r.{q(c.name)}" for c in contract.columns)
+    return (f"SELECT c.__row AS source_row, c.__errors || c.__fatal || c.__warnings AS rule_ids, "
+            f"c.__reasons AS reasons, CAST(to_json(struct_pack({record})) AS VARCHAR) AS record "
+            f"FROM checked c JOIN raw r USING (__row) "
+            f"WHERE len(c.__errors) > 0 OR len(c.__fatal) > 0")

@@ -1,0 +1,142 @@
+"""The contract as a Great Expectations suite, and GX's own validation of a staged batch.
+
+Each rule that GX can express becomes one expectation carrying ``meta.rule_id``; the rest
+(types of raw text, check digits and other checks on raw identifiers) have no expectation and
+are reported as such. NULL behaviour matches the SQL: a missing value fails only ``required``;
+pair comparisons ignore rows where either side is missing; ``when`` becomes a pandas
+``row_condition``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from pipelines.contracts import DatasetContract, Rule
+from pipelines.validation.context import CheckContext
+from pipelines.validation.rules_sql import FORMULA_START
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+@dataclass(frozen=True)
+class GxOutcome:
+    suite_name: str
+    success: bool
+    evaluated: int
+    successful: int
+    unexpected: Mapping[str, int]      # rule id -> GX unexpected count
+    expectation_types: Mapping[str, str]
+    result: dict[str, Any]
+
+
+def _bound(value: object, ctx: CheckContext) -> object:
+    v = ctx.bound(value)
+    return dt.datetime.combine(v, dt.time()) if isinstance(v, dt.date) else v
+
+
+def _condition(rule: Rule) -> dict[str, str]:
+    if not rule.when:
+        return {}
+    parts = [f"{col} in {json.dumps(list(values))}" for col, values in rule.when.items()]
+    return {"row_condition": " and ".join(parts), "condition_parser": "pandas"}
+
+
+def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
+                    references: Mapping[str, Sequence[str]]):
+    """The GX expectation that checks ``rule``, or None when GX cannot express it."""
+    import great_expectations.expectations as gxe
+
+    if rule.touches_identifier_values or rule.kind == "type":
+        return None
+    meta = {"rule_id": rule.id}
+    cond = _condition(rule)
+    col = rule.column
+    kind = rule.kind
+    if kind == "required":
+        return gxe.ExpectColumnValuesToNotBeNull(column=col, meta=meta, **cond)
+    if kind == "codes":
+        return gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(contract.codes_of(col)),
+                                               meta=meta, **cond)
+    if kind == "pattern":
+        return gxe.ExpectColumnValuesToMatchRegex(column=col, regex=rule.params["pattern"], meta=meta, **cond)
+    if kind == "free_text":
+        return gxe.ExpectColumnValuesToNotMatchRegex(column=col, regex=FORMULA_START, meta=meta, **cond)
+    if kind == "max_length":
+        return gxe.ExpectColumnValueLengthsToBeBetween(column=col, max_value=rule.params["max_length"],
+                                                       meta=meta, **cond)
+    if kind == "unique" and len(rule.columns) == 1:
+        return gxe.ExpectColumnValuesToBeUnique(column=col, meta=meta, **cond)
+    if kind == "unique":
+        return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns),
+                                                   ignore_row_if="any_value_is_missing", meta=meta, **cond)
+    if kind == "unique_across_periods":
+        return gxe.ExpectColumnValuesToNotBeInSet(column=col, value_set=list(references.get(rule.id, [])),
+                                                  meta=meta, **cond)
+    if kind == "exists_in":
+        return gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(references.get(rule.id, [])),
+                                               meta=meta, **cond)
+    if kind == "compare":
+        left, right = rule.columns
+        op = rule.params["op"]
+        if op == "=":
+            return gxe.ExpectColumnPairValuesToBeEqual(column_A=left, column_B=right,
+                                                       ignore_row_if="either_value_is_missing", meta=meta, **cond)
+        a, b = (left, right) if op in (">", ">=") else (right, left)
+        return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+            column_A=a, column_B=b, or_equal=op in (">=", "<="),
+            ignore_row_if="either_value_is_missing", meta=meta, **cond)
+    if kind == "range":
+        lo, hi = rule.params.get("min"), rule.params.get("max")
+        return gxe.ExpectColumnValuesToBeBetween(
+            column=col, min_value=_bound(lo, ctx) if lo is not None else None,
+            max_value=_bound(hi, ctx) if hi is not None else None, meta=meta, **cond)
+    return None
+
+
+def build_suite(contract: DatasetContract, ctx: CheckContext, name: str,
+                references: Mapping[str, Sequence[str]]):
+    """The GX suite of ``contract`` for one submission (period bounds and references resolved)."""
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=name, meta={"contract": f"{contract.dataset} {contract.version}"})
+    for rule in contract.rules:
+        exp = expectation_for(rule, contract, ctx, references)
+        if exp is not None:
+            suite.add_expectation(exp)
+    return suite
+
+
+def validate_frame(frame: pd.DataFrame, contract: DatasetContract, ctx: CheckContext,
+                   references: Mapping[str, Sequence[str]], *, name: str) -> GxOutcome:
+    """Validate ``frame`` (typed, pseudonymised rows) with GX's pandas engine."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    suite = context.suites.add(build_suite(contract, ctx, name, references))
+    batch_def = (context.data_sources.add_pandas("staged")
+                 .add_dataframe_asset(name).add_batch_definition_whole_dataframe("batch"))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=name, data=batch_def, suite=suite))
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+    unexpected, types = {}, {}
+    for r in result.results:
+        rid = r.expectation_config.meta["rule_id"]
+        types[rid] = r.expectation_config.type
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            raise RuntimeError(f"GX could not evaluate {rid}: {r.exception_info.get('exception_message')}")
+        unexpected[rid] = int(r.result.get("unexpected_count") or 0)
+    stats = result.statistics
+    return GxOutcome(suite_name=name, success=bool(result.success),
+                     evaluated=int(stats["evaluated_expectations"]),
+                     successful=int(stats["successful_expectations"]),
+                     unexpected=unexpected, expectation_types=types,
+                     result=result.to_json_dict())

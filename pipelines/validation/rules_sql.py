@@ -1,0 +1,196 @@
+"""Contract rules compiled to DuckDB SQL.
+
+For every rule: the condition under which a row fails it (over the typed columns of the
+``typed`` relation; NULL never fails a rule other than ``required``), the reason a member
+reads, and the condition under which the rule applies at all (its ``when``). Values of
+identifier columns never appear in a reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from pipelines.contracts import Column, DatasetContract, Rule
+from pipelines.privacy import checkdigits
+from pipelines.validation.context import CheckContext
+
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def q(name: str) -> str:
+    """Quote an identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: object) -> str:
+    """A SQL literal for a rule parameter."""
+    if isinstance(value, dt.date):
+        return f"DATE '{value.isoformat()}'"
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return repr(value) if not isinstance(value, Decimal) else str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def text_col(name: str) -> str:
+    return q(f"{name}__text")
+
+
+def shown(expr: str) -> str:
+    """A value as shown in a reason: quoted and cut to 40 characters."""
+    return f"'''' || left(CAST({expr} AS VARCHAR), 40) || ''''"
+
+
+# -- typing ------------------------------------------------------------------------------
+
+def typed_sql(col: Column, file_format: str) -> str:
+    """The typed value of a column from its trimmed text; NULL when it does not parse exactly."""
+    v = q(col.name)
+    if col.base_type == "string":
+        return f"upper({v})" if col.identifier else v
+    if col.base_type == "date":
+        forms = [f"TRY_CAST({v} AS DATE)",
+                 f"CAST(try_strptime({v}, '%Y/%m/%d') AS DATE)",
+                 f"CAST(try_strptime({v}, '%Y%m%d') AS DATE)",
+                 f"CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}[ T]00:00:00(\\.0+)?') "
+                 f"THEN TRY_CAST(left({v}, 10) AS DATE) END"]
+        if file_format == "xlsx":  # spreadsheet serial day numbers
+            forms.append(f"CASE WHEN regexp_full_match({v}, '[1-9][0-9]{{4}}(\\.0+)?') "
+                         f"THEN DATE '1899-12-30' + CAST(CAST({v} AS DOUBLE) AS INTEGER) END")
+        return f"coalesce({', '.join(forms)})"
+    if col.base_type == "decimal":
+        exact = f"TRY_CAST({v} AS DECIMAL(38,12))"
+        cast = f"TRY_CAST({v} AS {col.sql_type})"
+        return f"CASE WHEN {cast} = {exact} THEN {cast} END"
+    return f"CASE WHEN TRY_CAST({v} AS DOUBLE) = TRY_CAST({v} AS BIGINT) THEN TRY_CAST({v} AS BIGINT) END"
+
+
+# -- conditions --------------------------------------------------------------------------
+
+def when_sql(rule: Rule) -> str:
+    """When the rule applies; a NULL in a condition column means it does not."""
+    if not rule.when:
+        return "true"
+    parts = [f"coalesce({q(c)} IN ({', '.join(lit(v) for v in values)}), false)"
+             for c, values in rule.when.items()]
+    return " AND ".join(parts)
+
+
+def reference_table(rule: Rule) -> str:
+    return "ref_" + rule.id.lower().replace("-", "_")
+
+
+def window_column(rule: Rule) -> str:
+    return q(f"__n_{rule.id}")
+
+
+def window_sql(rule: Rule) -> str | None:
+    if rule.kind != "unique":
+        return None
+    return f"count(*) OVER (PARTITION BY {', '.join(q(c) for c in rule.columns)}) AS {window_column(rule)}"
+
+
+def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
+    """The condition under which a row fails ``rule`` (before applying ``when``)."""
+    c = q(rule.column)
+    kind = rule.kind
+    if kind == "required":
+        return f"{c} IS NULL"
+    if kind == "type":
+        return f"{text_col(rule.column)} IS NOT NULL AND {c} IS NULL"
+    if kind == "codes":
+        values = ", ".join(lit(v) for v in contract.codes_of(rule.column))
+        return f"{c} NOT IN ({values})"
+    if kind == "pattern":
+        return f"NOT regexp_full_match({c}, {lit(rule.params['pattern'])})"
+    if kind == "free_text":
+        return f"regexp_matches({c}, {lit(FORMULA_START)})"
+    if kind == "max_length":
+        return f"length({c}) > {int(rule.params['max_length'])}"
+    if kind == "unique":
+        not_null = " AND ".join(f"{q(x)} IS NOT NULL" for x in rule.columns)
+        return f"{not_null} AND {window_column(rule)} > 1"
+    if kind in ("unique_across_periods", "exists_in"):
+        neg = "" if kind == "unique_across_periods" else "NOT "
+        return f"{c} {neg}IN (SELECT value FROM {reference_table(rule)})"
+    if kind == "compare":
+        left, right = q(rule.columns[0]), q(rule.columns[1])
+        op = "=" if rule.params["op"] == "=" else rule.params["op"]
+        return f"{left} IS NOT NULL AND {right} IS NOT NULL AND NOT ({left} {op} {right})"
+    if kind == "range":
+        parts = []
+        if rule.params.get("min") is not None:
+            parts.append(f"{c} < {lit(ctx.bound(rule.params['min']))}")
+        if rule.params.get("max") is not None:
+            parts.append(f"{c} > {lit(ctx.bound(rule.params['max']))}")
+        return f"({' OR '.join(parts)})"
+    if kind == "check_digit":
+        return f"{c} IS NOT NULL AND NOT {checkdigits.valid_sql(rule.params['scheme'], c)}"
+    if kind == "resident_id_agrees":
+        rid, birth, gender = (q(x) for x in rule.columns)
+        return (f"{checkdigits.resident_id_valid_sql(rid)} AND ("
+                f"coalesce({birth} <> {checkdigits.resident_id_birth_date_sql(rid)}, false) OR "
+                f"coalesce({gender} <> {checkdigits.resident_id_gender_sql(rid)}, false))")
+    raise ValueError(f"rule {rule.id}: no SQL for kind {kind!r}")
+
+
+def applies_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
+    """The full failing condition: applies, and fails; never NULL."""
+    return f"coalesce(({when_sql(rule)}) AND ({fail_sql(rule, contract, ctx)}), false)"
+
+
+def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
+    """What a member reads for a failing row; identifier values are never shown."""
+    col = rule.column
+    c = q(col)
+    ident = contract.column(col).identifier
+    prefix = f"'{rule.id}: '"
+    kind = rule.kind
+    if kind == "required":
+        text = f"'{col} is missing'"
+    elif kind == "type":
+        text = (f"'{col} ' || {shown(text_col(col))} || ' is not {_type_words(contract.column(col))}'")
+    elif kind == "codes":
+        text = f"'{col} ' || {shown(c)} || ' is not in code list {contract.column(col).codes}'"
+    elif kind == "pattern" and ident:
+        text = f"'{col} is not in the expected format'"
+    elif kind == "pattern":
+        text = (f"'{col} ' || {shown(c)} || CASE WHEN regexp_matches({c}, {lit(FORMULA_START)}) "
+                f"THEN ' looks like a spreadsheet formula' ELSE ' does not match {rule.params['pattern']}' END")
+    elif kind == "free_text":
+        text = f"'{col} starts with ' || {shown(f'left({c}, 1)')} || ' (a spreadsheet formula)'"
+    elif kind == "max_length":
+        text = f"'{col} has ' || length({c}) || ' characters, more than {rule.params['max_length']}'"
+    elif kind == "unique":
+        key = " || '/' || ".join(f"CAST({q(x)} AS VARCHAR)" for x in rule.columns)
+        text = f"'{'/'.join(rule.columns)} ' || {shown(key)} || ' appears ' || {window_column(rule)} || ' times'"
+    elif kind == "unique_across_periods":
+        text = f"'{col} ' || {shown(c)} || ' is already published for another period'"
+    elif kind == "exists_in":
+        text = (f"'{col} ' || {shown(c)} || ' is not in the member''s accepted "
+                f"{rule.params['dataset']} data'")
+    elif kind == "compare":
+        left, right = rule.columns
+        text = (f"'{left} ' || {shown(q(left))} || ' is not {rule.params['op']} {right} ' || "
+                f"{shown(q(right))}")
+    elif kind == "range":
+        lo, hi = rule.params.get("min"), rule.params.get("max")
+        bounds = " and ".join(
+            [f"at least {ctx.bound(lo)}" for _ in [0] if lo is not None]
+            + [f"at most {ctx.bound(hi)}" for _ in [0] if hi is not None])
+        text = f"'{col} ' || {shown(c)} || ' is not {bounds}'"
+    elif kind == "check_digit":
+        text = f"'{col} is not a valid {rule.params['scheme'].replace('_', ' ')} (format or check character)'"
+    elif kind == "resident_id_agrees":
+        text = f"'{rule.columns[1]} or {rule.columns[2]} disagrees with the resident identity number'"
+    else:
+        text = "'failed'"
+    return f"{prefix} || {text}"
+
+
+def _type_words(col: Column) -> str:
+    if col.base_type == "date":
+        return "a date (YYYY-MM-DD)"
+    if col.base_type == "decimal":
+        return f"a number fitting {col.sql_type}"
+    return "a whole number"
