@@ -55,3 +55,11 @@ class FileRejected(InsurShareError):
     def __init__(self, check_id: str, message: str, *, hint: str = "", **context: object) -> None:
         self.check_id = check_id
         super().__init__(message, hint=hint, **context)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether trying the same work again can succeed: busy catalogs and I/O hiccups can."""
+    if isinstance(exc, InsurShareError):
+        return exc.retryable
+    return isinstance(exc, (OSError, TimeoutError)) and not isinstance(
+        exc, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError))

@@ -262,6 +262,22 @@ def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest
     store.write_transaction(con, settings, work, message=f"refuse {file_name}")
 
 
+def refuse_file(settings: Settings, path: Path, error: InsurShareError,
+                file_name: str | None = None) -> None:
+    """Archive a file whose manifest could not even be read, and record the refusal."""
+    from pipelines.members import ensure_lake
+
+    file_name = file_name or path.name
+    sha, size, archived = archive_file(settings, path)
+    ensure_lake(settings)
+    con = store.connect(settings, read_only=False)
+    try:
+        _record_refusal(con, settings, Manifest(member_id="", dataset="", period=""), file_name,
+                        sha, size, archived, error)
+    finally:
+        con.close()
+
+
 def load_submission(con: duckdb.DuckDBPyConnection, submission_id: str) -> Submission:
     row = con.execute(
         f"SELECT submission_id, member_id, dataset, period, version, contract_version, status, sha256, "

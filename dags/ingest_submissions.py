@@ -1,0 +1,84 @@
+"""Ingest member submissions into the shared lake.
+
+Every 15 minutes (and on demand): take files dropped in the landing zone into intake, then
+process every received submission in its own mapped task: premium data first, then claims
+(whose cross-dataset rule reads the member's accepted premium data). Each task runs the same
+``pipelines.ingest.process_submission`` that ``insurshare ingest`` runs. A bad file ends in a
+recorded verdict, not a failed task; only transient errors (a busy catalog, I/O) are retried.
+The ``insurshare://lake`` asset is updated when a submission is published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+LAKE = Asset("insurshare://lake")
+
+
+def _settings():
+    from pipelines.config import Settings
+
+    return Settings.from_env()
+
+
+def _fail_unless_retryable(exc: BaseException) -> None:
+    """Re-raise ``exc`` so that Airflow retries it only when trying again can help."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.errors import is_retryable
+
+    if is_retryable(exc):
+        raise exc
+    raise AirflowFailException(str(exc)) from exc
+
+
+@dag(
+    dag_id="ingest_submissions",
+    schedule="*/15 * * * *",
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["insurshare", "ingestion"],
+    default_args={"owner": "insurshare", "retries": 3, "retry_delay": dt.timedelta(seconds=20),
+                  "retry_exponential_backoff": True},
+    doc_md=__doc__,
+)
+def ingest_submissions():
+    @task
+    def intake_landing() -> list[str]:
+        """Receive files (with their manifests) dropped in $INSURSHARE_HOME/landing."""
+        from pipelines.landing import receive_landing
+
+        try:
+            return [line for line in receive_landing(_settings(), progress=print)]
+        except Exception as exc:
+            _fail_unless_retryable(exc)
+
+    @task
+    def find_pending(dataset: str) -> list[str]:
+        from pipelines.ingest import pending
+
+        return pending(_settings(), dataset)
+
+    @task(outlets=[LAKE], map_index_template="{{ task.op_kwargs['submission_id'] }}")
+    def process(submission_id: str) -> dict:
+        from pipelines.ingest import process_submission
+
+        try:
+            outcome = process_submission(_settings(), submission_id, progress=print)
+        except Exception as exc:
+            _fail_unless_retryable(exc)
+        return {"submission_id": outcome.submission_id, "status": outcome.status}
+
+    policy = find_pending.override(task_id="pending_policy")("policy")
+    intake_landing() >> policy
+    processed_policy = process.override(task_id="process_policy").expand(submission_id=policy)
+    claim = find_pending.override(task_id="pending_claim", trigger_rule="all_done")("claim")
+    processed_policy >> claim
+    process.override(task_id="process_claim").expand(submission_id=claim)
+
+
+dag_object = ingest_submissions()

@@ -1,0 +1,241 @@
+"""The ``insurshare`` command line: a thin layer over the ``pipelines`` functions.
+
+Every command resolves the settings once (``--home`` or ``INSURSHARE_HOME``, default ./data),
+calls one library function and prints its result. Errors of the platform are shown as one
+message that says what to do next; no traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from pipelines.config import Settings
+from pipelines.errors import InsurShareError
+
+
+def _fail_cleanly(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InsurShareError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+def command(group: click.Group, *args, **kwargs):
+    """Register ``fn`` on ``group`` with the settings object and clean error handling."""
+    def decorate(fn):
+        return group.command(*args, **kwargs)(click.pass_obj(_fail_cleanly(fn)))
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", type=click.Path(path_type=Path), envvar="INSURSHARE_HOME",
+              help="The platform's working folder (landing, archive, lake, reports). [env INSURSHARE_HOME; default ./data]")
+@click.version_option(package_name="insurshare")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """InsurShare: the insurance industry's shared data platform.
+
+    Members submit premium and claim data; the platform validates it, pseudonymises
+    identifiers and publishes it into one shared DuckLake store.
+    """
+    ctx.obj = Settings.from_env(home=home)
+
+
+@command(main, "keygen")
+@click.option("--if-missing", is_flag=True, help="Do nothing when a key already exists.")
+@click.option("--key-id", default="k1", show_default=True, help="Id written into every token made with this key.")
+def keygen(settings: Settings, if_missing: bool, key_id: str) -> None:
+    """Create the pseudonymisation key (HMAC secret) at INSURSHARE_KEY_FILE."""
+    from pipelines.privacy.tokens import create_key
+
+    if if_missing and Path(settings.key_file).exists():
+        click.echo(f"key exists at {settings.key_file}")
+        return
+    key = create_key(Path(settings.key_file), key_id)
+    click.echo(f"created key {key.key_id} at {settings.key_file} (mode 0600; keep it out of git, back it up)")
+
+
+@main.group()
+def members() -> None:
+    """Register and list the member companies allowed to submit."""
+
+
+@command(members, "add")
+@click.argument("member_id", required=False)
+@click.option("--name", help="The member's name.")
+@click.option("--from-index", "index", type=click.Path(exists=True, path_type=Path),
+              help="Register the members listed in a generated index.json.")
+def members_add(settings: Settings, member_id: str | None, name: str | None, index: Path | None) -> None:
+    """Register a member (or every member of a generated data set)."""
+    from pipelines.members import add_members
+
+    if index:
+        wanted = {m["member_id"]: m["name"] for m in json.loads(index.read_text())["members"]}
+    elif member_id:
+        wanted = {member_id: name or member_id}
+    else:
+        raise click.UsageError("Give MEMBER_ID or --from-index.")
+    added = add_members(settings, wanted)
+    click.echo(f"registered {len(added)} new member(s): {', '.join(added) or 'none'}")
+
+
+@command(members, "list")
+def members_list(settings: Settings) -> None:
+    """List registered members."""
+    from pipelines.members import list_members
+
+    for member_id, name in list_members(settings):
+        click.echo(f"{member_id}  {name}")
+
+
+@command(main, "generate")
+@click.option("--members", "n_members", default=5, show_default=True, help="Number of member insurers.")
+@click.option("--quarters", default=8, show_default=True, help="Number of quarters, ending at --end-period.")
+@click.option("--seed", default=42, show_default=True, help="Random seed; the same seed gives the same data.")
+@click.option("--end-period", default="2025Q4", show_default=True, help="Last quarter generated.")
+@click.option("--scale", default=1.0, show_default=True, help="Size multiplier.")
+@click.option("--out", type=click.Path(path_type=Path), help="Output folder [default: HOME/incoming].")
+def generate(settings: Settings, n_members: int, quarters: int, seed: int, end_period: str,
+             scale: float, out: Path | None) -> None:
+    """Write synthetic member submissions with known defects and a ground-truth file."""
+    from pipelines.generate import generate as run
+
+    out = out or settings.home / "incoming"
+    result = run(out, members=n_members, quarters=quarters, seed=seed, end_period=end_period,
+                 scale=scale, progress=click.echo)
+    click.echo(f"wrote {result.files} files ({result.rows:,} rows) to {out}; index {result.index}, "
+               f"ground truth {result.ground_truth}")
+
+
+@command(main, "submit")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--member", help="Member id, e.g. M001.")
+@click.option("--dataset", help="policy or claim.")
+@click.option("--period", help="Reporting period, e.g. 2025Q4.")
+@click.option("--contract-version", help="Contract version the file follows [default: current].")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A JSON manifest; options given here override it.")
+@click.option("--rows", type=int, help="Row count declared by the member.")
+@click.option("--control", multiple=True, metavar="COLUMN=AMOUNT", help="A control total, e.g. written_premium=1234.50.")
+@click.option("--encoding", help="Encoding of a CSV file [default: detect UTF-8 or GB18030].")
+def submit(settings: Settings, file: Path, member: str | None, dataset: str | None, period: str | None,
+           contract_version: str | None, manifest: Path | None, rows: int | None,
+           control: tuple[str, ...], encoding: str | None) -> None:
+    """Archive FILE and record it as a submission waiting for ingestion."""
+    from pipelines.intake import Manifest, receive
+
+    totals = dict(item.split("=", 1) for item in control) if control else None
+    given = dict(member_id=member, dataset=dataset, period=period, contract_version=contract_version,
+                 row_count=rows, control_totals=totals, encoding=encoding)
+    m = Manifest.from_file(manifest, **given) if manifest else Manifest.build(**given)
+    got = receive(settings, file, m)
+    sub = got.submission
+    if not got.created:
+        click.echo(f"{file.name}: already received as {sub.submission_id} ({sub.status}); nothing to do")
+        return
+    extra = f"; supersedes {got.supersedes} if accepted" if got.supersedes else ""
+    click.echo(f"{file.name}: received as {sub.submission_id} (sha256 {sub.sha256[:12]}){extra}")
+
+
+@command(main, "submit-index")
+@click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def submit_index(settings: Settings, index: Path) -> None:
+    """Submit every file of a generated index.json, in its order."""
+    from pipelines.intake import Manifest, receive
+
+    entries = json.loads(index.read_text())["submissions"]
+    base = index.parent
+    for n, entry in enumerate(entries, 1):
+        try:
+            got = receive(settings, base / entry["file"], Manifest.from_file(base / entry["manifest"]))
+            verb = "received" if got.created else "already received"
+            click.echo(f"[{n}/{len(entries)}] {entry['file']}: {verb} as {got.submission.submission_id}")
+        except InsurShareError as exc:
+            click.echo(f"[{n}/{len(entries)}] {entry['file']}: refused - {exc}")
+
+
+@command(main, "ingest")
+@click.argument("submission_ids", nargs=-1)
+def ingest(settings: Settings, submission_ids: tuple[str, ...]) -> None:
+    """Process received submissions now, without Airflow (all pending ones by default)."""
+    from pipelines.ingest import pending, process_submission
+
+    if submission_ids:
+        for sid in submission_ids:
+            click.echo(process_submission(settings, sid).line())
+        return
+    done = 0
+    while ids := pending(settings):
+        for sid in ids:
+            click.echo(process_submission(settings, sid).line())
+            done += 1
+    click.echo(f"processed {done} submission(s)")
+
+
+@command(main, "run-dag")
+@click.argument("dag_id", default="ingest_submissions")
+def run_dag(settings: Settings, dag_id: str) -> None:
+    """Run a DAG once through Airflow (dag.test(), no scheduler needed)."""
+    from pipelines.orchestration import run_dag as run
+
+    state = run(settings, dag_id, progress=click.echo)
+    click.echo(f"DAG {dag_id} finished: {state}")
+    if state != "success":
+        sys.exit(1)
+
+
+@command(main, "query")
+@click.argument("sql")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
+              show_default=True)
+@click.option("--as-of", help="Snapshot id or ISO timestamp to read the lake as of.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file (needed for parquet).")
+@click.option("--limit", default=1000, show_default=True, help="Rows shown in table format.")
+def query(settings: Settings, sql: str, fmt: str, as_of: str | None, output: Path | None, limit: int) -> None:
+    """Run a read-only SQL query on the lake (tables: policy, claim, submissions, ...)."""
+    from pipelines.query import run_query
+
+    click.echo(run_query(settings, sql, fmt=fmt, as_of=as_of, output=output, limit=limit))
+
+
+@command(main, "status")
+@click.option("--member", help="Only this member.")
+@click.option("--period", help="Only this period.")
+def status(settings: Settings, member: str | None, period: str | None) -> None:
+    """List submissions by member and period with their verdicts."""
+    from pipelines.summary import status_table
+
+    click.echo(status_table(settings, member, period))
+
+
+@command(main, "summary")
+def summary(settings: Settings) -> None:
+    """Per member: submissions and rows; the most broken rules; the industry loss ratio by line."""
+    from pipelines.summary import demo_summary
+
+    click.echo(demo_summary(settings))
+
+
+@command(main, "docs")
+@click.option("--check", is_flag=True, help="Fail if README.md's generated sections are out of date.")
+def docs(settings: Settings, check: bool) -> None:
+    """Regenerate the command reference and data dictionary in README.md."""
+    from pipelines.docs import update_readme
+
+    changed = update_readme(check=check)
+    if check and changed:
+        click.echo("README.md is out of date; run `insurshare docs` (or `make docs`).", err=True)
+        sys.exit(1)
+    click.echo("README.md is up to date" if not changed else "README.md updated")
+
+

@@ -1,0 +1,91 @@
+"""Shared fixtures: a platform home with a key and members, and builders of small files."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from pipelines import store
+from pipelines.config import Settings
+from pipelines.members import add_members
+from pipelines.privacy.checkdigits import credit_code_check_char, resident_id_check_char, vin_check_char
+from pipelines.privacy.tokens import create_key
+
+TODAY = dt.date(2026, 1, 15)
+
+
+def resident_id(region: str = "110105", birth: str = "19800215", seq: str = "123") -> str:
+    first = f"{region}{birth}{seq}"
+    return first + resident_id_check_char(first)
+
+
+def credit_code(body: str = "91110000MA01ABCD1") -> str:
+    return body + credit_code_check_char(body)
+
+
+def vin(body: str = "LSVAU2180N2") -> str:
+    raw = (body + "0" * 17)[:17]
+    return raw[:8] + vin_check_char(raw[:8] + "0" + raw[9:]) + raw[9:]
+
+
+def policy_row(**overrides: object) -> dict[str, str]:
+    """A premium transaction that breaks no rule of the policy contract (period 2024Q1)."""
+    row = {
+        "policy_no": "P0001", "transaction_id": "T0001", "transaction_type": "NB",
+        "accounting_date": "2024-01-10", "effective_date": "2024-01-10", "expiry_date": "2025-01-10",
+        "line_of_business": "MCOM", "coverage_code": "MCOM-OD", "region_code": "110000",
+        "written_premium": "1200.00", "written_exposure": "1.000000", "sum_insured": "100000.00",
+        "insured_id": resident_id(), "insured_type": "P", "birth_date": "1980-02-15", "gender": "M",
+        "vin": vin(), "phone": "13812345678", "channel": "AGENT", "product_name": "机动车商业保险",
+    }
+    row.update({k: "" if v is None else str(v) for k, v in overrides.items()})
+    return row
+
+
+def claim_row(**overrides: object) -> dict[str, str]:
+    """A claim snapshot row that breaks no rule of the claim contract (period 2024Q1)."""
+    row = {
+        "claim_no": "C0001", "policy_no": "P0001", "valuation_date": "2024-03-31",
+        "line_of_business": "MCOM", "coverage_code": "MCOM-OD", "region_code": "110000",
+        "accident_date": "2024-02-01", "report_date": "2024-02-03", "claim_status": "OPEN",
+        "close_date": "", "paid_to_date": "500.00", "case_reserve": "1500.00",
+        "claimant_id": resident_id(), "cause_code": "COLL", "loss_description": "追尾事故",
+    }
+    row.update({k: "" if v is None else str(v) for k, v in overrides.items()})
+    return row
+
+
+def write_csv(path: Path, rows: list[dict[str, str]], encoding: str = "utf-8",
+              header: list[str] | None = None) -> Path:
+    header = header or list(rows[0].keys())
+    with open(path, "w", encoding=encoding, newline="") as f:
+        w = csv.DictWriter(f, fieldnames=header, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """A platform home with a pseudonymisation key and members M001-M003 registered."""
+    s = Settings(home=tmp_path / "home")
+    create_key(Path(s.key_file))
+    add_members(s, {"M001": "Member One", "M002": "Member Two", "M003": "Member Three"})
+    return s
+
+
+@pytest.fixture
+def lake(settings: Settings):
+    """A read-only connection factory on the settings' lake (a fresh connection each call)."""
+    def open_lake(snapshot: int | None = None):
+        return store.connect(settings, read_only=True, snapshot=snapshot)
+    return open_lake
+
+
+def manifest_json(path: Path, **fields: object) -> Path:
+    path.write_text(json.dumps(fields), encoding="utf-8")
+    return path
