@@ -124,7 +124,7 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
         timings["validation"] = time.perf_counter() - t1
         totals, unreadable = _control_totals(con, contract)
         facts["totals"] = {k: str(v) for k, v in totals.items()}
-        verdict = decide(contract, sub_rules, check, row_count_given=sub.manifest.get("row_count"),
+        verdict = decide(contract, sub_rules, check, file_name=sub.file_name, row_count_given=sub.manifest.get("row_count"),
                          reconciliations=reconcile(contract, sub_rules, sub.manifest.get("control_totals") or {},
                                                    totals, unreadable))
         t2 = time.perf_counter()
@@ -140,7 +140,7 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
         message=f"publish {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
     if not result.already_done:
         timings["publish"] = time.perf_counter() - t3
-        store.write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot),
+        store.write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, timings),
                                 message=f"record snapshot of {sub.submission_id}")
     return Outcome(submission_id=sub.submission_id, status=result.status,
                    rows_total=check.rows if check else None, rows_accepted=result.rows_accepted,

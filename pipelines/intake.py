@@ -201,11 +201,9 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
         raise SubmissionError(f"File {str(path)!r} does not exist or is not a file.")
     sha, size, archived = archive_file(settings, path)
     today = today or dt.date.today()
-    from pipelines.members import ensure_lake
-
-    ensure_lake(settings)
     con = store.connect(settings, read_only=False)
     try:
+        store.ensure_lake(con, settings)
         try:
             version = check_manifest(settings, con, manifest, file_name, today)
         except InsurShareError as exc:
@@ -265,13 +263,11 @@ def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest
 def refuse_file(settings: Settings, path: Path, error: InsurShareError,
                 file_name: str | None = None) -> None:
     """Archive a file whose manifest could not even be read, and record the refusal."""
-    from pipelines.members import ensure_lake
-
     file_name = file_name or path.name
     sha, size, archived = archive_file(settings, path)
-    ensure_lake(settings)
     con = store.connect(settings, read_only=False)
     try:
+        store.ensure_lake(con, settings)
         _record_refusal(con, settings, Manifest(member_id="", dataset="", period=""), file_name,
                         sha, size, archived, error)
     finally:

@@ -6,20 +6,8 @@ import datetime as dt
 
 from pipelines import store
 from pipelines.config import Settings
-from pipelines.contracts import datasets, load_contract
 from pipelines.errors import SubmissionError
 from pipelines.intake import MEMBER_RE
-
-
-def ensure_lake(settings: Settings) -> None:
-    """Create the lake and its tables if they do not exist yet."""
-    con = store.connect(settings, read_only=False)
-    try:
-        contracts = [load_contract(d, None, settings.schemas_dir) for d in datasets(settings.schemas_dir)]
-        store.write_transaction(con, settings, lambda c: store.ensure_tables(c, contracts),
-                                message="ensure tables")
-    finally:
-        con.close()
 
 
 def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
@@ -28,8 +16,8 @@ def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
         if not MEMBER_RE.fullmatch(member_id):
             raise SubmissionError(f"Member id {member_id!r} is not valid: an upper-case letter then "
                                   "2-15 upper-case letters or digits.")
-    ensure_lake(settings)
     con = store.connect(settings, read_only=False)
+    store.ensure_lake(con, settings)
     now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
     def work(c):

@@ -117,6 +117,9 @@ def _insert_rule_results(con: duckdb.DuckDBPyConnection, sub: Submission, contra
     con.executemany(f"INSERT INTO {L}.rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
-def record_snapshot(con: duckdb.DuckDBPyConnection, submission_id: str, snapshot: int) -> None:
-    con.execute(f"UPDATE {L}.submissions SET snapshot_id = ? WHERE submission_id = ? "
-                "AND snapshot_id IS NULL", [snapshot, submission_id])
+def record_snapshot(con: duckdb.DuckDBPyConnection, submission_id: str, snapshot: int,
+                    timings: dict[str, float]) -> None:
+    """After the publishing commit: the snapshot it made and how long publishing took."""
+    con.execute(f"UPDATE {L}.submissions SET snapshot_id = ?, timings = ? WHERE submission_id = ? "
+                "AND snapshot_id IS NULL",
+                [snapshot, json.dumps({k: round(v, 3) for k, v in timings.items()}), submission_id])

@@ -20,10 +20,12 @@ import duckdb
 
 from pipelines.contracts import DatasetContract
 from pipelines.errors import FileRejected
+from pipelines.store import load_extensions
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 ENCODINGS = ("utf-8", "gb18030")
 _CHUNK = 1 << 20
+MAX_LINE_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, *, file_name: str, fi
                contract: DatasetContract, work_dir: Path, encoding: str | None = None) -> StagedFile:
     """Read ``path`` into table ``raw`` of ``con``; raise ``FileRejected`` when it cannot be."""
     sniffed = _sniff_format(path)
+    if sniffed == "empty":
+        raise FileRejected("SUB-EMPTY", f"File {file_name!r} is empty (0 bytes).",
+                           hint="Check that the upload finished and send the file again.", file=file_name)
     if sniffed != file_format and not (file_format == "csv" and sniffed == "text"):
         what = {"text": "a text file", "binary": "a binary file of unknown type", "empty": "empty"}.get(
             sniffed, f"a {sniffed.upper()} file")
@@ -76,6 +81,8 @@ def _sniff_format(path: Path) -> str:
         return "parquet"
     if head.startswith(b"PK\x03\x04"):
         return "xlsx"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "text"  # UTF-16 with a byte-order mark: the encoding check names it
     if b"\0" in head:
         return "binary"
     return "text"
@@ -93,11 +100,18 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
     header = _csv_header(source, file_name)
     check_header(header, contract, file_name)
     columns = {name: "VARCHAR" for name in header}
-    con.execute(
-        "CREATE TABLE raw_file AS SELECT * FROM read_csv(?, header = true, delim = ',', quote = '\"', "
-        "escape = '\"', auto_detect = false, columns = ?, null_padding = false, "
-        "store_rejects = true, ignore_errors = true, strict_mode = true)",
-        [str(source), columns])
+    try:
+        con.execute(
+            "CREATE TABLE raw_file AS SELECT * FROM read_csv(?, header = true, delim = ',', quote = '\"', "
+            "escape = '\"', auto_detect = false, columns = ?, null_padding = false, "
+            f"max_line_size = {MAX_LINE_BYTES}, store_rejects = true, ignore_errors = true, strict_mode = true)",
+            [str(source), columns])
+    except duckdb.Error as exc:  # the message may quote the line: never pass it on
+        too_long = "line size" in str(exc).lower()
+        raise FileRejected(
+            "SUB-FILE", f"File {file_name!r} cannot be read as CSV"
+            + (f": a line is longer than {MAX_LINE_BYTES // (1 << 20)} MB." if too_long else "."),
+            hint="Export it again as comma-separated values with a header row.", file=file_name) from None
     rejects = con.execute(
         "SELECT line, error_type, column_name FROM reject_errors ORDER BY line LIMIT 5").fetchall()
     if rejects:
@@ -258,6 +272,7 @@ def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
                 contract: DatasetContract) -> None:
     header = _xlsx_header(path, file_name)
     check_header(header, contract, file_name)
+    load_extensions(con, ("excel",))
     try:
         con.execute("CREATE TABLE raw_file AS SELECT * FROM read_xlsx(?, header = true, all_varchar = true, "
                     "stop_at_empty = false)", [str(path)])

@@ -24,7 +24,7 @@ from pipelines.contracts import DatasetContract
 from pipelines.errors import ConfigError, LakeBusy, QueryError
 
 LAKE = "lake"
-EXTENSIONS = ("ducklake", "sqlite_scanner", "postgres_scanner", "excel")
+EXTENSIONS = ("ducklake", "sqlite_scanner", "postgres_scanner", "excel")  # wheels in pyproject.toml
 _BUSY_MARKERS = ("database is locked", "conflict", "could not serialize", "deadlock",
                  "busy", "Transaction conflict")
 T = TypeVar("T")
@@ -59,10 +59,13 @@ def _extension_file(name: str) -> Path:
     return Path(module.__file__).parent / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
 
 
-def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...] = EXTENSIONS) -> None:
-    """Load the extensions from their PyPI wheels: nothing is downloaded at run time."""
+def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> None:
+    """Load extensions from their PyPI wheels: nothing is downloaded at run time."""
+    loaded = {r[0] for r in con.execute(
+        "SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
     for name in names:
-        con.execute(f"LOAD '{_extension_file(name)}'")
+        if name not in loaded:
+            con.execute(f"LOAD '{_extension_file(name)}'")
 
 
 def new_connection(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -74,7 +77,7 @@ def new_connection(settings: Settings, database: str = ":memory:") -> duckdb.Duc
     con = duckdb.connect(database, config=config)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     con.execute("SET temp_directory = ?", [str(settings.work_dir / "duckdb_tmp")])
-    load_extensions(con)
+    load_extensions(con, ("ducklake", "postgres_scanner" if settings.catalog_is_postgres else "sqlite_scanner"))
     return con
 
 
@@ -207,3 +210,22 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContrac
         for n, t in cols:
             if n not in have:
                 con.execute(f"ALTER TABLE {LAKE}.{contract.dataset} ADD COLUMN {n} {t}")
+
+
+def ensure_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Create the lake's tables (and columns of newer contract versions) if missing."""
+    from pipelines.contracts import datasets, load_contract
+
+    contracts = [load_contract(d, None, settings.schemas_dir) for d in datasets(settings.schemas_dir)]
+    wanted = set(PLATFORM_TABLES) | {c.dataset for c in contracts}
+    have = {r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
+    if wanted <= have and _columns_complete(con, contracts):
+        return
+    write_transaction(con, settings, lambda c: ensure_tables(c, contracts), message="ensure tables")
+
+
+def _columns_complete(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract]) -> bool:
+    have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?",
+                           [LAKE]).fetchall())
+    return all((c.dataset, n) in have for c in contracts for n, _ in dataset_table_columns(c))

@@ -42,31 +42,32 @@ def reconcile(contract: DatasetContract, rules: SubmissionRules, given: dict[str
     return tuple(out)
 
 
-def decide(contract: DatasetContract, rules: SubmissionRules, check: RowCheck, *,
+def decide(contract: DatasetContract, rules: SubmissionRules, check: RowCheck, *, file_name: str,
            row_count_given: int | None, reconciliations: tuple[Reconciliation, ...]) -> Verdict:
     """Reject on a fatal row, a row count or control total that does not reconcile, or too many errors."""
     failed, reasons = [], []
+    f = repr(file_name)
     if row_count_given is not None and row_count_given != check.rows:
         failed.append("SUB-ROW-COUNT")
-        reasons.append(f"SUB-ROW-COUNT: the file has {check.rows:,} data rows, the manifest says "
+        reasons.append(f"SUB-ROW-COUNT: file {f} has {check.rows:,} data rows, the manifest says "
                        f"{row_count_given:,}; the file may be truncated or from another extract.")
     for r in reconciliations:
         if not r.matches:
             failed.append("SUB-CONTROL-TOTAL")
             extra = (f" ({r.unreadable_rows:,} rows have an unreadable {r.column})"
                      if r.unreadable_rows else "")
-            reasons.append(f"SUB-CONTROL-TOTAL: {r.column} sums to {r.computed:,} in the file but the "
+            reasons.append(f"SUB-CONTROL-TOTAL: {r.column} sums to {r.computed:,} in file {f} but the "
                            f"manifest says {r.given:,} (difference {r.given - r.computed:,}){extra}.")
     if check.fatal_rows:
         fatal = sorted({c.rule.id for c in check.counts if c.rule.severity == "fatal" and c.failed})
         failed.append("SUB-FATAL-ROWS")
-        reasons.append(f"SUB-FATAL-ROWS: {check.fatal_rows:,} rows break fatal rule(s) {', '.join(fatal)}.")
+        reasons.append(f"SUB-FATAL-ROWS: {check.fatal_rows:,} rows of file {f} break fatal rule(s) {', '.join(fatal)}.")
     share = check.error_rows / check.rows if check.rows else 0.0
     limit = contract.max_error_row_share
     if share > limit:
         failed.append("SUB-ERROR-SHARE")
-        reasons.append(f"SUB-ERROR-SHARE: {share:.1%} of rows ({check.error_rows:,} of {check.rows:,}) "
-                       f"break error rules; at most {limit:.0%} may.")
+        reasons.append(f"SUB-ERROR-SHARE: {share:.1%} of the rows of file {f} ({check.error_rows:,} of "
+                       f"{check.rows:,}) break error rules; at most {limit:.0%} may.")
     return Verdict(accepted=not failed, failed_checks=tuple(dict.fromkeys(failed)),
                    reasons=tuple(reasons), reconciliations=reconciliations)
 

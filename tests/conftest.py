@@ -71,8 +71,11 @@ def write_csv(path: Path, rows: list[dict[str, str]], encoding: str = "utf-8",
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """A platform home with a pseudonymisation key and members M001-M003 registered."""
-    s = Settings(home=tmp_path / "home")
+    """A platform home with a pseudonymisation key and members M001-M003 registered.
+
+    GX's engine is off here (``gx_max_rows=0``) to keep tests quick; the tests about GX turn it on.
+    """
+    s = Settings(home=tmp_path / "home", gx_max_rows=0)
     create_key(Path(s.key_file))
     add_members(s, {"M001": "Member One", "M002": "Member Two", "M003": "Member Three"})
     return s
@@ -89,3 +92,20 @@ def lake(settings: Settings):
 def manifest_json(path: Path, **fields: object) -> Path:
     path.write_text(json.dumps(fields), encoding="utf-8")
     return path
+
+
+def submit(settings: Settings, path: Path, member: str = "M001", dataset: str = "policy",
+           period: str = "2024Q1", **manifest: object):
+    """Receive ``path`` for the slice and return the ``Received`` record."""
+    from pipelines.intake import Manifest, receive
+
+    return receive(settings, path, Manifest.build(member_id=member, dataset=dataset, period=period,
+                                                  **manifest), today=TODAY)
+
+
+def submit_and_process(settings: Settings, path: Path, **kwargs: object):
+    """Receive and ingest one file; return the ``Outcome``."""
+    from pipelines.ingest import process_submission
+
+    got = submit(settings, path, **kwargs)
+    return process_submission(settings, got.submission.submission_id)

@@ -10,7 +10,6 @@ pair comparisons ignore rows where either side is missing; ``when`` becomes a pa
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,11 +40,17 @@ def _bound(value: object, ctx: CheckContext) -> object:
     return dt.datetime.combine(v, dt.time()) if isinstance(v, dt.date) else v
 
 
-def _condition(rule: Rule) -> dict[str, str]:
+def _condition(rule: Rule) -> dict[str, object]:
+    """The rule's ``when`` as a GX row condition (columns ANDed, each in its list of values)."""
     if not rule.when:
         return {}
-    parts = [f"{col} in {json.dumps(list(values))}" for col, values in rule.when.items()]
-    return {"row_condition": " and ".join(parts), "condition_parser": "pandas"}
+    from great_expectations.expectations.row_conditions import Column
+
+    parts = [Column(col).is_in(list(values)) for col, values in rule.when.items()]
+    condition = parts[0]
+    for part in parts[1:]:
+        condition = condition & part
+    return {"row_condition": condition}
 
 
 def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
