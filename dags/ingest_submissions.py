@@ -50,10 +50,12 @@ def ingest_submissions():
     @task
     def intake_landing() -> list[str]:
         """Receive files (with their manifests) dropped in $INSURSHARE_HOME/landing."""
+        from pipelines.ingest import repair_snapshot_ids
         from pipelines.landing import receive_landing
 
         try:
-            return [line for line in receive_landing(_settings(), progress=print)]
+            repair_snapshot_ids(_settings())
+            return receive_landing(_settings(), progress=print)
         except Exception as exc:
             _fail_unless_retryable(exc)
 

@@ -168,8 +168,9 @@ def submit_index(settings: Settings, index: Path) -> None:
 @click.argument("submission_ids", nargs=-1)
 def ingest(settings: Settings, submission_ids: tuple[str, ...]) -> None:
     """Process received submissions now, without Airflow (all pending ones by default)."""
-    from pipelines.ingest import pending, process_submission
+    from pipelines.ingest import pending, process_submission, repair_snapshot_ids
 
+    repair_snapshot_ids(settings)
     if submission_ids:
         for sid in submission_ids:
             click.echo(process_submission(settings, sid).line())

@@ -206,3 +206,30 @@ def _outcome_of(con: duckdb.DuckDBPyConnection, submission_id: str, already_done
     return Outcome(submission_id=submission_id, status=row[0], rows_total=row[1],
                    rows_accepted=row[2] or 0, rows_quarantined=row[3] or 0,
                    reasons=tuple(row[4] or ()), snapshot_id=row[5], already_done=already_done)
+
+
+def repair_snapshot_ids(settings: Settings) -> int:
+    """Fill in the snapshot id of submissions whose publishing committed but whose follow-up
+    record did not (a crash between the two); the commit message names the submission."""
+    if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
+        return 0
+    con = store.connect(settings, read_only=False)
+    try:
+        if not con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND table_name = "
+                           "'submissions'", [L]).fetchone():
+            return 0
+        missing = con.execute(f"""
+            SELECT s.submission_id, max(n.snapshot_id)
+            FROM {L}.submissions s JOIN ducklake_snapshots('{L}') n
+              ON json_extract_string(n.commit_extra_info, '$.submission_id') = s.submission_id
+            WHERE s.snapshot_id IS NULL AND s.status NOT IN ('received', 'refused')
+            GROUP BY 1""").fetchall()
+        for sid, snap in missing:
+            store.write_transaction(con, settings,
+                                    lambda c, sid=sid, snap=snap: c.execute(
+                                        f"UPDATE {L}.submissions SET snapshot_id = ? WHERE submission_id = ?",
+                                        [snap, sid]),
+                                    message=f"repair snapshot id of {sid}")
+        return len(missing)
+    finally:
+        con.close()

@@ -118,3 +118,16 @@ def test_publish_warnings_keep_the_row_and_flag_it(settings, lake, tmp_path):
     con = lake()
     assert con.execute("SELECT source_row, dq_warnings FROM lake.policy WHERE len(dq_warnings) > 0"
                        ).fetchall() == [(2, ["POL-FMT-phone"])]
+
+
+def test_publish_snapshot_id_is_repaired_after_a_crash_before_recording(settings, lake, tmp_path):
+    from pipelines import store
+    from pipelines.ingest import repair_snapshot_ids
+
+    out = submit_and_process(settings, write_csv(tmp_path / "p.csv", _rows(2)))
+    con = store.connect(settings, read_only=False)
+    store.write_transaction(con, settings, lambda c: c.execute(
+        "UPDATE lake.submissions SET snapshot_id = NULL"))
+    con.close()
+    assert repair_snapshot_ids(settings) == 1
+    assert lake().execute("SELECT snapshot_id FROM lake.submissions").fetchone()[0] == out.snapshot_id

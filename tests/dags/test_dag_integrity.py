@@ -1,0 +1,88 @@
+"""Every DAG file imports cleanly, cheaply and declares what operators rely on."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipelines.config import DAGS_DIR, PROJECT_ROOT
+
+DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
+
+PROBE = r"""
+import json, sys, time
+t = time.perf_counter()
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+out = {"errors": {k: str(v)[:500] for k, v in bag.import_errors.items()}, "dags": {}}
+for dag_id, dag in bag.dags.items():
+    out["dags"][dag_id] = {
+        "tags": sorted(dag.tags), "schedule": str(getattr(dag.timetable, "expression", dag.timetable)),
+        "retries": {t.task_id: t.retries for t in dag.tasks},
+        "catchup": dag.catchup, "max_active_runs": dag.max_active_runs,
+        "outlets": sorted({str(getattr(o, "uri", o)) for t in dag.tasks for o in t.outlets}),
+    }
+heavy = [m for m in ("pipelines.ingest", "duckdb", "great_expectations", "pandas.io.parquet")
+         if m in sys.modules]
+out["heavy_modules_imported"] = heavy
+print("RESULT" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("airflow")
+    missing_home = tmp_path_factory.mktemp("x") / "never-created"
+    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+           "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR), "INSURSHARE_HOME": str(missing_home),
+           "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
+    res = subprocess.run([sys.executable, "-c", PROBE, str(DAGS_DIR)], env=env, cwd=PROJECT_ROOT,
+                         capture_output=True, text=True, timeout=300)
+    line = next((x for x in res.stdout.splitlines() if x.startswith("RESULT")), None)
+    assert line, res.stderr[-3000:]
+    out = json.loads(line[len("RESULT"):])
+    out["home_created"] = missing_home.exists()
+    return out
+
+
+def test_dag_files_exist():
+    assert [p.name for p in DAG_FILES] == sorted(p.name for p in DAG_FILES) and DAG_FILES
+
+
+def test_dag_files_import_without_errors(dagbag):
+    assert dagbag["errors"] == {}
+    assert len(dagbag["dags"]) == len(DAG_FILES)
+
+
+def test_dag_import_does_no_work(dagbag):
+    assert dagbag["heavy_modules_imported"] == []
+    assert dagbag["home_created"] is False
+
+
+def test_dags_have_tags_retries_and_no_catchup(dagbag):
+    for dag_id, dag in dagbag["dags"].items():
+        assert "insurshare" in dag["tags"], dag_id
+        assert all(r >= 1 for r in dag["retries"].values()), dag_id
+        assert dag["catchup"] is False, dag_id
+
+
+def test_ingest_dag_schedule_and_asset(dagbag):
+    dag = dagbag["dags"]["ingest_submissions"]
+    assert "*/15 * * * *" in dag["schedule"]
+    assert dag["max_active_runs"] == 1
+    assert dag["outlets"] == ["insurshare://lake/"]
+    assert set(dag["retries"]) >= {"intake_landing", "pending_policy", "process_policy",
+                                   "pending_claim", "process_claim"}
+
+
+def test_dag_retry_policy_spends_retries_only_on_transient_errors():
+    from pipelines.errors import LakeBusy, SubmissionError, is_retryable
+
+    assert is_retryable(LakeBusy("busy")) and is_retryable(TimeoutError())
+    assert not is_retryable(SubmissionError("bad member")) and not is_retryable(ValueError("bug"))
+    assert not is_retryable(FileNotFoundError("gone"))
