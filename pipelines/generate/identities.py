@@ -47,7 +47,8 @@ class Person:
 class Organisation:
     credit_code: str
     region: str
-    fleet: tuple[str, ...]
+    index: int
+    fleet_size: int
 
 
 def resident_id(region: str, birth: dt.date, male: bool, r: random.Random) -> str:
@@ -107,10 +108,14 @@ class Population:
         key = (region, index)
         if key not in self._organisations:
             r = rng(self.seed, "org", region, index)
-            fleet = tuple(vin(r, r.randint(2012, self.reference.year))
-                          for _ in range(1 + int(r.paretovariate(1.5))))
-            self._organisations[key] = Organisation(credit_code(region, r), region, fleet[:40])
+            fleet = min(1 + int(r.paretovariate(1.2)), 200)
+            self._organisations[key] = Organisation(credit_code(region, r), region, index, fleet)
         return self._organisations[key]
+
+    def fleet_vin(self, org: Organisation, number: int) -> str:
+        """The VIN of vehicle ``number`` (0-based) of an organisation's fleet."""
+        r = rng(self.seed, "fleet", org.region, org.index, number % org.fleet_size)
+        return vin(r, r.randint(2012, self.reference.year))
 
     def _make_person(self, region: str, index: int) -> Person:
         r = rng(self.seed, "person", region, index)

@@ -184,7 +184,8 @@ class _Simulation:
             person = self.parties.person(region)
             return region, person, person.id_number, "P", person.vin if line.motor else None
         org = self.parties.organisation(region)
-        return region, None, org.credit_code, "O", rnd.pick_one(self.r, org.fleet) if line.motor else None
+        vin = self.parties.population.fleet_vin(org, self.r.randrange(org.fleet_size)) if line.motor else None
+        return region, None, org.credit_code, "O", vin
 
     def _channel(self, line: LineProfile) -> str:
         weights = MOTOR_CHANNELS if line.motor else OTHER_CHANNELS

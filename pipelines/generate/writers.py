@@ -4,7 +4,8 @@ CSV: header of the contract's column names, dates ``YYYY-MM-DD``, plain decimals
 fields for missing values, quoted where needed; UTF-8 or GB18030. Parquet: typed columns
 (date32, decimal128, strings). XLSX: first sheet, header row, real date and number cells,
 text as text cells (also text that starts with ``=``). Every writer gives the same bytes for
-the same rows: no clock time goes into a file (XLSX properties and zip entry times are fixed).
+the same rows: no clock time goes into a file (XLSX properties and zip entry times are fixed,
+see ``xlsx``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import datetime as dt
 import io
 import json
 import math
-import zipfile
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -23,14 +23,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipelines.contracts import Column, DatasetContract
-
-ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+from pipelines.generate import xlsx
 
 
 def cell_text(value: object) -> str:
     """A value as written in a CSV field."""
     if value is None:
         return ""
+    if type(value) is str:
+        return value
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -85,45 +86,10 @@ def write_parquet(path: Path, contract: DatasetContract, rows: Sequence[dict]) -
 
 def write_xlsx(path: Path, contract: DatasetContract, rows: Sequence[dict], *,
                stamp: dt.datetime, author: str) -> None:
-    """One sheet named after the dataset; properties and zip times fixed for identical bytes."""
-    from openpyxl import Workbook
-    from openpyxl.writer.excel import ExcelWriter
-
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet(contract.dataset)
-    ws.append(list(contract.column_names))
-    for row in rows:
-        ws.append([_xlsx_value(ws, row.get(c)) for c in contract.column_names])
-    wb.properties.created = wb.properties.modified = stamp
-    wb.properties.creator = wb.properties.lastModifiedBy = author
-    buffer = io.BytesIO()
-    ExcelWriter(wb, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED)).save()
-    _rezip(buffer.getvalue(), path)
-
-
-def _xlsx_value(ws: object, value: object) -> object:
-    from openpyxl.cell import WriteOnlyCell
-
-    if isinstance(value, dt.date):
-        cell = WriteOnlyCell(ws, value=value)
-        cell.number_format = "yyyy-mm-dd"
-        return cell
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, str) and value.startswith("="):
-        cell = WriteOnlyCell(ws, value=value)
-        cell.data_type = "s"          # text that looks like a formula stays text
-        return cell
-    return value
-
-
-def _rezip(data: bytes, path: Path) -> None:
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            fixed = zipfile.ZipInfo(info.filename, date_time=ZIP_TIME)
-            fixed.compress_type = zipfile.ZIP_DEFLATED
-            fixed.external_attr = 0o644 << 16
-            dst.writestr(fixed, src.read(info.filename))
+    """One sheet named after the dataset, created and modified at ``stamp``."""
+    names = contract.column_names
+    xlsx.write_workbook(path, contract.dataset, names, [[row.get(c) for c in names] for row in rows],
+                        author=author, stamp=stamp)
 
 
 def control_totals(contract: DatasetContract, rows: Sequence[dict]) -> dict[str, str]:

@@ -1,0 +1,117 @@
+"""The ingestion DAG, run by real Airflow (``dag.test()`` through ``insurshare run-dag``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+
+from pipelines import store
+from pipelines.config import PROJECT_ROOT, Settings
+from tests.conftest import TODAY, claim_row, manifest_json, policy_row, submit, write_csv
+
+
+def _insurshare(settings: Settings, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "INSURSHARE_HOME": str(settings.home)}
+    return subprocess.run([sys.executable, "-m", "pipelines", *args], env=env, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def dag_run(tmp_path_factory):
+    """Files submitted by command and dropped in the landing zone, then one DAG run."""
+    tmp = tmp_path_factory.mktemp("dag")
+    settings = Settings(home=tmp / "home")
+    from pipelines.members import add_members
+    from pipelines.privacy.tokens import create_key
+
+    create_key(settings.key_file)
+    add_members(settings, {"M001": "One", "M002": "Two"})
+    policies = [policy_row(transaction_id=f"T{i:04d}", policy_no=f"P{i:04d}") for i in range(30)]
+    policies.append(policy_row(transaction_id="T9999", region_code="999999"))
+    submit(settings, write_csv(tmp / "pol.csv", policies))
+    claims = [claim_row(claim_no=f"C{i:04d}", policy_no=f"P{i:04d}") for i in range(25)]
+    claims.append(claim_row(claim_no="C9999", policy_no="PNOPE"))
+    submit(settings, write_csv(tmp / "clm.csv", claims), dataset="claim")
+    landing = settings.home / "landing" / "M002"
+    landing.mkdir(parents=True)
+    write_csv(landing / "policy_2024Q1.csv", policies[:10])
+    manifest_json(landing / "policy_2024Q1.csv.manifest.json", member_id="M002", dataset="policy",
+                  period="2024Q1", row_count=10)
+    (landing / "garbage.csv").write_bytes(bytes(range(256)) * 4)
+    manifest_json(landing / "garbage.csv.manifest.json", member_id="M002", dataset="claim", period="2024Q1")
+    (landing / "broken.csv").write_text("x")
+    (landing / "broken.csv.manifest.json").write_text("{not json")
+    first = _insurshare(settings, "run-dag", "ingest_submissions")
+    con = store.connect(settings)
+    snapshot_after_first = store.current_snapshot(con)
+    con.close()
+    second = _insurshare(settings, "run-dag", "ingest_submissions")
+    return settings, first, second, snapshot_after_first
+
+
+def test_dag_run_succeeds_and_shows_progress(dag_run):
+    _, first, _, _ = dag_run
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "DAG ingest_submissions finished: success" in first.stdout
+    assert "M001-policy-2024Q1-v1: accepted (31 rows, 1 quarantined)" in first.stdout
+
+
+def test_dag_run_publishes_policies_before_claims(dag_run):
+    settings, *_ = dag_run
+    con = store.connect(settings)
+    got = dict(con.execute("SELECT submission_id, status FROM lake.submissions "
+                           "WHERE status <> 'refused'").fetchall())
+    assert got == {"M001-policy-2024Q1-v1": "accepted", "M001-claim-2024Q1-v1": "accepted",
+                   "M002-policy-2024Q1-v1": "accepted", "M002-claim-2024Q1-v1": "rejected"}
+    assert con.execute("SELECT member_id, count(*) FROM lake.policy GROUP BY 1 ORDER BY 1").fetchall() == [
+        ("M001", 30), ("M002", 10)]
+    # only the orphan claim is quarantined: every other claim found its policy
+    assert con.execute("SELECT source_row, rule_ids FROM lake.quarantine WHERE dataset = 'claim'"
+                       ).fetchall() == [(26, ["CLM-D01"])]
+
+
+def test_dag_run_records_bad_files_as_verdicts_and_archives_them(dag_run):
+    settings, *_ = dag_run
+    con = store.connect(settings)
+    reasons = con.execute("SELECT verdict_reasons FROM lake.submissions WHERE submission_id = "
+                          "'M002-claim-2024Q1-v1'").fetchone()[0]
+    assert reasons[0].startswith("SUB-FILE: File 'garbage.csv' is named as CSV but is a binary file")
+    refused = con.execute("SELECT file_name, verdict_reasons, archive_path FROM lake.submissions "
+                          "WHERE status = 'refused'").fetchall()
+    assert [(r[0], "not valid JSON" in r[1][0]) for r in refused] == [("broken.csv", True)]
+    from pathlib import Path
+
+    assert Path(refused[0][2]).read_bytes() == b"x"
+    assert list((settings.home / "landing").rglob("*.*")) == []
+
+
+def test_dag_run_uses_gx_and_keeps_its_result(dag_run):
+    settings, *_ = dag_run
+    con = store.connect(settings)
+    rows = con.execute("SELECT submission_id, engine, evaluated > 20 FROM lake.validation_results "
+                       "ORDER BY 1").fetchall()
+    assert [r[0] for r in rows] == ["M001-claim-2024Q1-v1", "M001-policy-2024Q1-v1", "M002-policy-2024Q1-v1"]
+    assert all(r[1] == "gx-pandas" and r[2] for r in rows)
+    mismatch = con.execute("SELECT count(*) FROM lake.rule_results WHERE gx_unexpected IS NOT NULL "
+                           "AND gx_unexpected <> failed").fetchone()[0]
+    assert mismatch == 0
+
+
+def test_dag_run_emits_the_lake_asset(dag_run):
+    settings, *_ = dag_run
+    db = sqlite3.connect(settings.airflow_home / "airflow.db")
+    events = db.execute("SELECT count(*) FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+                        "WHERE a.uri = 'insurshare://lake/'").fetchone()[0]
+    assert events >= 3
+
+
+def test_dag_second_run_changes_nothing(dag_run):
+    settings, _, second, snapshot_after_first = dag_run
+    assert second.returncode == 0, second.stderr[-3000:]
+    con = store.connect(settings)
+    assert store.current_snapshot(con) == snapshot_after_first
