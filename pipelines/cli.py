@@ -7,7 +7,6 @@ message that says what to do next; no traceback for bad input.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import json
 import sys

@@ -30,7 +30,7 @@ from pipelines.validation.context import CheckContext, parse_period
 from pipelines.validation.engine import RowCheck, check_rows
 from pipelines.validation.expectations import GxOutcome, validate_frame
 from pipelines.validation.rules_sql import q, reference_table
-from pipelines.verdict import Verdict, decide, file_verdict, reconcile
+from pipelines.verdict import decide, file_verdict, reconcile
 
 L = store.LAKE
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-
 import tempfile
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -237,13 +236,13 @@ def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, ver
         "manifest, received_at) VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?)",
         [sid, manifest.member_id, manifest.dataset, period, number, version, file_name,
          format_of(file_name), manifest.encoding, size, sha, str(archived), json.dumps(body),
-         dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)])
+         dt.datetime.now(dt.UTC).replace(tzinfo=None)])
     return Received(load_submission(con, sid), created=True, supersedes=current)
 
 
 def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest: Manifest,
                     file_name: str, sha: str, size: int, archived: Path, exc: InsurShareError) -> None:
-    stamp = dt.datetime.now(dt.timezone.utc)
+    stamp = dt.datetime.now(dt.UTC)
     sid = f"refused-{sha[:12]}-{stamp.strftime('%Y%m%dT%H%M%S%f')}"
 
     def work(c: duckdb.DuckDBPyConnection) -> None:

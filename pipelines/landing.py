@@ -12,8 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipelines.config import Settings
-from pipelines.errors import InsurShareError
-from pipelines.errors import SubmissionError
+from pipelines.errors import InsurShareError, SubmissionError
 from pipelines.intake import Manifest, receive, refuse_file
 
 MANIFEST_SUFFIX = ".manifest.json"

@@ -18,7 +18,7 @@ def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
                                   "2-15 upper-case letters or digits.")
     con = store.connect(settings, read_only=False)
     store.ensure_lake(con, settings)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     def work(c):
         have = {r[0] for r in c.execute(f"SELECT member_id FROM {store.LAKE}.members").fetchall()}

@@ -11,7 +11,6 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 
 from pipelines.config import DAGS_DIR, Settings
 from pipelines.errors import NotFound
@@ -56,7 +55,7 @@ def load_dag(dag_id: str):
     spec = importlib.util.spec_from_file_location(f"insurshare_dags.{dag_id}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, "dag_object")
+    return module.dag_object
 
 
 def run_dag(settings: Settings, dag_id: str, progress: Callable[[str], None] | None = None) -> str:

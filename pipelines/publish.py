@@ -73,7 +73,7 @@ def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetCo
          check.rows if check else None, accepted_rows, quarantined,
          check.warned_rows if check else None,
          (check.error_rows / check.rows) if check and check.rows else None,
-         dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+         dt.datetime.now(dt.UTC).replace(tzinfo=None),
          json.dumps({k: round(v, 3) for k, v in timings.items()}), sub.submission_id])
     return Published(status=status, rows_accepted=accepted_rows, rows_quarantined=quarantined)
 

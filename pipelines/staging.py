@@ -235,7 +235,7 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
     names = [r[0] for r in described]
     header = tuple(normalise_header(n) for n in names)
     check_header(header, contract, file_name)
-    cols = ", ".join(f"\"{n}\" AS \"{h}\"" for n, h in zip(names, header))
+    cols = ", ".join(f"\"{n}\" AS \"{h}\"" for n, h in zip(names, header, strict=False))
     try:
         con.execute(f"CREATE TABLE raw_file AS SELECT {cols} FROM read_parquet(?)", [str(path)])
     except duckdb.Error:

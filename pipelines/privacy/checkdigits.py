@@ -26,8 +26,8 @@ CREDIT_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28
 
 VIN_ALPHABET = "0123456789ABCDEFGHJKLMNPRSTUVWXYZ"
 VIN_VALUES = {**{str(d): d for d in range(10)},
-              **dict(zip("ABCDEFGH", range(1, 9))), **dict(zip("JKLMN", range(1, 6))),
-              "P": 7, "R": 9, **dict(zip("STUVWXYZ", range(2, 10)))}
+              **dict(zip("ABCDEFGH", range(1, 9), strict=True)), **dict(zip("JKLMN", range(1, 6), strict=True)),
+              "P": 7, "R": 9, **dict(zip("STUVWXYZ", range(2, 10), strict=True))}
 VIN_WEIGHTS = (8, 7, 6, 5, 4, 3, 2, 10, 0, 9, 8, 7, 6, 5, 4, 3, 2)
 
 
@@ -109,7 +109,7 @@ def _chars(expr: str, n: int) -> list[str]:
 def resident_id_valid_sql(expr: str) -> str:
     """SQL that is true when ``expr`` (already normalised) is a valid resident identity number."""
     digits = _chars(expr, 17)
-    total = " + ".join(f"{w} * TRY_CAST({d} AS INTEGER)" for d, w in zip(digits, RESIDENT_WEIGHTS))
+    total = " + ".join(f"{w} * TRY_CAST({d} AS INTEGER)" for d, w in zip(digits, RESIDENT_WEIGHTS, strict=True))
     return (
         f"coalesce(regexp_full_match({expr}, '[0-9]{{17}}[0-9X]') "
         f"AND try_strptime(substr({expr}, 7, 8), '%Y%m%d') IS NOT NULL "
@@ -127,7 +127,7 @@ def resident_id_gender_sql(expr: str) -> str:
 
 def credit_code_valid_sql(expr: str) -> str:
     values = [f"(strpos('{CREDIT_ALPHABET}', {c}) - 1)" for c in _chars(expr, 17)]
-    total = " + ".join(f"{w} * {v}" for v, w in zip(values, CREDIT_WEIGHTS))
+    total = " + ".join(f"{w} * {v}" for v, w in zip(values, CREDIT_WEIGHTS, strict=True))
     return (
         f"coalesce(regexp_full_match({expr}, '[0-9A-HJ-NP-RTUW-Y]{{2}}[0-9]{{6}}[0-9A-HJ-NP-RTUW-Y]{{10}}') "
         f"AND substr('{CREDIT_ALPHABET}', ((31 - ({total}) % 31) % 31) + 1, 1) = substr({expr}, 18, 1), false)"
@@ -137,7 +137,7 @@ def credit_code_valid_sql(expr: str) -> str:
 def vin_valid_sql(expr: str) -> str:
     table = "[" + ", ".join(str(VIN_VALUES[c]) for c in VIN_ALPHABET) + "]"
     values = [f"{table}[strpos('{VIN_ALPHABET}', {c})]" for c in _chars(expr, 17)]
-    total = " + ".join(f"{w} * {v}" for v, w in zip(values, VIN_WEIGHTS) if w)
+    total = " + ".join(f"{w} * {v}" for v, w in zip(values, VIN_WEIGHTS, strict=True) if w)
     return (
         f"coalesce(regexp_full_match({expr}, '[0-9A-HJ-NPR-Z]{{17}}') "
         f"AND (CASE WHEN ({total}) % 11 = 10 THEN 'X' ELSE CAST(({total}) % 11 AS VARCHAR) END)"

@@ -16,7 +16,13 @@ from pipelines.contracts import DatasetContract, Rule
 from pipelines.privacy.tokens import token_sql
 from pipelines.validation.context import CheckContext
 from pipelines.validation.rules_sql import (
-    applies_sql, q, reason_sql, text_col, typed_sql, when_sql, window_sql,
+    applies_sql,
+    q,
+    reason_sql,
+    text_col,
+    typed_sql,
+    when_sql,
+    window_sql,
 )
 
 

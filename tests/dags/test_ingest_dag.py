@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import subprocess
@@ -12,7 +11,7 @@ import pytest
 
 from pipelines import store
 from pipelines.config import PROJECT_ROOT, Settings
-from tests.conftest import TODAY, claim_row, manifest_json, policy_row, submit, write_csv
+from tests.conftest import claim_row, manifest_json, policy_row, submit, write_csv
 
 
 def _insurshare(settings: Settings, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
