@@ -20,7 +20,8 @@ def command_reference() -> str:
     from pipelines.cli import main
 
     lines = []
-    ctx = click.Context(main, info_name="insurshare")
+    ctx = click.Context(main, info_name="insurshare", terminal_width=100, max_content_width=100,
+                        help_option_names=["-h", "--help"])
 
     def walk(cmd: click.Command, ctx: click.Context, path: str) -> None:
         if isinstance(cmd, click.Group):

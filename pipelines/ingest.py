@@ -150,9 +150,9 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
 
 
 def _load_references(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
-                     sub: Submission) -> dict[str, list[str]]:
-    """Copy the member's published values that cross-dataset rules look up into staging."""
-    refs: dict[str, list[str]] = {}
+                     sub: Submission) -> list[str]:
+    """Copy the member's published values that cross-dataset rules look up into staging tables."""
+    rule_ids = []
     for rule in contract.rules:
         if rule.kind not in ("exists_in", "unique_across_periods"):
             continue
@@ -162,8 +162,8 @@ def _load_references(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
         args = [sub.member_id] + ([sub.period] if other_periods else [])
         con.execute(f"CREATE OR REPLACE TABLE {reference_table(rule)} AS SELECT DISTINCT {q(column)} AS value "
                     f"FROM {L}.{dataset} WHERE member_id = ? {other_periods} AND {q(column)} IS NOT NULL", args)
-        refs[rule.id] = [r[0] for r in con.execute(f"SELECT value FROM {reference_table(rule)}").fetchall()]
-    return refs
+        rule_ids.append(rule.id)
+    return rule_ids
 
 
 def _control_totals(con: duckdb.DuckDBPyConnection, contract: DatasetContract
@@ -182,13 +182,15 @@ def _control_totals(con: duckdb.DuckDBPyConnection, contract: DatasetContract
 
 def _run_gx(con: duckdb.DuckDBPyConnection, settings: Settings, contract: DatasetContract,
             ctx: CheckContext, sub: Submission, check: RowCheck,
-            references: dict[str, list[str]]) -> GxOutcome | None:
+            references: list[str]) -> GxOutcome | None:
     """GX's pandas engine on the pseudonymised batch, up to ``gx_max_rows`` rows."""
     if check.rows > settings.gx_max_rows:
         return None
     cols = ", ".join(q(c.name) for c in contract.columns)
     frame = con.execute(f"SELECT {cols} FROM checked ORDER BY __row").df()
-    return validate_frame(frame, contract, ctx, references, name=f"{sub.submission_id}")
+    values = {rid: [r[0] for r in con.execute(
+        f"SELECT value FROM {reference_table(contract.rule(rid))}").fetchall()] for rid in references}
+    return validate_frame(frame, contract, ctx, values, name=f"{sub.submission_id}")
 
 
 def _gx_words(gx: GxOutcome | None, check: RowCheck | None, settings: Settings) -> str:

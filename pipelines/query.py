@@ -97,7 +97,7 @@ def format_relation(rel: duckdb.DuckDBPyRelation, fmt: str, *, limit: int = 1000
     if fmt == "csv":
         buf = io.StringIO()
         frame.to_csv(buf, index=False)
-        text = buf.getvalue()
+        text = buf.getvalue().rstrip("\n")
     else:
         text = json.dumps(json.loads(frame.to_json(orient="records", date_format="iso")),
                           ensure_ascii=False, indent=1)
