@@ -1,0 +1,55 @@
+"""The ``insurshare`` command line: a thin layer over the ``pipelines`` functions.
+
+Commands live in modules of this package by subject (``commands`` for intake, ingestion and
+queries); each registers itself on ``main`` with ``command``.
+
+Every command resolves the settings once (``--home`` or ``INSURSHARE_HOME``, default ./data),
+calls one library function and prints its result. Errors of the platform are shown as one
+message that says what to do next; no traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from pipelines.config import Settings
+from pipelines.errors import InsurShareError
+
+
+def _fail_cleanly(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InsurShareError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(1)
+    return wrapper
+
+
+def command(group: click.Group, *args, **kwargs):
+    """Register ``fn`` on ``group`` with the settings object and clean error handling."""
+    def decorate(fn):
+        return group.command(*args, **kwargs)(click.pass_obj(_fail_cleanly(fn)))
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--home", type=click.Path(path_type=Path), envvar="INSURSHARE_HOME",
+              help="The platform's working folder (landing, archive, lake, reports). [env INSURSHARE_HOME; default ./data]")
+@click.version_option(package_name="insurshare")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """InsurShare: the insurance industry's shared data platform.
+
+    Members submit premium and claim data; the platform validates it, pseudonymises
+    identifiers and publishes it into one shared DuckLake store.
+    """
+    ctx.obj = Settings.from_env(home=home)
+
+
+from pipelines.cli import commands  # noqa: E402,F401  (registers the commands)
