@@ -122,6 +122,7 @@ class DatasetContract:
     rules: tuple[Rule, ...]
     code_lists: Mapping[str, CodeList]
     max_error_row_share: float
+    due_days: int
     source: str
 
     @property
@@ -260,6 +261,7 @@ def _parse_contract(raw: Mapping[str, Any], path: Path, schemas_dir: Path) -> Da
         rule_prefix=prefix, key=key, control_totals=tuple(raw.get("control_totals", ())),
         columns=columns, rules=tuple(rules), code_lists=code_lists,
         max_error_row_share=float(raw.get("max_error_row_share", sub.max_error_row_share)),
+        due_days=int(raw.get("due_days", sub.due_days)),
         source=source,
     )
 

@@ -192,14 +192,19 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest:
 # -- recording -----------------------------------------------------------------------------
 
 def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: str | None = None,
-            today: dt.date | None = None) -> Received:
-    """Archive ``path`` and record it as a submission; ``SubmissionError`` if refused."""
+            today: dt.date | None = None, received_at: dt.datetime | None = None) -> Received:
+    """Archive ``path`` and record it as a submission; ``SubmissionError`` if refused.
+
+    ``received_at`` (UTC, default now) lets an operator load historical submissions with the
+    time they really arrived, which timeliness is measured against.
+    """
     path = Path(path)
     file_name = file_name or path.name
     if not path.is_file():
         raise SubmissionError(f"File {str(path)!r} does not exist or is not a file.")
     sha, size, archived = archive_file(settings, path)
-    today = today or dt.date.today()
+    received_at = received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    today = today or received_at.date()
     con = store.connect(settings, read_only=False)
     try:
         store.ensure_lake(con, settings)
@@ -210,7 +215,8 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
             raise
         period = parse_period(manifest.period).label
         rec, _ = store.write_transaction(
-            con, settings, lambda c: _record(c, manifest, period, version, file_name, sha, size, archived),
+            con, settings,
+            lambda c: _record(c, manifest, period, version, file_name, sha, size, archived, received_at),
             message=f"receive {manifest.member_id} {manifest.dataset} {period}")
         return rec
     finally:
@@ -218,7 +224,7 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
 
 
 def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, version: str,
-            file_name: str, sha: str, size: int, archived: Path) -> Received:
+            file_name: str, sha: str, size: int, archived: Path, received_at: dt.datetime) -> Received:
     rows = con.execute(
         f"SELECT submission_id, version, sha256, status FROM {store.LAKE}.submissions "
         "WHERE member_id = ? AND dataset = ? AND period = ? ORDER BY version",

@@ -25,7 +25,7 @@ def airflow_environment(settings: Settings) -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": settings.env.get(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}"),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": settings.env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": settings.env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "ERROR"),
         "INSURSHARE_HOME": str(settings.home),
         "GX_ANALYTICS_ENABLED": "False",
         "SQLALCHEMY_SILENCE_UBER_WARNING": "1",

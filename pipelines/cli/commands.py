@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from pathlib import Path
@@ -90,9 +91,11 @@ def generate(settings: Settings, n_members: int, quarters: int, seed: int, end_p
 @click.option("--rows", type=int, help="Row count declared by the member.")
 @click.option("--control", multiple=True, metavar="COLUMN=AMOUNT", help="A control total, e.g. written_premium=1234.50.")
 @click.option("--encoding", help="Encoding of a CSV file [default: detect UTF-8 or GB18030].")
+@click.option("--received-at", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+              help="When the file really arrived (UTC), to load historical submissions [default: now].")
 def submit(settings: Settings, file: Path, member: str | None, dataset: str | None, period: str | None,
            contract_version: str | None, manifest: Path | None, rows: int | None,
-           control: tuple[str, ...], encoding: str | None) -> None:
+           control: tuple[str, ...], encoding: str | None, received_at: dt.datetime | None) -> None:
     """Archive FILE and record it as a submission waiting for ingestion."""
     from pipelines.intake import Manifest, receive
 
@@ -100,7 +103,7 @@ def submit(settings: Settings, file: Path, member: str | None, dataset: str | No
     given = dict(member_id=member, dataset=dataset, period=period, contract_version=contract_version,
                  row_count=rows, control_totals=totals, encoding=encoding)
     m = Manifest.from_file(manifest, **given) if manifest else Manifest.build(**given)
-    got = receive(settings, file, m)
+    got = receive(settings, file, m, received_at=received_at)
     sub = got.submission
     if not got.created:
         click.echo(f"{file.name}: already received as {sub.submission_id} ({sub.status}); nothing to do")
@@ -112,14 +115,16 @@ def submit(settings: Settings, file: Path, member: str | None, dataset: str | No
 @command(main, "submit-index")
 @click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def submit_index(settings: Settings, index: Path) -> None:
-    """Submit every file of a generated index.json, in its order."""
+    """Submit every file of a generated index.json, in its order (at its `submitted_at` times)."""
     from pipelines.intake import Manifest, receive
 
     entries = json.loads(index.read_text())["submissions"]
     base = index.parent
     for n, entry in enumerate(entries, 1):
         try:
-            got = receive(settings, base / entry["file"], Manifest.from_file(base / entry["manifest"]))
+            when = entry.get("submitted_at")
+            got = receive(settings, base / entry["file"], Manifest.from_file(base / entry["manifest"]),
+                          received_at=dt.datetime.fromisoformat(when) if when else None)
             verb = "received" if got.created else "already received"
             click.echo(f"[{n}/{len(entries)}] {entry['file']}: {verb} as {got.submission.submission_id}")
         except InsurShareError as exc:
