@@ -77,6 +77,7 @@ def new_connection(settings: Settings, database: str = ":memory:") -> duckdb.Duc
     con = duckdb.connect(database, config=config)
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     con.execute("SET temp_directory = ?", [str(settings.work_dir / "duckdb_tmp")])
+    con.execute("SET enable_progress_bar = false")
     load_extensions(con, ("ducklake", "postgres_scanner" if settings.catalog_is_postgres else "sqlite_scanner"))
     return con
 
