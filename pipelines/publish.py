@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 
 import duckdb
+import pyarrow as pa
 
 from pipelines import store
 from pipelines.contracts import DatasetContract, SubmissionRules
@@ -114,7 +115,16 @@ def _insert_rule_results(con: duckdb.DuckDBPyConnection, sub: Submission, contra
                          c.checked, c.failed,
                          gx.expectation_types.get(c.rule.id) if gx else None,
                          gx.unexpected.get(c.rule.id) if gx else None])
-    con.executemany(f"INSERT INTO {L}.rule_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    names = ["submission_id", "dataset", "rule_id", "kind", "severity", "checked", "failed",
+             "gx_expectation", "gx_unexpected"]
+    table = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows],
+                                 schema=pa.schema([(n, pa.int64() if n in ("checked", "failed", "gx_unexpected")
+                                                    else pa.string()) for n in names]))
+    con.register("_rule_results", table)
+    try:
+        con.execute(f"INSERT INTO {L}.rule_results SELECT * FROM _rule_results")
+    finally:
+        con.unregister("_rule_results")
 
 
 def record_snapshot(con: duckdb.DuckDBPyConnection, submission_id: str, snapshot: int,

@@ -53,3 +53,5 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
 
 from pipelines.cli import commands  # noqa: E402,F401  (registers the commands)
+from pipelines.cli import reports  # noqa: E402,F401
+from pipelines.cli import marts  # noqa: E402,F401
