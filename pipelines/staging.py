@@ -251,11 +251,12 @@ def _xlsx_header(path: Path, file_name: str) -> tuple[str, ...]:
                 raise zipfile.BadZipFile("no worksheet")
         import openpyxl
 
-        wb = openpyxl.load_workbook(path, read_only=True)
-        try:
-            first = next(wb.worksheets[0].iter_rows(max_row=1, values_only=True), ())
-        finally:
-            wb.close()
+        with open(path, "rb") as f:  # a file object: the archive path has no .xlsx suffix
+            wb = openpyxl.load_workbook(f, read_only=True)
+            try:
+                first = next(wb.worksheets[0].iter_rows(max_row=1, values_only=True), ())
+            finally:
+                wb.close()
     except Exception:
         raise FileRejected("SUB-FILE", f"File {file_name!r} is not a readable XLSX workbook.",
                            hint="Save it again from the spreadsheet program as .xlsx and send it again.",

@@ -6,10 +6,11 @@ XLSX) with a manifest beside each, ``index.json`` (members, and the submissions 
 they should be sent, with the verdict each must get) and ``ground_truth.csv`` (every
 defective row and the exact rule ids the validator must report for it).
 
-The flow: ``members`` (who) -> ``identities`` (the shared population) -> ``policies`` (a
-book of policies and its transactions) -> ``claims`` (claims and their snapshots) ->
-``defects`` / ``defect_kinds`` (injected defects and their truth) -> ``scenarios``
-(resubmissions) -> ``writers`` / ``outputs`` (files on disk).
+The flow: ``members`` (who, with ``lines`` and ``texts``) -> ``identities`` (the shared
+population) -> ``policies`` (a book of policies and its transactions) -> ``claims`` (claims
+and their snapshots) -> ``submissions`` with ``defects`` / ``defect_kinds`` (injected defects
+and their truth) -> ``scenarios`` (resubmissions) -> ``writers`` / ``xlsx`` / ``outputs``
+(files on disk) -> ``arrivals`` (when each file is sent). ``generator`` runs it all.
 """
 
 from pipelines.generate.generator import GenerateResult, generate

@@ -14,7 +14,8 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
-from pipelines.generate import periods, randomness as rnd
+from pipelines.generate import periods
+from pipelines.generate import randomness as rnd
 from pipelines.generate.identities import PartyDraw
 from pipelines.generate.lines import CoverProfile, market
 from pipelines.generate.members import MemberProfile
@@ -122,7 +123,7 @@ def _draft(term: Term, code: str, p: CoverProfile, accident: dt.date, report: dt
     return dict(
         policy_no=policy.policy_no, line=policy.line, coverage=code, region=region,
         accident=accident, report=report, claimant_id=_claimant(term, p, region, parties, r),
-        cause=cause, description=loss_description(r, cause, profile.chinese_share),
+        cause=cause, description=loss_description(r, policy.line, cause, profile.chinese_share),
         **_lifecycle(r, p, report, cap, slow=cause == "INJ"))
 
 
@@ -162,7 +163,7 @@ def _payments(r: random.Random, start: dt.date, end: dt.date, total: int) -> tup
     weights = [r.expovariate(1.0) for _ in days]
     amounts = [int(total * w / sum(weights)) for w in weights]
     amounts[-1] += total - sum(amounts)
-    return tuple((day, cents) for day, cents in zip(days, amounts) if cents > 0)
+    return tuple((day, cents) for day, cents in zip(days, amounts, strict=True) if cents > 0)
 
 
 def snapshot_rows(claims: list[Claim], valuation: dt.date) -> list[dict]:

@@ -10,13 +10,17 @@ the date's type and required rules but no comparison (NULL never fails a compari
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
 
 from pipelines.contracts import DatasetContract
 from pipelines.generate.defects import DefectContext, DefectKind, Truth, impossible_date
 from pipelines.generate.texts import FORMULAS
 from pipelines.privacy.checkdigits import (
-    CREDIT_ALPHABET, is_valid_credit_code, is_valid_resident_id, is_valid_vin,
+    CREDIT_ALPHABET,
+    is_valid_credit_code,
+    is_valid_resident_id,
+    is_valid_vin,
 )
 
 BAD_REGIONS = ("999999", "990000", "000000")
@@ -94,7 +98,7 @@ def _duplicate(row: dict, ctx: DefectContext) -> Truth:
     return _truth(ctx, "duplicate_key", ("unique", ctx.contract.key[0]))
 
 
-def _formula(column: str):
+def _formula(column: str) -> Callable[[dict, DefectContext], Truth]:
     def apply(row: dict, ctx: DefectContext) -> Truth:
         row[column] = ctx.r.choice(FORMULAS)
         return _truth(ctx, f"formula:{column}", ("free_text", column))
@@ -250,7 +254,7 @@ def claim_kinds() -> list[DefectKind]:
                    _orphan),
         DefectKind("impossible_dates", 1.0, lambda row, ctx: dated(row, ctx)
                    and isinstance(row.get("report_date"), dt.date), _report_before_accident),
-        DefectKind("negative_paid", 1.0, lambda row, ctx: row.get("paid_to_date") is not None, _negative_paid),
+        DefectKind("negative_paid", 2.0, lambda row, ctx: row.get("paid_to_date") is not None, _negative_paid),
         DefectKind("closed_with_reserve", 1.5, lambda row, ctx: row.get("claim_status") == "CLOSED",
                    _closed_with_reserve, warning=True),
         _bad_code("cause_code", BAD_CAUSES, warning=True, weight=0.7),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.generate import outputs, periods
+from pipelines.generate.arrivals import with_arrival_times
 from pipelines.generate.claims import simulate_claims
 from pipelines.generate.identities import PartyDraw, Population
 from pipelines.generate.members import MemberProfile, member_profiles
@@ -18,7 +19,7 @@ from pipelines.generate.scenarios import Scenario, apply_scenarios, plan_scenari
 from pipelines.generate.submissions import member_files
 from pipelines.validation.context import Period
 
-SHARED_DRAW_SHARE = 0.2     # share of a member's new customers drawn from the market-wide pool
+SHARED_DRAW_SHARE = 0.24     # share of a member's new customers drawn from the market-wide pool
 SHARED_MULTIPLICITY = 2.5   # how many draws a pooled customer gets on average
 
 
@@ -41,6 +42,8 @@ def generate(out_dir: Path, *, members: int = 5, quarters: int = 8, seed: int = 
     The same arguments give the same files, byte for byte. ``scale`` multiplies the volume of
     business; ``defect_rate`` is the share of rows of each file given one defect each.
     ``scenarios`` adds the resubmissions (rejected, truncated, superseded first versions).
+    Files of an earlier run in ``out_dir`` are overwritten or left alone; ``index.json`` and
+    ``ground_truth.csv`` describe this run's files only.
     """
     started = time.perf_counter()
     if scale <= 0 or not 0 <= defect_rate < 1:
@@ -57,7 +60,7 @@ def generate(out_dir: Path, *, members: int = 5, quarters: int = 8, seed: int = 
         written += done
         if progress:
             progress(_progress_line(profile, done))
-    ordered = outputs.submission_order(written)
+    ordered = outputs.submission_order(with_arrival_times(written, seed))
     index = outputs.write_index(out_dir, seed, profiles, ordered)
     truth = outputs.write_ground_truth(out_dir, ordered)
     return GenerateResult(out_dir=out_dir, files=len(ordered), rows=sum(w.rows for w in ordered),
@@ -72,7 +75,8 @@ def _generate_member(out_dir: Path, profile: MemberProfile, window: tuple[Period
     numbering = Numbering(profile)
     parties = PartyDraw(population, profile.number, rng(seed, member, "parties"), SHARED_DRAW_SHARE)
     book = simulate_book(profile, window, parties, numbering, rng(seed, member, "book"), scale)
-    claims = simulate_claims(profile, book.terms, window, parties, numbering, rng(seed, member, "claims"))
+    claims = simulate_claims(profile, book.claimable_terms(), window, parties, numbering,
+                             rng(seed, member, "claims"))
     files = member_files(profile, window, book, claims, numbering, seed, defect_rate)
     files = apply_scenarios(files, plan, numbering, seed)
     return [outputs.write_submission(out_dir, f) for f in files]

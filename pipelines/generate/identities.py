@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from pipelines.generate.randomness import pick_one, rng
 from pipelines.privacy.checkdigits import (
-    CREDIT_ALPHABET, VIN_ALPHABET, credit_code_check_char, resident_id_check_char,
+    CREDIT_ALPHABET,
+    VIN_ALPHABET,
+    credit_code_check_char,
+    resident_id_check_char,
     vin_check_char,
 )
 
 # World manufacturer identifiers of cars built in China (ISO 3780).
 WMIS = ("LSV", "LFV", "LGB", "LVS", "LBV", "LHG", "LGX", "LSG", "LDC", "LZW", "LVH", "LFM",
         "LNB", "LRW", "LGW", "LJD")
-VIN_YEARS = "ABCDEFGHJKLMNPRS"          # model years 2010..2025
+VIN_YEARS = "ABCDEFGHJKLMNPRSTVWXY123456789"    # model years 1980.., repeating every 30 years
 MOBILE_PREFIXES = ("130", "131", "132", "133", "135", "136", "137", "138", "139", "150",
                    "151", "152", "153", "155", "157", "158", "159", "166", "170", "176",
                    "177", "180", "181", "182", "185", "186", "187", "188", "189", "191",
@@ -62,19 +65,17 @@ def resident_id(region: str, birth: dt.date, male: bool, r: random.Random) -> st
 def credit_code(region: str, r: random.Random) -> str:
     """A valid unified social credit code of an organisation registered in ``region``."""
     address = f"{region[:2]}{r.randint(1, 15):02d}{r.randint(1, 20):02d}"
-    body = "".join(pick_one(r, CREDIT_ALPHABET) for _ in range(9))
+    body = "".join(r.choices(CREDIT_ALPHABET, k=9))
     first17 = pick_one(r, CREDIT_KINDS) + address + body
     return first17 + credit_code_check_char(first17)
 
 
 def vin(r: random.Random, model_year: int) -> str:
     """A valid 17-character VIN (no I, O or Q) with its check digit in position 9."""
-    letters = VIN_ALPHABET
-    vds = "".join(pick_one(r, letters) for _ in range(5))
-    year = VIN_YEARS[min(max(model_year - 2010, 0), len(VIN_YEARS) - 1)]
-    plant = pick_one(r, letters)
+    vds, plant = "".join(r.choices(VIN_ALPHABET, k=5)), r.choice(VIN_ALPHABET)
+    year = VIN_YEARS[(model_year - 1980) % len(VIN_YEARS)]
     serial = f"{r.randrange(1_000_000):06d}"
-    draft = f"{pick_one(r, WMIS)}{vds}0{year}{plant}{serial}"
+    draft = f"{r.choice(WMIS)}{vds}0{year}{plant}{serial}"
     return draft[:8] + vin_check_char(draft) + draft[9:]
 
 
@@ -115,7 +116,7 @@ class Population:
     def fleet_vin(self, org: Organisation, number: int) -> str:
         """The VIN of vehicle ``number`` (0-based) of an organisation's fleet."""
         r = rng(self.seed, "fleet", org.region, org.index, number % org.fleet_size)
-        return vin(r, r.randint(2012, self.reference.year))
+        return vin(r, self.reference.year - r.randint(0, 13))
 
     def _make_person(self, region: str, index: int) -> Person:
         r = rng(self.seed, "person", region, index)
@@ -124,7 +125,7 @@ class Population:
         male = r.random() < 0.56
         number = resident_id(region, birth, male, r)
         phone = mobile(r) if r.random() < 0.88 else None
-        car = vin(r, r.randint(2012, self.reference.year))
+        car = vin(r, self.reference.year - r.randint(0, 13))
         return Person(number, birth, "M" if male else "F", phone, car, region)
 
 

@@ -65,12 +65,12 @@ _PROPERTY_LAG = (0.8, 10.0, 60.0, 0.9)
 _LIABILITY_LAG = (0.5, 30.0, 300.0, 0.8)
 
 COVERS: dict[str, CoverProfile] = {
-    "MTPL-TPL": CoverProfile(1.0, (950, 0.2), (200_000, 0.0), 0.08, (3_000, 1.3), _INJURY_LAG,
+    "MTPL-TPL": CoverProfile(1.0, (950, 0.2), (200_000, 0.0), 0.10, (3_000, 1.3), _INJURY_LAG,
                              (60, 1.2), (("TPL", 0.55), ("INJ", 0.45)), 0.0),
-    "MCOM-OD": CoverProfile(0.9, (2_500, 0.5), (150_000, 0.6), 0.10, (4_000, 1.0), _MOTOR_LAG,
+    "MCOM-OD": CoverProfile(0.9, (2_500, 0.5), (150_000, 0.6), 0.18, (4_000, 1.0), _MOTOR_LAG,
                             (20, 0.8), (("COLL", 0.82), ("THEFT", 0.02), ("FIRE", 0.02),
                                         ("FLOOD", 0.07), ("STORM", 0.07))),
-    "MCOM-TPL": CoverProfile(0.95, (1_000, 0.4), (2_000_000, 0.5), 0.04, (8_000, 1.4), _INJURY_LAG,
+    "MCOM-TPL": CoverProfile(0.95, (1_000, 0.4), (2_000_000, 0.5), 0.06, (8_000, 1.4), _INJURY_LAG,
                              (90, 1.2), (("TPL", 0.6), ("INJ", 0.4)), 0.0),
     "MCOM-SEAT": CoverProfile(0.4, (80, 0.4), (50_000, 0.5), 0.01, (6_000, 1.2), _INJURY_LAG,
                               (120, 1.0), (("INJ", 1.0),), 0.3),

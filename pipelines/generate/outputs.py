@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ class Written:
     notes: tuple[str, ...]
     rows: int                      # whole data rows in the file
     truth: tuple[tuple[int, Truth], ...]   # (source row, truth); empty when the file cannot be read
+    submitted_at: dt.datetime | None = None  # when the member sends it (UTC)
 
     @property
     def manifest(self) -> str:
@@ -84,7 +86,8 @@ def write_index(out_dir: Path, seed: int, members: Sequence[MemberProfile],
         "submissions": [
             {"sequence": i, "file": f.path, "member_id": f.member_id, "dataset": f.dataset,
              "period": f.period.label, "version": f.version, "manifest": f.manifest,
-             "format": f.file_format, "expect": f.expect, "notes": list(f.notes)}
+             "format": f.file_format, "expect": f.expect,
+             "submitted_at": f.submitted_at.isoformat() if f.submitted_at else None, "notes": list(f.notes)}
             for i, f in enumerate(ordered, start=1)],
     }
     path = out_dir / "index.json"

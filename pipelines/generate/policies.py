@@ -4,7 +4,9 @@ The book starts a year before the reporting window (those quarters are simulated
 written, so that renewals, endorsements and cancellations of older policies appear from the
 first reported quarter on). Every quarter: policies expiring in it renew (RN, same policy
 number) or lapse, new business is written (NB), and policies in force are endorsed (EN) or
-cancelled (CN). Claims arise only on terms written (NB or RN) inside the window.
+cancelled (CN). Claims arise on the terms of policies that have a transaction in the window
+(also on their warm-up terms: a renewed policy's earlier claims), never on a policy the
+member's premium files do not show.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from pipelines.generate import periods, randomness as rnd
+from pipelines.generate import periods
+from pipelines.generate import randomness as rnd
 from pipelines.generate.identities import PartyDraw, Person
 from pipelines.generate.lines import CoverProfile, LineProfile, market
 from pipelines.generate.members import MemberProfile
@@ -22,7 +25,7 @@ from pipelines.generate.numbers import Numbering
 from pipelines.generate.texts import product_name
 from pipelines.validation.context import Period
 
-BASE_NEW_POLICIES = 700          # new policies per quarter of a member of size 1 at scale 1
+BASE_NEW_POLICIES = 500          # new policies per quarter of a member of size 1 at scale 1
 WARM_UP_QUARTERS = 4
 SEASON = {1: 1.12, 2: 0.95, 3: 0.93, 4: 1.0}
 MOTOR_COMPANION = {"MTPL": 0.6, "MCOM": 0.85}    # chance that the other motor line comes along
@@ -78,8 +81,12 @@ class Term:
 @dataclass
 class Book:
     transactions: dict[str, list[dict]] = field(default_factory=dict)   # period -> rows
-    terms: list[Term] = field(default_factory=list)                     # written in the window
-    policy_nos: set[str] = field(default_factory=set)
+    terms: list[Term] = field(default_factory=list)                     # every term, warm-up too
+    reported: set[str] = field(default_factory=set)                     # policies with rows in the window
+
+    def claimable_terms(self) -> list[Term]:
+        """Terms on which claims may be reported: their policy is in the member's premium files."""
+        return [t for t in self.terms if t.policy.policy_no in self.reported]
 
 
 def simulate_book(profile: MemberProfile, window: tuple[Period, ...], parties: PartyDraw,
@@ -100,16 +107,22 @@ class _Simulation:
         self.market = market()
         self.active: dict[str, Policy] = {}
         self.book = Book()
+        self.lines = rnd.Weighted(profile.lines)
+        self.regions = rnd.Weighted(profile.regions)
+        self.terms = {code: rnd.Weighted(dict(p.terms)) for code, p in self.market.lines.items()}
+        self.channels = {motor: rnd.Weighted({c: weights.get(c, 1.0) for c in self.market.channels})
+                         for motor, weights in ((True, MOTOR_CHANNELS), (False, OTHER_CHANNELS))}
 
     def run_quarter(self, period: Period, index: int, written: bool) -> None:
         rows: list[dict] = []
         rows += self._renewals(period, written)
         rows += self._new_business(period, index, written)
-        rows += self._mid_term(period)
+        rows += self._mid_term(period, written)
         if written:
             rows.sort(key=lambda row: (row["accounting_date"], ORDER[row["transaction_type"]]))
             for row in rows:
                 row["transaction_id"] = self.numbering.transaction_id(row["accounting_date"])
+                self.book.reported.add(row["policy_no"])
             self.book.transactions[period.label] = rows
 
     # -- renewals and new business --------------------------------------------------------
@@ -137,7 +150,7 @@ class _Simulation:
                * 1.015 ** index)
         rows = []
         for _ in range(rnd.poisson(self.r, lam)):
-            line = rnd.pick(self.r, self.profile.lines)
+            line = self.lines.draw(self.r)
             effective = periods.random_day(self.r, period.start, period.end)
             policy = self._new_policy(line, effective, None)
             rows += self._start(policy, effective, period, written)
@@ -155,7 +168,7 @@ class _Simulation:
         return others[0] if others else None
 
     def _start(self, policy: Policy, effective: dt.date, period: Period, written: bool) -> list[dict]:
-        days = rnd.pick(self.r, dict(self.market.lines[policy.line].terms))
+        days = self.terms[policy.line].draw(self.r)
         policy.annual = days == 365
         expiry = periods.add_years(effective, 1) if policy.annual else effective + dt.timedelta(days=days)
         if days == 1:
@@ -175,11 +188,10 @@ class _Simulation:
             policy_no=self.numbering.policy_no(effective, region), line=line, region=region,
             insured_type=kind, insured_id=insured_id, person=person, vin=vin,
             channel=channel, product=product_name(self.r, line, self.profile.chinese_share), annual=True)
-        self.book.policy_nos.add(policy.policy_no)
         return policy
 
     def _insured(self, line: LineProfile) -> tuple[str, Person | None, str, str, str | None]:
-        region = rnd.pick(self.r, self.profile.regions)
+        region = self.regions.draw(self.r)
         if self.r.random() < line.person_share:
             person = self.parties.person(region)
             return region, person, person.id_number, "P", person.vin if line.motor else None
@@ -188,9 +200,7 @@ class _Simulation:
         return region, None, org.credit_code, "O", vin
 
     def _channel(self, line: LineProfile) -> str:
-        weights = MOTOR_CHANNELS if line.motor else OTHER_CHANNELS
-        known = {c: weights.get(c, 1.0) for c in self.market.channels}
-        return rnd.pick(self.r, known)
+        return self.channels[line.motor].draw(self.r)
 
     def _covers(self, line: str, days: int) -> dict[str, Cover]:
         profiles = self.market.covers[line]
@@ -202,13 +212,14 @@ class _Simulation:
     def _cover(self, p: CoverProfile, days: int) -> Cover:
         premium = rnd.lognormal(self.r, *p.premium) * min(1.0, days / 365) ** 0.85 * max(1.0, days / 365)
         insured = rnd.lognormal(self.r, *p.sum_insured)
-        return Cover(rnd.money(max(premium, 2.0)), rnd.money(max(round(insured, -2), 1000.0)))
+        return Cover(rnd.money(max(premium, 2.0)), rnd.money(max(_round_sum(insured), 1000.0)))
 
     def _write_term(self, policy: Policy, term: Term, kind: str, period: Period) -> list[dict]:
         policy.term = term
         self.active[policy.policy_no] = policy
-        if term.written:
-            self.book.terms.append(term)
+        self.book.terms.append(term)
+        if not term.written:
+            return []
         lag = 0 if self.r.random() < 0.4 else self.r.randint(1, 25)
         accounted = max(period.start, term.effective - dt.timedelta(days=lag))
         return [transaction_row(policy, code, kind, accounted, term.effective, term.expiry,
@@ -217,19 +228,20 @@ class _Simulation:
 
     # -- endorsements and cancellations -------------------------------------------------------
 
-    def _mid_term(self, period: Period) -> list[dict]:
+    def _mid_term(self, period: Period, written: bool) -> list[dict]:
         rows = []
         for policy in list(self.active.values()):
-            term = policy.term
+            term, line, draw = policy.term, self.market.lines[policy.line], self.r.random()
+            if draw >= line.cancel_rate + line.endorse_rate or term.days < 30:
+                continue
             first = max(period.start, term.effective + dt.timedelta(days=1))
             last = min(period.end, term.expiry - dt.timedelta(days=1))
-            if term.days < 30 or first > last:
+            if first > last:
                 continue
-            line, draw = self.market.lines[policy.line], self.r.random()
-            if draw < line.cancel_rate:
-                rows += self._cancel(policy, periods.random_day(self.r, first, last), period)
-            elif draw < line.cancel_rate + line.endorse_rate:
-                rows.append(self._endorse(policy, periods.random_day(self.r, first, last), period))
+            day = periods.random_day(self.r, first, last)
+            change = self._cancel(policy, day, period) if draw < line.cancel_rate else \
+                [self._endorse(policy, day, period)]
+            rows += change if written else []
         return rows
 
     def _cancel(self, policy: Policy, day: dt.date, period: Period) -> list[dict]:
@@ -252,7 +264,7 @@ class _Simulation:
         factor = self.r.choice((-1, 1)) * self.r.uniform(0.03, 0.4)
         delta = rnd.money(float(cover.premium) * share * factor) or Decimal("1.00")
         change = rnd.exposure(0.0 if self.r.random() < 0.85 else share * factor * 0.2)
-        cover.sum_insured = max(rnd.money(float(cover.sum_insured) * (1 + factor / 2)), Decimal("1000.00"))
+        cover.sum_insured = rnd.money(max(_round_sum(float(cover.sum_insured) * (1 + factor / 2)), 1000.0))
         accounted = min(period.end, day + dt.timedelta(days=self.r.randint(0, 5)))
         return transaction_row(policy, code, "EN", accounted, day, term.expiry, delta,
                                change, cover.sum_insured)
@@ -261,8 +273,13 @@ class _Simulation:
 def _renewed_sum(code: str, sum_insured: Decimal) -> Decimal:
     """Vehicles lose value each year; other sums insured stay."""
     if code.endswith("-OD"):
-        return max(rnd.money(float(sum_insured) * 0.9), Decimal("1000.00"))
+        return rnd.money(max(_round_sum(float(sum_insured) * 0.9), 1000.0))
     return sum_insured
+
+
+def _round_sum(amount: float) -> float:
+    """Sums insured and limits are round numbers (three significant digits)."""
+    return float(f"{amount:.3g}") if amount >= 1000 else amount
 
 
 def transaction_row(policy: Policy, coverage: str, kind: str, accounted: dt.date,

@@ -8,15 +8,15 @@ not shift the draws of another.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 import random
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
-from typing import TypeVar
+from decimal import Decimal
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
-CENT = Decimal("0.01")
-MICRO = Decimal("0.000001")
 
 
 def rng(seed: int, *names: object) -> random.Random:
@@ -44,8 +44,21 @@ def lognormal(r: random.Random, median: float, sigma: float) -> float:
 
 def pick(r: random.Random, weights: Mapping[T, float]) -> T:
     """One key of ``weights``, drawn with probability proportional to its weight."""
-    keys = list(weights)
-    return r.choices(keys, weights=[weights[k] for k in keys])[0]
+    return Weighted(weights).draw(r)
+
+
+class Weighted(Generic[T]):
+    """A weighted choice prepared once and drawn from many times."""
+
+    def __init__(self, weights: Mapping[T, float]) -> None:
+        self.keys = list(weights)
+        self.cumulative = list(itertools.accumulate(weights[k] for k in self.keys))
+        if not self.keys or self.cumulative[-1] <= 0:
+            raise ValueError("nothing to choose from")
+
+    def draw(self, r: random.Random) -> T:
+        x = r.random() * self.cumulative[-1]
+        return self.keys[bisect.bisect_right(self.cumulative, x, 0, len(self.keys) - 1)]
 
 
 def pick_one(r: random.Random, items: Sequence[T]) -> T:
@@ -53,14 +66,10 @@ def pick_one(r: random.Random, items: Sequence[T]) -> T:
 
 
 def money(value: float) -> Decimal:
-    """An amount in CNY with two decimals (never a negative zero)."""
-    return _no_negative_zero(Decimal(repr(value)).quantize(CENT, rounding=ROUND_HALF_UP))
+    """An amount in CNY with two decimals."""
+    return Decimal(round(value * 100)).scaleb(-2)
 
 
 def exposure(value: float) -> Decimal:
-    """An exposure with six decimals (never a negative zero)."""
-    return _no_negative_zero(Decimal(repr(value)).quantize(MICRO, rounding=ROUND_HALF_UP))
-
-
-def _no_negative_zero(value: Decimal) -> Decimal:
-    return value if value else abs(value)
+    """An exposure with six decimals."""
+    return Decimal(round(value * 1_000_000)).scaleb(-6)

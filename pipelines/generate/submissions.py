@@ -9,7 +9,11 @@ from pipelines.contracts import load_contract
 from pipelines.generate.claims import Claim, snapshot_rows
 from pipelines.generate.defect_kinds import claim_kinds, policy_kinds
 from pipelines.generate.defects import (
-    DefectContext, Marked, defect_count, error_budget, inject,
+    DefectContext,
+    Marked,
+    defect_count,
+    error_budget,
+    inject,
 )
 from pipelines.generate.members import MemberProfile
 from pipelines.generate.numbers import Numbering
@@ -68,7 +72,8 @@ def member_files(member: MemberProfile, window: tuple[Period, ...], book: Book, 
             marked = inject([Marked(row) for row in rows], kinds, ctx,
                             count=defect_count(ctx.r, len(rows), rate),
                             max_errors=error_budget(len(rows), ctx.contract),
-                            protected=lambda row: row["policy_no"] in with_claims)
+                            protected=(lambda row: row["policy_no"] in with_claims)
+                            if dataset == "policy" else (lambda row: False))
             files.append(SubmissionFile(member, dataset, period, marked))
     return files
 

@@ -26,25 +26,14 @@ from pipelines.contracts import Column, DatasetContract
 from pipelines.generate import xlsx
 
 
-def cell_text(value: object) -> str:
-    """A value as written in a CSV field."""
-    if value is None:
-        return ""
-    if type(value) is str:
-        return value
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    return str(value)
-
-
 def csv_text(contract: DatasetContract, rows: Sequence[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(contract.column_names)
-    for row in rows:
-        writer.writerow([cell_text(row.get(c)) for c in contract.column_names])
+    names = contract.column_names
+    writer.writerow(names)
+    # The csv module writes None as an empty field and a date as YYYY-MM-DD (its str).
+    writer.writerows([format(v, "f") if type(v) is Decimal else v for v in map(row.get, names)]
+                     for row in rows)
     return out.getvalue()
 
 
@@ -78,8 +67,16 @@ def _arrow_type(column: Column) -> pa.DataType:
     return pa.string()
 
 
+def _arrow_column(column: Column, rows: Sequence[dict]) -> pa.Array:
+    values = [row.get(column.name) for row in rows]
+    kind = _arrow_type(column)
+    if column.base_type == "decimal":       # through text: exact, and much faster than Decimal objects
+        return pa.array([None if v is None else format(v, "f") for v in values], pa.string()).cast(kind)
+    return pa.array(values, type=kind)
+
+
 def write_parquet(path: Path, contract: DatasetContract, rows: Sequence[dict]) -> None:
-    arrays = [pa.array([row.get(c.name) for row in rows], type=_arrow_type(c)) for c in contract.columns]
+    arrays = [_arrow_column(c, rows) for c in contract.columns]
     table = pa.Table.from_arrays(arrays, names=list(contract.column_names))
     pq.write_table(table, path, compression="snappy")
 

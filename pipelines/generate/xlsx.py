@@ -18,6 +18,7 @@ from xml.sax.saxutils import escape
 
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 EPOCH = dt.date(1899, 12, 30)
+SERIAL_RANGE = (10_000, 99_999)   # 1927-05-18 .. 2173-10-13 as day numbers
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -77,7 +78,10 @@ def _cell(ref: str, value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, dt.date):
-        return f'<c r="{ref}" s="1"><v>{(value - EPOCH).days}</v></c>'
+        serial = (value - EPOCH).days
+        if SERIAL_RANGE[0] <= serial <= SERIAL_RANGE[1]:
+            return f'<c r="{ref}" s="1"><v>{serial}</v></c>'
+        value = value.isoformat()     # the platform reads five-digit serials only
     if isinstance(value, (Decimal, int, float)) and not isinstance(value, bool):
         return f'<c r="{ref}"><v>{format(value, "f") if isinstance(value, Decimal) else value}</v></c>'
     text = escape(str(value))
@@ -90,7 +94,7 @@ def sheet_xml(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     last = f"{letters[-1]}{len(rows) + 1}"
     parts = [HEAD, f'<worksheet xmlns="{MAIN}"><dimension ref="A1:{last}"/><sheetData>']
     for r, values in enumerate([header, *rows], start=1):
-        cells = "".join(_cell(f"{letter}{r}", v) for letter, v in zip(letters, values))
+        cells = "".join(_cell(f"{letter}{r}", v) for letter, v in zip(letters, values, strict=True))
         parts.append(f'<row r="{r}">{cells}</row>')
     parts.append("</sheetData></worksheet>")
     return "".join(parts)

@@ -55,8 +55,8 @@ def typed_sql(col: Column, file_format: str) -> str:
                  f"CASE WHEN regexp_full_match({v}, '\\d{{4}}-\\d{{2}}-\\d{{2}}[ T]00:00:00(\\.0+)?') "
                  f"THEN TRY_CAST(left({v}, 10) AS DATE) END"]
         if file_format == "xlsx":  # spreadsheet serial day numbers
-            forms.append(f"CASE WHEN regexp_full_match({v}, '[1-9][0-9]{{4}}(\\.0+)?') "
-                         f"THEN DATE '1899-12-30' + CAST(CAST({v} AS DOUBLE) AS INTEGER) END")
+            forms.append(f"CASE WHEN regexp_full_match({v}, '[1-9][0-9]{{1,5}}(\\.[0-9]+)?') "
+                         f"THEN DATE '1899-12-30' + CAST(floor(CAST({v} AS DOUBLE)) AS INTEGER) END")
         return f"coalesce({', '.join(forms)})"
     if col.base_type == "decimal":
         exact = f"TRY_CAST({v} AS DECIMAL(38,12))"
@@ -112,7 +112,7 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
         return f"{not_null} AND {window_column(rule)} > 1"
     if kind in ("unique_across_periods", "exists_in"):
         neg = "" if kind == "unique_across_periods" else "NOT "
-        return f"{c} {neg}IN (SELECT value FROM {reference_table(rule)})"
+        return f"{c} IS NOT NULL AND {c} {neg}IN (SELECT value FROM {reference_table(rule)})"
     if kind == "compare":
         left, right = q(rule.columns[0]), q(rule.columns[1])
         op = "=" if rule.params["op"] == "=" else rule.params["op"]

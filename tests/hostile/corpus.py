@@ -74,17 +74,17 @@ def _byte_flips(folder: Path, valid: dict[str, bytes], rng: random.Random) -> li
 
 
 def _encodings(folder: Path) -> list[Hostile]:
-    rows = _valid_policy_rows(5)
-    rows[0]["product_name"] = "Assurance café société"
+    """Encodings other than UTF-8 and GB18030, each with text that really needs them."""
+    texts = {"utf-16": "机动车商业保险", "utf-16-le": "机动车商业保险", "utf-16-be": "机动车商业保险",
+             "utf-32": "机动车商业保险", "cp500": "Assurance café société", "latin-1": "Assurance café société",
+             "cp1252": "Assurance “crédit” société", "shift_jis": "自動車保険", "big5": "汽車保險"}
     out = []
-    for enc in ("utf-16", "utf-16-le", "utf-16-be", "utf-32", "cp500", "latin-1", "shift_jis", "big5"):
+    for enc, text in texts.items():
+        rows = [policy_row(transaction_id=f"T{i:04d}", product_name=text) for i in range(5)]
         p = folder / f"enc_{enc}.csv"
-        try:
-            write_csv(p, rows, encoding=enc)
-        except UnicodeEncodeError:
-            rows2 = [dict(r, product_name="plain") for r in rows]
-            write_csv(p, rows2, encoding=enc)
-        out.append(Hostile(p, "policy", f"CSV in {enc}"))
+        write_csv(p, rows, encoding=enc)
+        legacy_cjk = enc in ("shift_jis", "big5")  # byte-compatible with GB18030: may decode as mojibake
+        out.append(Hostile(p, "policy", f"CSV in {enc}" + (" (legacy CJK)" if legacy_cjk else "")))
     return out
 
 
