@@ -16,6 +16,8 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -192,11 +194,13 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest:
 # -- recording -----------------------------------------------------------------------------
 
 def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: str | None = None,
-            today: dt.date | None = None, received_at: dt.datetime | None = None) -> Received:
+            today: dt.date | None = None, received_at: dt.datetime | None = None,
+            con: duckdb.DuckDBPyConnection | None = None) -> Received:
     """Archive ``path`` and record it as a submission; ``SubmissionError`` if refused.
 
     ``received_at`` (UTC, default now) lets an operator load historical submissions with the
-    time they really arrived, which timeliness is measured against.
+    time they really arrived, which timeliness is measured against. ``con`` (a connection from
+    ``intake_connection``) lets a batch of files share one connection.
     """
     path = Path(path)
     file_name = file_name or path.name
@@ -205,20 +209,31 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
     sha, size, archived = archive_file(settings, path)
     received_at = received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     today = today or received_at.date()
-    con = store.connect(settings, read_only=False)
-    try:
-        store.ensure_lake(con, settings)
+    with intake_connection(settings, con) as c:
         try:
-            version = check_manifest(settings, con, manifest, file_name, today)
+            version = check_manifest(settings, c, manifest, file_name, today)
         except InsurShareError as exc:
-            _record_refusal(con, settings, manifest, file_name, sha, size, archived, exc)
+            _record_refusal(c, settings, manifest, file_name, sha, size, archived, exc)
             raise
         period = parse_period(manifest.period).label
         rec, _ = store.write_transaction(
-            con, settings,
-            lambda c: _record(c, manifest, period, version, file_name, sha, size, archived, received_at),
+            c, settings,
+            lambda w: _record(w, manifest, period, version, file_name, sha, size, archived, received_at),
             message=f"receive {manifest.member_id} {manifest.dataset} {period}")
         return rec
+
+
+@contextmanager
+def intake_connection(settings: Settings, con: duckdb.DuckDBPyConnection | None = None
+                      ) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write lake connection with the tables in place (``con`` itself when given)."""
+    if con is not None:
+        yield con
+        return
+    con = store.connect(settings, read_only=False)
+    try:
+        store.ensure_lake(con, settings)
+        yield con
     finally:
         con.close()
 

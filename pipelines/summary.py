@@ -62,12 +62,12 @@ def demo_summary(settings: Settings, top_rules: int = 8) -> str:
                    count(*) FILTER (WHERE status = 'rejected') AS rejected,
                    count(*) FILTER (WHERE status = 'superseded') AS superseded,
                    count(*) FILTER (WHERE status = 'received') AS pending,
-                   coalesce(sum(rows_accepted) FILTER (WHERE status = 'accepted'), 0) AS rows_published,
-                   coalesce(sum(rows_quarantined), 0) AS rows_quarantined
+                   CAST(coalesce(sum(rows_accepted) FILTER (WHERE status = 'accepted'), 0) AS BIGINT) AS rows_published,
+                   CAST(coalesce(sum(rows_quarantined), 0) AS BIGINT) AS rows_quarantined
             FROM submissions WHERE status <> 'refused' GROUP BY 1 ORDER BY 1""").df()
         refused = con.sql("SELECT count(*) FROM submissions WHERE status = 'refused'").fetchone()[0]
         rules = con.sql(f"""
-            SELECT r.rule_id AS rule, r.severity, sum(r.failed) AS rows_failed,
+            SELECT r.rule_id AS rule, r.severity, CAST(sum(r.failed) AS BIGINT) AS rows_failed,
                    count(DISTINCT r.submission_id) AS submissions
             FROM rule_results r JOIN submissions s USING (submission_id)
             WHERE r.failed > 0 GROUP BY 1, 2 ORDER BY rows_failed DESC, rule LIMIT {int(top_rules)}""").df()

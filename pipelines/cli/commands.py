@@ -116,19 +116,20 @@ def submit(settings: Settings, file: Path, member: str | None, dataset: str | No
 @click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def submit_index(settings: Settings, index: Path) -> None:
     """Submit every file of a generated index.json, in its order (at its `submitted_at` times)."""
-    from pipelines.intake import Manifest, receive
+    from pipelines.intake import Manifest, intake_connection, receive
 
     entries = json.loads(index.read_text())["submissions"]
     base = index.parent
-    for n, entry in enumerate(entries, 1):
-        try:
-            when = entry.get("submitted_at")
-            got = receive(settings, base / entry["file"], Manifest.from_file(base / entry["manifest"]),
-                          received_at=dt.datetime.fromisoformat(when) if when else None)
-            verb = "received" if got.created else "already received"
-            click.echo(f"[{n}/{len(entries)}] {entry['file']}: {verb} as {got.submission.submission_id}")
-        except InsurShareError as exc:
-            click.echo(f"[{n}/{len(entries)}] {entry['file']}: refused - {exc}")
+    with intake_connection(settings) as con:
+        for n, entry in enumerate(entries, 1):
+            try:
+                when = entry.get("submitted_at")
+                got = receive(settings, base / entry["file"], Manifest.from_file(base / entry["manifest"]),
+                              received_at=dt.datetime.fromisoformat(when) if when else None, con=con)
+                verb = "received" if got.created else "already received"
+                click.echo(f"[{n}/{len(entries)}] {entry['file']}: {verb} as {got.submission.submission_id}")
+            except InsurShareError as exc:
+                click.echo(f"[{n}/{len(entries)}] {entry['file']}: refused - {exc}")
 
 
 @command(main, "ingest")

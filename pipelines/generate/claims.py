@@ -138,7 +138,7 @@ def _claimant(term: Term, p: CoverProfile, region: str, parties: PartyDraw, r: r
 def _lifecycle(r: random.Random, p: CoverProfile, report: dt.date, cap: int, slow: bool) -> dict:
     settle = rnd.lognormal(r, *p.settle) * (2.5 if slow else 1.0)
     close = report + dt.timedelta(days=int(settle))
-    cost = min(int(rnd.lognormal(r, *p.severity) * 100), cap)
+    cost = min(int(rnd.lognormal(r, p.severity_median, p.severity[1]) * 100), cap)
     cost = max(cost, 5_000)
     estimate = max(int(cost * r.lognormvariate(0.0, 0.5)), 10_000)
     if r.random() < CLOSED_WITHOUT_PAYMENT:

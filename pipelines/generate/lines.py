@@ -8,6 +8,7 @@ The numbers are plausible orders of magnitude for Chinese P&C business, not stat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -31,11 +32,18 @@ class CoverProfile:
     premium: tuple[float, float]    # median CNY per year, lognormal sigma
     sum_insured: tuple[float, float]
     frequency: float                # claims per coverage-year
-    severity: tuple[float, float]   # median CNY, sigma
+    severity: tuple[float, float]   # (unused median, sigma): the median follows from loss_ratio
     report_lag: tuple[float, float, float, float] = (0.85, 7.0, 60.0, 0.9)  # fast share, fast mean, tail median, sigma
     settle: tuple[float, float] = (60.0, 0.9)     # days from report to close: median, sigma
     causes: tuple[tuple[str, float], ...] = (("OTHER", 1.0),)
     first_party: float = 1.0        # share of claims whose claimant is the insured
+    loss_ratio: float = 0.6         # expected ultimate loss / premium of the coverage
+
+    @property
+    def severity_median(self) -> float:
+        """The lognormal median that makes frequency x mean severity = loss_ratio x mean premium."""
+        premium_mean = self.premium[0] * math.exp(self.premium[1] ** 2 / 2)
+        return self.loss_ratio * premium_mean / (self.frequency * math.exp(self.severity[1] ** 2 / 2))
 
 
 LINES: dict[str, LineProfile] = {
@@ -50,7 +58,7 @@ LINES: dict[str, LineProfile] = {
                         endorse_rate=0.005),
     "HULL": LineProfile(0.006, 0.05, renew_rate=0.8),
     "CARGO": LineProfile(0.03, 0.05, terms=((30, 0.3), (60, 0.3), (90, 0.2), (365, 0.2))),
-    "SPEC": LineProfile(0.001, 0.0, renew_rate=0.9),
+    "SPEC": LineProfile(0.004, 0.0, renew_rate=0.9),
     "AGRI": LineProfile(0.05, 0.9, terms=((150, 0.5), (240, 0.3), (365, 0.2)), renew_rate=0.8,
                         endorse_rate=0.005, cancel_rate=0.002),
     "HLTH": LineProfile(0.06, 0.97, renew_rate=0.65, endorse_rate=0.01),
@@ -66,48 +74,48 @@ _LIABILITY_LAG = (0.5, 30.0, 300.0, 0.8)
 
 COVERS: dict[str, CoverProfile] = {
     "MTPL-TPL": CoverProfile(1.0, (950, 0.2), (200_000, 0.0), 0.10, (3_000, 1.3), _INJURY_LAG,
-                             (60, 1.2), (("TPL", 0.55), ("INJ", 0.45)), 0.0),
+                             (60, 1.2), (("TPL", 0.55), ("INJ", 0.45)), 0.0, loss_ratio=0.75),
     "MCOM-OD": CoverProfile(0.9, (2_500, 0.5), (150_000, 0.6), 0.18, (4_000, 1.0), _MOTOR_LAG,
                             (20, 0.8), (("COLL", 0.82), ("THEFT", 0.02), ("FIRE", 0.02),
-                                        ("FLOOD", 0.07), ("STORM", 0.07))),
+                                        ("FLOOD", 0.07), ("STORM", 0.07)), loss_ratio=0.65),
     "MCOM-TPL": CoverProfile(0.95, (1_000, 0.4), (2_000_000, 0.5), 0.06, (8_000, 1.4), _INJURY_LAG,
-                             (90, 1.2), (("TPL", 0.6), ("INJ", 0.4)), 0.0),
+                             (90, 1.2), (("TPL", 0.6), ("INJ", 0.4)), 0.0, loss_ratio=0.6),
     "MCOM-SEAT": CoverProfile(0.4, (80, 0.4), (50_000, 0.5), 0.01, (6_000, 1.2), _INJURY_LAG,
-                              (120, 1.0), (("INJ", 1.0),), 0.3),
-    "EPROP-ALL": CoverProfile(1.0, (15_000, 1.2), (5_000_000, 1.5), 0.03, (30_000, 1.6), _PROPERTY_LAG,
+                              (120, 1.0), (("INJ", 1.0),), 0.3, loss_ratio=0.3),
+    "EPROP-ALL": CoverProfile(1.0, (15_000, 1.2), (5_000_000, 1.5), 0.04, (30_000, 1.2), _PROPERTY_LAG,
                               (120, 1.0), (("FIRE", 0.3), ("FLOOD", 0.25), ("STORM", 0.25),
-                                           ("THEFT", 0.05), ("OTHER", 0.15))),
+                                           ("THEFT", 0.05), ("OTHER", 0.15)), loss_ratio=0.55),
     "EPROP-BI": CoverProfile(0.2, (5_000, 1.0), (2_000_000, 1.2), 0.005, (50_000, 1.3), _PROPERTY_LAG,
-                             (200, 0.8), (("FIRE", 0.5), ("FLOOD", 0.3), ("OTHER", 0.2))),
+                             (200, 0.8), (("FIRE", 0.5), ("FLOOD", 0.3), ("OTHER", 0.2)), loss_ratio=0.4),
     "HPROP-BLD": CoverProfile(0.7, (200, 0.6), (800_000, 0.7), 0.015, (4_000, 1.0), _PROPERTY_LAG,
-                              (40, 0.8), (("FIRE", 0.2), ("FLOOD", 0.4), ("STORM", 0.3), ("OTHER", 0.1))),
+                              (40, 0.8), (("FIRE", 0.2), ("FLOOD", 0.4), ("STORM", 0.3), ("OTHER", 0.1)), loss_ratio=0.35),
     "HPROP-CNT": CoverProfile(0.8, (150, 0.6), (100_000, 0.7), 0.01, (3_000, 1.0), _PROPERTY_LAG,
-                              (40, 0.8), (("THEFT", 0.4), ("FIRE", 0.2), ("FLOOD", 0.3), ("OTHER", 0.1))),
+                              (40, 0.8), (("THEFT", 0.4), ("FIRE", 0.2), ("FLOOD", 0.3), ("OTHER", 0.1)), loss_ratio=0.3),
     "ENG-CAR": CoverProfile(1.0, (60_000, 1.2), (20_000_000, 1.2), 0.06, (80_000, 1.5), _PROPERTY_LAG,
-                            (150, 1.0), (("STORM", 0.3), ("FLOOD", 0.3), ("FIRE", 0.1), ("OTHER", 0.3))),
+                            (150, 1.0), (("STORM", 0.3), ("FLOOD", 0.3), ("FIRE", 0.1), ("OTHER", 0.3)), loss_ratio=0.5),
     "LIAB-PUB": CoverProfile(0.6, (3_000, 1.0), (1_000_000, 0.8), 0.03, (15_000, 1.4), _LIABILITY_LAG,
-                             (240, 1.0), (("TPL", 0.6), ("INJ", 0.4)), 0.0),
+                             (240, 1.0), (("TPL", 0.6), ("INJ", 0.4)), 0.0, loss_ratio=0.45),
     "LIAB-EMP": CoverProfile(0.4, (8_000, 1.0), (3_000_000, 0.8), 0.05, (40_000, 1.3),
-                             (0.6, 15.0, 200.0, 0.9), (200, 1.0), (("INJ", 0.9), ("ILL", 0.1)), 0.0),
-    "CRED-TRD": CoverProfile(1.0, (40_000, 1.0), (5_000_000, 1.0), 0.03, (120_000, 1.2),
-                             (0.7, 45.0, 120.0, 0.6), (180, 0.8), (("DEF", 1.0),)),
+                             (0.6, 15.0, 200.0, 0.9), (200, 1.0), (("INJ", 0.9), ("ILL", 0.1)), 0.0, loss_ratio=0.55),
+    "CRED-TRD": CoverProfile(1.0, (40_000, 1.0), (5_000_000, 1.0), 0.05, (120_000, 1.0),
+                             (0.7, 45.0, 120.0, 0.6), (180, 0.8), (("DEF", 1.0),), loss_ratio=0.5),
     "SURE-LOAN": CoverProfile(1.0, (1_500, 0.7), (100_000, 0.8), 0.03, (30_000, 0.8),
-                              (0.8, 30.0, 120.0, 0.6), (120, 0.8), (("DEF", 1.0),), 0.0),
-    "HULL-ALL": CoverProfile(1.0, (60_000, 1.0), (10_000_000, 1.0), 0.08, (150_000, 1.5), _PROPERTY_LAG,
-                             (200, 0.9), (("COLL", 0.5), ("STORM", 0.3), ("FIRE", 0.1), ("OTHER", 0.1))),
+                              (0.8, 30.0, 120.0, 0.6), (120, 0.8), (("DEF", 1.0),), 0.0, loss_ratio=0.6),
+    "HULL-ALL": CoverProfile(1.0, (60_000, 1.0), (10_000_000, 1.0), 0.08, (150_000, 1.1), _PROPERTY_LAG,
+                             (200, 0.9), (("COLL", 0.5), ("STORM", 0.3), ("FIRE", 0.1), ("OTHER", 0.1)), loss_ratio=0.65),
     "CARGO-ALL": CoverProfile(1.0, (3_000, 1.2), (500_000, 1.0), 0.05, (15_000, 1.4), _PROPERTY_LAG,
                               (90, 0.9), (("COLL", 0.3), ("THEFT", 0.2), ("STORM", 0.2), ("FLOOD", 0.2),
-                                          ("OTHER", 0.1))),
-    "SPEC-SAT": CoverProfile(1.0, (3_000_000, 0.5), (500_000_000, 0.5), 0.05, (5_000_000, 1.0),
-                             _PROPERTY_LAG, (365, 0.7), (("OTHER", 0.8), ("FIRE", 0.2))),
+                                          ("OTHER", 0.1)), loss_ratio=0.5),
+    "SPEC-SAT": CoverProfile(1.0, (300_000, 0.5), (500_000_000, 0.5), 0.08, (5_000_000, 0.6),
+                             _PROPERTY_LAG, (365, 0.7), (("OTHER", 0.8), ("FIRE", 0.2)), loss_ratio=0.4),
     "AGRI-CROP": CoverProfile(0.6, (150, 0.8), (2_000, 0.6), 0.2, (800, 0.9), (0.9, 3.0, 20.0, 0.6),
-                              (30, 0.6), (("FLOOD", 0.4), ("STORM", 0.4), ("OTHER", 0.2))),
+                              (30, 0.6), (("FLOOD", 0.4), ("STORM", 0.4), ("OTHER", 0.2)), loss_ratio=0.75),
     "AGRI-LIVE": CoverProfile(0.4, (300, 0.8), (5_000, 0.6), 0.1, (1_500, 0.7), (0.9, 3.0, 20.0, 0.6),
-                              (30, 0.6), (("ILL", 0.8), ("FLOOD", 0.1), ("OTHER", 0.1))),
+                              (30, 0.6), (("ILL", 0.8), ("FLOOD", 0.1), ("OTHER", 0.1)), loss_ratio=0.7),
     "HLTH-MED": CoverProfile(1.0, (500, 0.6), (2_000_000, 0.3), 0.3, (4_000, 1.1), (0.7, 15.0, 60.0, 0.7),
-                             (15, 0.8), (("ILL", 0.85), ("INJ", 0.15))),
+                             (15, 0.8), (("ILL", 0.85), ("INJ", 0.15)), loss_ratio=0.7),
     "ACC-PA": CoverProfile(1.0, (120, 0.8), (500_000, 0.8), 0.03, (8_000, 1.3), (0.7, 10.0, 90.0, 0.8),
-                           (60, 1.0), (("INJ", 1.0),), 0.9),
+                           (60, 1.0), (("INJ", 1.0),), 0.9, loss_ratio=0.35),
 }
 DEFAULT_COVER = CoverProfile(1.0, (1_000, 0.8), (100_000, 1.0), 0.03, (5_000, 1.2))
 

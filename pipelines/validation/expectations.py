@@ -131,7 +131,7 @@ def validate_frame(frame: pd.DataFrame, contract: DatasetContract, ctx: CheckCon
                  .add_dataframe_asset(name).add_batch_definition_whole_dataframe("batch"))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=name, data=batch_def, suite=suite))
-    result = definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
+    result = definition.run(batch_parameters={"dataframe": frame}, result_format="BASIC")
     unexpected, types = {}, {}
     for r in result.results:
         rid = r.expectation_config.meta["rule_id"]
