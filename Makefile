@@ -10,7 +10,7 @@ RUN := $(UV) run --frozen --no-sync
 INSURSHARE := $(RUN) insurshare
 INDEX := $(INSURSHARE_HOME)/incoming/index.json
 
-.PHONY: help sync demo test lint docs clean-data
+.PHONY: help sync demo test lint docs clean-data chromium
 
 help:
 	@echo "make demo    generate, submit and ingest five members' data through Airflow, then summarise"
@@ -28,6 +28,7 @@ demo: sync
 	$(INSURSHARE) submit-index $(INDEX)
 	$(INSURSHARE) run-dag ingest_submissions
 	$(INSURSHARE) summary
+	$(INSURSHARE) report
 
 test: sync lint
 	$(INSURSHARE) docs --check
@@ -38,6 +39,9 @@ lint: sync
 
 docs: sync
 	$(INSURSHARE) docs
+
+chromium:
+	bash scripts/install-chromium.sh
 
 clean-data:
 	rm -rf $(INSURSHARE_HOME)

@@ -257,7 +257,7 @@ def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, ver
         "manifest, received_at) VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?)",
         [sid, manifest.member_id, manifest.dataset, period, number, version, file_name,
          format_of(file_name), manifest.encoding, size, sha, str(archived), json.dumps(body),
-         dt.datetime.now(dt.UTC).replace(tzinfo=None)])
+         received_at])
     return Received(load_submission(con, sid), created=True, supersedes=current)
 
 

@@ -76,3 +76,14 @@ def test_intake_refuses_unsupported_format(settings, tmp_path):
     path.write_text("{}")
     with pytest.raises(SubmissionError, match="is not .csv, .parquet or .xlsx"):
         submit(settings, path)
+
+
+def test_intake_records_when_a_historical_file_arrived(settings, tmp_path, lake):
+    import datetime as dt
+
+    from pipelines.intake import Manifest, receive
+
+    when = dt.datetime(2025, 5, 14, 9, 30)
+    receive(settings, write_csv(tmp_path / "p.csv", [policy_row()]),
+            Manifest.build(member_id="M001", dataset="policy", period="2025Q1"), received_at=when)
+    assert lake().execute("SELECT received_at FROM lake.submissions").fetchone()[0] == when

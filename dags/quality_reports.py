@@ -1,0 +1,97 @@
+"""Write the data-quality reports: one per submission, a scorecard per member, the dashboard.
+
+Runs when the ingestion DAG updates the ``insurshare://lake`` asset, and daily at 06:30 UTC
+so that timeliness (late and missing submissions) moves on even when nothing is submitted.
+Every task reads the same lake snapshot, pinned by the first task, and calls
+``pipelines.reports.build_reports`` for its part, exactly as ``insurshare report`` does.
+Reports are rewritten only where they changed; only transient errors are retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
+
+LAKE = Asset("insurshare://lake")
+
+
+def _settings():
+    from pipelines.config import Settings
+
+    return Settings.from_env()
+
+
+def _fail_unless_retryable(exc: BaseException) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.errors import is_retryable
+
+    if is_retryable(exc):
+        raise exc
+    raise AirflowFailException(str(exc)) from exc
+
+
+def _build(part: str, snapshot: int) -> dict:
+    from pipelines.reports import ReportOptions, build_reports
+
+    params = get_current_context()["params"]
+    options = ReportOptions(today=dt.datetime.now(dt.UTC).date(),
+                            movement_band=float(params.get("movement_band", 0.25)))
+    try:
+        built = build_reports(_settings(), options, as_of=str(snapshot), parts=(part,))
+    except Exception as exc:
+        _fail_unless_retryable(exc)
+    print(f"{part}: {len(built.submissions)} submission report(s), {len(built.scorecards)} scorecard(s), "
+          f"{built.written} file(s) written, snapshot {built.snapshot_id}")
+    return {"snapshot": built.snapshot_id, "written": built.written,
+            "dashboard": str(built.dashboard) if built.dashboard else None}
+
+
+@dag(
+    dag_id="quality_reports",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("30 6 * * *", timezone="UTC"), assets=[LAKE]),
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["insurshare", "reports", "quality"],
+    default_args={"owner": "insurshare", "retries": 2, "retry_delay": dt.timedelta(seconds=30),
+                  "retry_exponential_backoff": True},
+    params={"movement_band": 0.25},
+    doc_md=__doc__,
+)
+def quality_reports():
+    @task
+    def pin_snapshot() -> int:
+        """The lake snapshot every report of this run is built from."""
+        from pipelines import store
+
+        try:
+            con = store.connect(_settings(), read_only=True)
+            try:
+                return store.current_snapshot(con)
+            finally:
+                con.close()
+        except Exception as exc:
+            _fail_unless_retryable(exc)
+
+    @task
+    def submission_reports(snapshot: int) -> dict:
+        return _build("submissions", snapshot)
+
+    @task
+    def scorecards(snapshot: int) -> dict:
+        return _build("scorecards", snapshot)
+
+    @task
+    def dashboard(snapshot: int) -> dict:
+        result = _build("dashboard", snapshot)
+        print(f"dashboard: {result['dashboard']}")
+        return result
+
+    snapshot = pin_snapshot()
+    submission_reports(snapshot) >> scorecards(snapshot) >> dashboard(snapshot)
+
+
+dag_object = quality_reports()

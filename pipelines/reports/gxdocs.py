@@ -1,0 +1,184 @@
+"""GX's own Data Docs for every submission, built into ``reports/gx/`` (a GX file context).
+
+A submission that GX's pandas engine validated shows GX's stored result
+(``validation_results``); one that GX did not run on (above ``INSURSHARE_GX_MAX_ROWS``, or
+with GX turned off) shows the platform's DuckDB counts (``rule_results``) in GX's result
+format against the suite the contract compiles to. A file rejected before its rows were read
+has no GX page. Pages are built once per processed submission (a stamp file records what was
+built), so a second run does not import GX at all. Reference sets in the expectations (the
+member's published ids that cross-period and cross-dataset rules look up) are cut to
+``SHOWN_VALUES`` values in the pages, which would otherwise grow by megabytes per submission.
+
+GX's pages load their CSS and JavaScript from CDNs: offline they show unstyled. They are an
+extra for data teams; the platform's own report is the self-contained one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contracts import load_contract
+from pipelines.validation.context import CheckContext, parse_period
+
+STAMP_FORMAT = 2
+PLACEHOLDER = "<the member's accepted values at validation time>"
+SHOWN_VALUES = 20     # a reference set (the member's published ids) is cut to this many values
+
+
+@dataclass(frozen=True)
+class GxPages:
+    validation: Path
+    suite: Path
+
+
+def site_dir(root: Path) -> Path:
+    return root / "gx" / "uncommitted" / "data_docs" / "local_site"
+
+
+def build_gx_docs(con: duckdb.DuckDBPyConnection, root: Path, submission_ids: list[str],
+                  schemas_dir: Path) -> dict[str, GxPages]:
+    """Build (or reuse) the Data Docs pages of ``submission_ids``; return each one's pages."""
+    wanted = _fingerprints(con, submission_ids)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".lock", "a+") as lock:          # one builder of the GX site at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamps_path = root / "insurshare-stamps.json"
+        stamps = json.loads(stamps_path.read_text()) if stamps_path.exists() else {}
+        todo = [sid for sid, fp in wanted.items() if stamps.get(sid) != fp or _pages(root, sid) is None]
+        if todo:
+            _build(con, root, todo, schemas_dir)
+            stamps.update({sid: wanted[sid] for sid in todo})
+            stamps_path.write_text(json.dumps(stamps, indent=1, sort_keys=True))
+    return {sid: pages for sid in wanted if (pages := _pages(root, sid)) is not None}
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, str]:
+    rows = con.execute("""
+        SELECT s.submission_id, strftime(s.processed_at, '%Y%m%dT%H%M%S.%f'), g.submission_id IS NOT NULL
+        FROM r_subs s LEFT JOIN r_gx g USING (submission_id)
+        WHERE list_contains(?, s.submission_id) AND s.rows_total IS NOT NULL
+          AND EXISTS (SELECT 1 FROM r_rules r WHERE r.submission_id = s.submission_id AND r.kind <> 'submission')""",
+                       [ids]).fetchall()
+    return {sid: f"{STAMP_FORMAT}|{processed}|{'gx' if ran else 'counts'}" for sid, processed, ran in rows}
+
+
+def _pages(root: Path, sid: str) -> GxPages | None:
+    site = site_dir(root)
+    suite = site / "expectations" / f"{sid}.html"
+    found = sorted((site / "validations" / sid / sid).glob(f"*/{sid}.html"))
+    return GxPages(validation=found[-1], suite=suite) if found and suite.exists() else None
+
+
+def _build(con: duckdb.DuckDBPyConnection, root: Path, ids: list[str], schemas_dir: Path) -> None:
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    context = gx.get_context(mode="file", project_root_dir=str(root))
+    keys = []
+    for sid in ids:
+        sub = con.execute("SELECT member_id, dataset, period, contract_version, processed_at FROM r_subs "
+                          "WHERE submission_id = ?", [sid]).fetchone()
+        stored = con.execute("SELECT result FROM validation_results WHERE submission_id = ?", [sid]).fetchone()
+        suite, result = (_from_gx(stored[0], sid) if stored else
+                         _from_counts(con, sid, sub, schemas_dir))
+        context.suites.add_or_update(suite)
+        suite_key = ExpectationSuiteIdentifier(name=sid)
+        key = ValidationResultIdentifier(expectation_suite_identifier=suite_key,
+                                         run_id=RunIdentifier(run_name=sid, run_time=sub[4]), batch_identifier=sid)
+        context.validation_results_store.set(key, result)
+        keys += [suite_key, key]
+    context.build_data_docs(resource_identifiers=keys)
+
+
+def _suite_from_results(name: str, configs: list) -> object:
+    import great_expectations as gx
+
+    suite = gx.ExpectationSuite(name=name)
+    for cfg in configs:
+        suite.add_expectation_configuration(cfg)
+    return suite
+
+
+def _from_gx(text: str, sid: str) -> tuple[object, object]:
+    """GX's own stored result, and its suite rebuilt from the expectation configurations in it."""
+    from great_expectations.core.expectation_validation_result import ExpectationSuiteValidationResultSchema
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    data = json.loads(text)
+    data["suite_name"] = sid
+    for r in data["results"]:
+        _shorten(r["expectation_config"]["kwargs"])
+    result = ExpectationSuiteValidationResultSchema().load(data)
+    configs = [ExpectationConfiguration(type=r["expectation_config"]["type"],
+                                        kwargs={k: v for k, v in r["expectation_config"]["kwargs"].items()
+                                                if k != "batch_id"},
+                                        meta=r["expectation_config"].get("meta"))
+               for r in data["results"]]
+    return _suite_from_results(sid, configs), result
+
+
+def _shorten(kwargs: dict) -> None:
+    """Cut a long ``value_set`` (reference values, e.g. every published transaction id) for display."""
+    values = kwargs.get("value_set")
+    if isinstance(values, list) and len(values) > SHOWN_VALUES:
+        kwargs["value_set"] = [*values[:SHOWN_VALUES], f"... and {len(values) - SHOWN_VALUES:,} more"]
+
+
+def _from_counts(con: duckdb.DuckDBPyConnection, sid: str, sub: tuple, schemas_dir: Path) -> tuple[object, object]:
+    """The contract's suite, and a GX result made of the DuckDB engine's counts (see RECIPES.md)."""
+    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+
+    from pipelines.validation.expectations import build_suite
+
+    member, dataset, period, version, processed_at = sub
+    contract = load_contract(dataset, version, schemas_dir)
+    references = {r.id: [PLACEHOLDER] for r in contract.rules if r.kind in ("exists_in", "unique_across_periods")}
+    suite = build_suite(contract, CheckContext(member_id=member, period=parse_period(period)), sid, references)
+    counts = {rid: (checked, failed) for rid, checked, failed in con.execute(
+        "SELECT rule_id, checked, failed FROM r_rules WHERE submission_id = ?", [sid]).fetchall()}
+    samples = _sample_values(con, sid, contract)
+    results = []
+    for exp in suite.expectations:
+        rid = exp.meta["rule_id"]
+        checked, failed = counts.get(rid, (0, 0))
+        results.append(ExpectationValidationResult(
+            success=failed == 0, expectation_config=exp.configuration,
+            result={"element_count": checked, "unexpected_count": failed,
+                    "unexpected_percent": 100.0 * failed / checked if checked else 0.0,
+                    "partial_unexpected_list": samples.get(rid, [])}))
+    ok = sum(r.success for r in results)
+    stamp = processed_at.isoformat() if processed_at else None
+    result = ExpectationSuiteValidationResult(
+        success=ok == len(results), results=results, suite_name=sid,
+        statistics={"evaluated_expectations": len(results), "successful_expectations": ok,
+                    "unsuccessful_expectations": len(results) - ok,
+                    "success_percent": 100.0 * ok / len(results) if results else None},
+        meta={"active_batch_definition": {"datasource_name": "insurshare", "data_connector_name": "duckdb",
+                                           "data_asset_name": sid, "batch_identifiers": {}},
+              "run_id": {"run_name": sid, "run_time": stamp}, "validation_time": stamp,
+              "engine": "insurshare DuckDB rule engine (counts in GX format)"})
+    return suite, result
+
+
+def _sample_values(con: duckdb.DuckDBPyConnection, sid: str, contract) -> dict[str, list]:
+    """A few failing values per rule (of the rule's first column; identifiers are tokens)."""
+    out: dict[str, list] = {}
+    for rid, record in con.execute("SELECT rule_id, record FROM r_qsamples WHERE submission_id = ? "
+                                   "ORDER BY rule_id, source_row", [sid]).fetchall():
+        try:
+            column = contract.rule(rid).column
+        except Exception:
+            continue
+        out.setdefault(rid, []).append(json.loads(record).get(column))
+    return out

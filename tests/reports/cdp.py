@@ -1,0 +1,202 @@
+"""A minimal Chrome DevTools Protocol client: headless Chromium over one websocket.
+
+``Browser`` starts ``/usr/bin/chromium`` (or ``$CHROMIUM``) headless with its own profile and
+``--remote-debugging-port=0``, reads the port Chromium picked from ``DevToolsActivePort``,
+and talks CDP with flattened sessions. ``Browser.visit`` opens a page at a given viewport
+width, records every console message, log entry, exception and network request until the
+page has loaded and settled, measures the layout, and takes a screenshot.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
+         "--disable-default-apps", "--disable-extensions", "--hide-scrollbars", "--mute-audio")
+
+LAYOUT_JS = r"""
+(() => {
+  const width = window.innerWidth;
+  const small = [];
+  let minFont = 1000;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode;
+    if (!node.textContent.trim()) continue;
+    const el = node.parentElement;
+    if (!el || el.closest('svg')) continue;
+    const closed = el.closest('details:not([open])');
+    if (closed && !el.closest('summary')) continue;
+    const style = getComputedStyle(el);
+    if (style.display === 'none' || style.visibility === 'hidden') continue;
+    const size = parseFloat(style.fontSize);
+    minFont = Math.min(minFont, size);
+    if (size < 12) small.push(el.tagName + ' ' + size + 'px: ' + node.textContent.trim().slice(0, 40));
+  }
+  const svgText = [];
+  for (const t of document.querySelectorAll('svg text')) {
+    const svg = t.ownerSVGElement; const vb = svg.viewBox.baseVal;
+    if (!vb || !vb.width) continue;
+    const shown = parseFloat(getComputedStyle(t).fontSize) * svg.getBoundingClientRect().width / vb.width;
+    if (shown < 9) svgText.push(t.textContent + ' ' + shown.toFixed(1) + 'px');
+  }
+  const wide = [];
+  for (const el of document.body.querySelectorAll('*')) {
+    if (el.closest('.scroll')) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width > 0 && r.right > width + 1) wide.push(el.tagName + '.' + el.className + ' ' + Math.round(r.right));
+  }
+  return {width, scrollWidth: document.documentElement.scrollWidth, minFont, small: small.slice(0, 10),
+          svgText: svgText.slice(0, 10), wide: wide.slice(0, 10), title: document.title,
+          text: document.body.innerText.length, viewport: !!document.querySelector('meta[name=viewport]')};
+})()
+"""
+
+
+@dataclass
+class Visit:
+    url: str
+    width: int
+    console: list[dict] = field(default_factory=list)     # console API calls, log entries, exceptions
+    requests: list[str] = field(default_factory=list)     # every URL the page asked for
+    layout: dict = field(default_factory=dict)
+    screenshot: Path | None = None
+
+    @property
+    def errors(self) -> list[dict]:
+        return [m for m in self.console if m["level"] in ("error", "exception", "assert")]
+
+    @property
+    def outside_requests(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith(("file:", "data:", "about:"))]
+
+
+def find_chromium() -> str | None:
+    for candidate in (os.environ.get("CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+class Browser:
+    def __init__(self, binary: str, profile: Path, timeout: float = 30.0) -> None:
+        self.binary, self.profile, self.timeout = binary, profile, timeout
+        self._ids = itertools.count(1)
+        self._events: list[dict] = []
+
+    def __enter__(self) -> Browser:
+        self.profile.mkdir(parents=True, exist_ok=True)
+        (self.profile / "DevToolsActivePort").unlink(missing_ok=True)   # a stale one names a dead port
+        self.proc = subprocess.Popen([self.binary, *FLAGS, "--remote-debugging-port=0",
+                                      f"--user-data-dir={self.profile}", "about:blank"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = self.profile / "DevToolsActivePort"
+        deadline = time.monotonic() + self.timeout
+        while not (port_file.exists() and len(port_file.read_text().splitlines()) >= 2):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self._stop()
+                raise RuntimeError(f"Chromium did not open its DevTools port (exit {self.proc.poll()})")
+            time.sleep(0.05)
+        port, path = port_file.read_text().splitlines()[:2]
+        try:
+            self.ws = connect(f"ws://127.0.0.1:{port}{path}", max_size=64 << 20, open_timeout=self.timeout)
+        except Exception:
+            self._stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.ws.close()
+        finally:
+            self._stop()
+
+    def _stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        msg_id = next(self._ids)
+        msg = {"id": msg_id, "method": method, "params": params or {}}
+        if session:
+            msg["sessionId"] = session
+        self.ws.send(json.dumps(msg))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            reply = json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if reply.get("id") == msg_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+            self._events.append(reply)
+
+    def _drain(self, seconds: float, until: str | None = None, session: str | None = None) -> bool:
+        """Collect events for ``seconds`` (or until event ``until`` of ``session`` arrives)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                event = json.loads(self.ws.recv(timeout=left))
+            except TimeoutError:
+                return False
+            self._events.append(event)
+            if until and event.get("method") == until and event.get("sessionId") == session:
+                return True
+        return False
+
+    def visit(self, path: Path, width: int, height: int, shot: Path) -> Visit:
+        url = path.resolve().as_uri()
+        target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        self._events.clear()
+        for domain in ("Runtime", "Log", "Network", "Page"):
+            self.call(f"{domain}.enable", session=session)
+        self.call("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1,
+                                                         "mobile": width < 600}, session=session)
+        self.call("Page.navigate", {"url": url}, session=session)
+        if not self._drain(self.timeout, until="Page.loadEventFired", session=session):
+            raise RuntimeError(f"{url} did not finish loading")
+        self._drain(0.5)
+        visit = Visit(url=url, width=width)
+        visit.layout = self.call("Runtime.evaluate", {"expression": LAYOUT_JS, "returnByValue": True},
+                                 session=session)["result"]["value"]
+        data = self.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        shot.write_bytes(base64.b64decode(data))
+        visit.screenshot = shot
+        self._drain(0.2)
+        self._record(visit, session)
+        self.call("Target.closeTarget", {"targetId": target})
+        return visit
+
+    def _record(self, visit: Visit, session: str) -> None:
+        for e in self._events:
+            if e.get("sessionId") != session:
+                continue
+            method, params = e.get("method"), e.get("params", {})
+            if method == "Runtime.consoleAPICalled":
+                text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+                visit.console.append({"level": params.get("type"), "text": text})
+            elif method == "Log.entryAdded":
+                entry = params.get("entry", {})
+                visit.console.append({"level": entry.get("level"), "text": entry.get("text", "")})
+            elif method == "Runtime.exceptionThrown":
+                details = params.get("exceptionDetails", {})
+                visit.console.append({"level": "exception", "text": details.get("text", "")})
+            elif method == "Network.requestWillBeSent":
+                visit.requests.append(params.get("request", {}).get("url", ""))

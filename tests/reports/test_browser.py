@@ -1,0 +1,83 @@
+"""A real browser opens the reports from disk: no console error, no network, readable at 390 px.
+
+Headless Chromium (Debian's ``chromium``; ``scripts/install-chromium.sh`` installs it when it
+is missing) is driven over the Chrome DevTools Protocol (``cdp.py``). Screenshots are saved
+under the test's temporary folder; with ``INSURSHARE_DOCS_SCREENSHOT=1`` the dashboard at
+1280 px is also copied to ``docs/dashboard.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+
+import pytest
+
+from pipelines.config import PROJECT_ROOT
+from tests.reports.cdp import Browser, Visit, find_chromium
+
+SIZES = {1280: 900, 390: 844}
+MIN_FONT_PX = 12
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    binary = find_chromium()
+    if binary is None:
+        script = PROJECT_ROOT / "scripts" / "install-chromium.sh"
+        done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+        binary = find_chromium()
+        if binary is None:
+            pytest.skip(f"Chromium is not installed and {script.name} could not install it "
+                        f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
+    with Browser(binary, tmp_path_factory.mktemp("chromium-profile")) as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    return tmp_path_factory.mktemp("screenshots")
+
+
+def _png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_browser_harness_catches_console_errors_and_network_requests(browser, tmp_path, shots):
+    bad = tmp_path / "bad.html"
+    bad.write_text('<!doctype html><title>bad</title><script>console.error("boom")</script>'
+                   '<img src="http://127.0.0.1:9/x.png"><p style="font-size:8px">tiny</p>')
+    visit = browser.visit(bad, 390, 844, shots / "bad.png")
+    assert [m["text"] for m in visit.errors if m["text"] == "boom"] == ["boom"]
+    assert visit.outside_requests == ["http://127.0.0.1:9/x.png"]
+    assert visit.layout["minFont"] == 8
+
+
+PAGES = {
+    "dashboard": lambda s: s.built.dashboard,
+    "submission": lambda s: s.built.submissions[s.ids["m1_pol_q1"]],
+    "scorecard": lambda s: s.built.scorecards["M001"],
+}
+
+
+@pytest.mark.parametrize("width", sorted(SIZES, reverse=True))
+@pytest.mark.parametrize("page", sorted(PAGES))
+def test_browser_opens_report_offline_and_readable(scenario, browser, shots, page, width):
+    path = PAGES[page](scenario)
+    shot = shots / f"{page}-{width}.png"
+    visit: Visit = browser.visit(path, width, SIZES[width], shot)
+    assert visit.errors == [], visit.console
+    assert visit.requests == [path.resolve().as_uri()]          # the page itself, nothing else
+    layout = visit.layout
+    assert layout["viewport"] and layout["text"] > 500 and "InsurShare" in layout["title"]
+    assert layout["scrollWidth"] <= width, layout["wide"]        # no sideways scrolling of the page
+    assert layout["wide"] == [] and layout["small"] == [] and layout["svgText"] == []
+    assert layout["minFont"] >= MIN_FONT_PX
+    assert _png_size(shot) == (width, SIZES[width])
+    if page == "dashboard" and width == 1280 and os.environ.get("INSURSHARE_DOCS_SCREENSHOT"):
+        (PROJECT_ROOT / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, PROJECT_ROOT / "docs" / "dashboard.png")

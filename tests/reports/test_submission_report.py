@@ -1,0 +1,206 @@
+"""Per-submission reports: their numbers are the lake's, their advice is the contract's."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+
+import pytest
+
+from pipelines.contracts import load_contract
+from tests.conftest import resident_id, vin
+from tests.reports.conftest import FORMULA, REPORT_DAY
+
+NAMES = ["m1_pol_q1", "m1_pol_q2_v1", "m1_pol_q2_v2", "m1_clm_q1", "m2_pol_q1", "m2_pol_q2",
+         "m3_pol_q1_v1", "m3_pol_q1_v2", "m1_pol_q3", "m2_clm_q1", "m3_clm_q1"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_submission_report_counts_equal_the_lake(scenario, name):
+    sid = scenario.ids[name]
+    got = scenario.submission(name)
+    con = scenario.lake()
+    status, total, accepted, warned, dataset = con.execute(
+        "SELECT status, rows_total, rows_accepted, rows_warned, dataset FROM lake.submissions "
+        "WHERE submission_id = ?", [sid]).fetchone()
+    quarantined = con.execute("SELECT count(*) FROM lake.quarantine WHERE submission_id = ?", [sid]).fetchone()[0]
+    in_lake = con.execute(f"SELECT count(*) FROM lake.{dataset} WHERE submission_id = ?", [sid]).fetchone()[0]
+    assert got["submission"]["status"] == status
+    assert got["rows"] == {**got["rows"], "total": total, "accepted": accepted, "warned": warned,
+                           "in_lake_now": in_lake}
+    assert (got["rows"]["quarantined"] or 0) == quarantined
+    failed = dict(con.execute("SELECT rule_id, failed FROM lake.rule_results WHERE submission_id = ? "
+                              "AND kind <> 'submission'", [sid]).fetchall())
+    assert {r["id"]: r["failed"] for r in got["rules"]} == failed
+
+
+@pytest.mark.parametrize("name", ["m1_pol_q1", "m1_pol_q2_v2", "m1_clm_q1", "m3_pol_q1_v2"])
+def test_submission_report_published_totals_equal_the_lake(scenario, name):
+    sid = scenario.ids[name]
+    got = scenario.submission(name)["reconciliation"]
+    dataset = scenario.submission(name)["submission"]["dataset"]
+    columns = load_contract(dataset).control_totals
+    con = scenario.lake()
+    sums = con.execute(f"SELECT {', '.join(f'sum({c})' for c in columns)} FROM lake.{dataset} "
+                       "WHERE submission_id = ?", [sid]).fetchone()
+    assert {t["column"]: Decimal(t["published"]) for t in got["totals"]} == dict(zip(columns, sums, strict=True))
+
+
+def test_submission_report_explains_a_rejection_with_the_check_and_its_fix(scenario):
+    got = scenario.submission("m2_pol_q2")
+    assert got["verdict"]["status"] == "rejected"
+    assert [c["id"] for c in got["verdict"]["failed_checks"]] == ["SUB-ERROR-SHARE"]
+    assert got["verdict"]["failed_checks"][0]["fix"].startswith("Correct the quarantined rows")
+    assert got["verdict"]["reasons"][0].startswith("SUB-ERROR-SHARE: 100.0% of the rows")
+    region = next(r for r in got["rules"] if r["id"] == "POL-CODE-region_code")
+    assert (region["failed"], region["checked"], region["severity"]) == (20, 20, "error")
+    assert region["source"] == "schemas/policy.yaml: columns.region_code"
+    assert region["fix"] == "Use a code from the 'region' list of schemas/codes.yaml."
+    assert [s["values"]["region_code"] for s in region["samples"]] == ["999999"] * 3
+    assert region["samples"][0]["reason"] == "region_code '999999' is not in code list region"
+    html = scenario.built.submissions[scenario.ids["m2_pol_q2"]].read_text()
+    assert "SUB-ERROR-SHARE" in html and "Use a code from the &#39;region&#39; list" in html
+
+
+def test_submission_report_reconciliation_shows_the_control_total_that_failed(scenario):
+    got = scenario.submission("m3_pol_q1_v1")
+    premium = next(t for t in got["reconciliation"]["totals"] if t["column"] == "written_premium")
+    assert premium == {"column": "written_premium", "given": "1.00", "computed": "24000.00",
+                       "difference": "-23999.00", "matches": False, "published": None}
+    assert got["reconciliation"]["row_count"] == {"given": None, "computed": 20, "matches": True, "published": None}
+    assert [c["id"] for c in got["verdict"]["failed_checks"]] == ["SUB-CONTROL-TOTAL"]
+
+
+def test_submission_report_of_an_unreadable_file_says_what_to_do(scenario):
+    got = scenario.submission("m2_clm_q1")
+    assert got["verdict"]["reasons"][0].startswith("SUB-FILE: File 'm2_clm_q1.csv' is named as CSV but is a binary")
+    assert [c["id"] for c in got["verdict"]["failed_checks"]] == ["SUB-FILE"]
+    assert got["rules"] == [] and got["rows"]["total"] is None and got["gx"]["ran"] is False
+    html = scenario.built.submissions[scenario.ids["m2_clm_q1"]].read_text()
+    assert "The file was not read row by row: fix the submission check above" in html
+    pending = scenario.submission("m3_clm_q1")
+    assert (pending["submission"]["status"], pending["verdict"]["summary"]) == (
+        "received", "Received and waiting to be processed.")
+
+
+def test_submission_report_late_submission_counts_days_after_the_due_date(scenario):
+    assert scenario.submission("m2_pol_q1")["timeliness"] == {
+        "period_end": "2024-03-31", "due_date": "2024-05-15", "received_on": "2024-06-30",
+        "days_late": 46, "on_time": False}
+    assert scenario.submission("m1_pol_q1")["timeliness"]["on_time"] is True
+
+
+def test_submission_report_superseded_version_names_its_successor(scenario):
+    old = scenario.submission("m1_pol_q2_v1")
+    new_id = scenario.ids["m1_pol_q2_v2"]
+    assert old["submission"]["status"] == "superseded" and old["submission"]["superseded_by"] == new_id
+    assert old["rows"]["in_lake_now"] == 0 and old["rows"]["accepted"] == 50
+    assert [v["status"] for v in old["versions"]] == ["superseded", "accepted"]
+    html = scenario.built.submissions[scenario.ids["m1_pol_q2_v1"]].read_text()
+    assert f'href="../{new_id}/report.html"' in html and "SUPERSEDED" in html.upper()
+
+
+def test_submission_report_movement_is_flagged_outside_the_band(scenario):
+    got = scenario.submission("m1_pol_q2_v2")["movement"]
+    assert got["previous_submission"] == scenario.ids["m1_pol_q1"] and got["band"] == 0.25
+    rows = next(i for i in got["items"] if i["measure"] == "rows")
+    assert (rows["previous"], rows["current"], rows["flagged"]) == ("52", "30", True)
+    assert rows["change_share"] == pytest.approx(-22 / 52)
+    premium = next(i for i in got["items"] if i["measure"] == "written_premium")
+    assert (premium["previous"], premium["current"]) == ("61195.00", "24000.00")   # 51 x 1200 - 5, 30 x 800
+
+
+def test_submission_report_movement_band_is_configurable(scenario):
+    from pipelines.contracts import datasets
+    from pipelines.query import reader
+    from pipelines.reports import ReportOptions, scoring
+    from pipelines.reports.submission import prepare_submissions, submission_facts
+
+    contracts = [load_contract(d) for d in datasets()]
+    with reader(scenario.settings) as con:
+        scoring.prepare(con, contracts, REPORT_DAY, scenario.settings.schemas_dir)
+        prepare_submissions(con, contracts, 3)
+        wide = submission_facts(con, scenario.ids["m1_pol_q2_v2"], ReportOptions(today=REPORT_DAY, movement_band=0.5),
+                                scenario.settings.schemas_dir)
+    flags = {i["measure"]: i["flagged"] for i in wide["movement"]["items"]}
+    assert flags == {"rows": False, "written_premium": True, "written_exposure": False}
+
+
+def test_submission_report_shows_failing_rows_with_tokens_and_warnings(scenario):
+    rules = {r["id"]: r for r in scenario.submission("m1_pol_q1")["rules"]}
+    phone = rules["POL-FMT-phone"]
+    assert phone["severity"] == "warn" and phone["failed"] == 1
+    assert phone["samples"][0]["source_row"] == 4
+    assert re.fullmatch(r"k1:[0-9a-f]{10}…", phone["samples"][0]["values"]["phone"])
+    safe = rules["POL-SAFE-product_name"]["samples"][0]
+    assert safe["values"]["product_name"] == FORMULA and safe["source_row"] == 52
+    failing = [r["id"] for r in scenario.submission("m1_pol_q1")["rules"] if r["failed"]]
+    assert failing == ["POL-CODE-region_code", "POL-SAFE-product_name", "POL-FMT-phone"]
+
+
+def test_reports_never_hold_raw_identifiers(scenario):
+    raw = [resident_id(), vin(), "13812345678", "12345"]
+    files = [p for p in scenario.built.root.rglob("*") if p.is_file() and p.suffix in (".html", ".json", ".csv")]
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert not [r for r in raw if r in text], path
+
+
+@pytest.mark.parametrize("page", ["dashboard", "scorecard", "submission"])
+def test_report_pages_are_self_contained(scenario, page):
+    path = {"dashboard": scenario.built.dashboard, "scorecard": scenario.built.scorecards["M001"],
+            "submission": scenario.built.submissions[scenario.ids["m1_pol_q1"]]}[page]
+    html = path.read_text()
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert "<script" not in html and "@import" not in html and "url(" not in html
+    assert not re.findall(r'<link[^>]+rel="stylesheet"', html)
+    external = [u for u in re.findall(r'(?:src|href)="([^"]+)"', html) if re.match(r"[a-z]+:", u)]
+    assert external == ["data:,"]          # the empty favicon; every other link is relative
+    for link in re.findall(r'href="([^"#:]+)"', html):
+        assert (path.parent / link).resolve().exists(), link
+
+
+def test_submission_report_json_and_html_agree(scenario):
+    got = scenario.submission("m1_clm_q1")
+    html = scenario.built.submissions[scenario.ids["m1_clm_q1"]].read_text()
+    assert got["rows"]["total"] == 26 and got["rows"]["quarantined"] == 1
+    assert '<div class="v">26</div>' in html and '<div class="v">1</div>' in html
+    assert "CLM-D01" in html and got["rules"][0]["id"] == "CLM-D01"
+    assert json.loads(scenario.built.submissions[scenario.ids["m1_clm_q1"]].with_name("report.json")
+                      .read_text())["meta"]["today"] == str(REPORT_DAY)
+
+
+def _gx_text(scenario, name: str) -> str:
+    site = scenario.built.root / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
+    sid = scenario.ids[name]
+    page = next((site / "validations" / sid / sid).glob(f"*/{sid}.html"))
+    html = scenario.built.submissions[sid].read_text()
+    assert f'href="../../gx/{page.relative_to(scenario.built.root / "gx").as_posix()}"' in html
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text()))
+
+
+def test_gx_data_docs_show_gx_own_result(scenario):
+    assert scenario.submission("m1_pol_q1")["gx"] == {"engine": "gx-pandas", "ran": True, "success": False,
+                                                      "evaluated": 35, "successful": 33}
+    text = _gx_text(scenario, "m1_pol_q1")
+    assert "Evaluated Expectations 35 Successful Expectations 33" in text
+    assert "1 unexpected values found. ≈1.923% of 52 total rows." in text and "999999" in text
+
+
+def test_gx_data_docs_show_platform_counts_when_gx_did_not_run(scenario):
+    assert scenario.submission("m2_pol_q2")["gx"]["ran"] is False
+    text = _gx_text(scenario, "m2_pol_q2")
+    assert "values must belong to this set: 110000" in text
+    assert "20 unexpected values found. 100% of 20 total rows." in text and "999999" in text
+    assert (scenario.built.root / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+
+
+def test_reports_second_run_writes_nothing(scenario):
+    from pipelines.reports import ReportOptions, build_reports
+
+    again = build_reports(scenario.settings, ReportOptions(today=REPORT_DAY))
+    assert again.written == 0
+    assert again.snapshot_id == scenario.built.snapshot_id
+    assert sorted(again.submissions) == sorted(scenario.ids.values())
