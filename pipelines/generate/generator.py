@@ -41,7 +41,8 @@ def generate(out_dir: Path, *, members: int = 5, quarters: int = 8, seed: int = 
 
     The same arguments give the same files, byte for byte. ``scale`` multiplies the volume of
     business; ``defect_rate`` is the share of rows of each file given one defect each.
-    ``scenarios`` adds the resubmissions (rejected, truncated, superseded first versions).
+    ``scenarios`` adds the resubmissions (rejected, truncated, superseded first versions) and
+    one claim file that is never sent (listed under ``missing`` in the index).
     Files of an earlier run in ``out_dir`` are overwritten or left alone; ``index.json`` and
     ``ground_truth.csv`` describe this run's files only.
     """
@@ -61,7 +62,8 @@ def generate(out_dir: Path, *, members: int = 5, quarters: int = 8, seed: int = 
         if progress:
             progress(_progress_line(profile, done))
     ordered = outputs.submission_order(with_arrival_times(written, seed))
-    index = outputs.write_index(out_dir, seed, profiles, ordered)
+    missing = [(s.member_id, s.dataset, s.period) for s in plan if s.kind == "missing"]
+    index = outputs.write_index(out_dir, seed, profiles, ordered, missing)
     truth = outputs.write_ground_truth(out_dir, ordered)
     return GenerateResult(out_dir=out_dir, files=len(ordered), rows=sum(w.rows for w in ordered),
                           defective_rows=sum(len(w.truth) for w in ordered), index=index,

@@ -78,7 +78,7 @@ def submission_order(files: Sequence[Written]) -> list[Written]:
 
 
 def write_index(out_dir: Path, seed: int, members: Sequence[MemberProfile],
-                ordered: Sequence[Written]) -> Path:
+                ordered: Sequence[Written], missing: Sequence[tuple[str, str, str]] = ()) -> Path:
     index = {
         "seed": seed,
         "members": [{"member_id": m.member_id, "name": m.name, "name_zh": m.name_zh,
@@ -89,6 +89,7 @@ def write_index(out_dir: Path, seed: int, members: Sequence[MemberProfile],
              "format": f.file_format, "expect": f.expect,
              "submitted_at": f.submitted_at.isoformat() if f.submitted_at else None, "notes": list(f.notes)}
             for i, f in enumerate(ordered, start=1)],
+        "missing": [{"member_id": m, "dataset": d, "period": p} for m, d, p in missing],
     }
     path = out_dir / "index.json"
     path.write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

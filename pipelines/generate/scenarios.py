@@ -6,6 +6,8 @@
    with the manifest of the complete file (rejected: it does not parse), then complete as ``_v2``.
 3. ``corrected``: a claim file first sent with extra defects but still accepted, then corrected
    as ``_v2`` with fewer defects (the first version becomes superseded).
+4. ``missing``: a claim file that the member never sends (the index lists it under
+   ``missing``; the next snapshot still holds every claim, as snapshots are cumulative).
 
 The rows are the same in both versions; the first version only adds defects, so source row
 numbers agree. Claims are checked after all of a member's premium files, so the premium
@@ -39,6 +41,8 @@ def plan_scenarios(member_ids: list[str], window: tuple[Period, ...]) -> tuple[S
     n, m = len(window), len(member_ids)
     plan = [Scenario("too_many_errors", member_ids[1 % m], "policy", window[n // 2].label),
             Scenario("truncated", member_ids[0], "claim", window[-1].label)]
+    if m > 1 and n > 2:
+        plan.append(Scenario("missing", member_ids[-1], "claim", window[1].label))
     corrected_member = member_ids[2 % m]
     for period in (window[max(0, n - 2)], window[max(0, n - 3)]):
         if (corrected_member, period.label) != (member_ids[0], window[-1].label):
@@ -56,6 +60,8 @@ def apply_scenarios(files: list[SubmissionFile], plan: tuple[Scenario, ...], num
                          == (f.member.member_id, f.dataset, f.period.label)), None)
         if scenario is None:
             out.append(f)
+            continue
+        if scenario.kind == "missing":
             continue
         first = _first_version(scenario, f, numbering, seed)
         out += [first, SubmissionFile(f.member, f.dataset, f.period, f.marked, version=2, suffix="_v2",
