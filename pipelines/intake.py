@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import store
+from pipelines import audit, store
 from pipelines.config import Settings
 from pipelines.contracts import datasets, load_contract
 from pipelines.errors import ContractError, InsurShareError, SubmissionError
@@ -258,6 +258,9 @@ def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, ver
         [sid, manifest.member_id, manifest.dataset, period, number, version, file_name,
          format_of(file_name), manifest.encoding, size, sha, str(archived), json.dumps(body),
          received_at])
+    audit.append(con, "received", sid, {"member_id": manifest.member_id, "dataset": manifest.dataset,
+                                        "period": period, "version": number, "file_name": file_name,
+                                        "file_bytes": size, "sha256": sha, "received_at": received_at})
     return Received(load_submission(con, sid), created=True, supersedes=current)
 
 
@@ -276,6 +279,8 @@ def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest
              manifest.contract_version, [str(exc)], file_name, format_of(file_name), size, sha,
              str(archived), json.dumps(asdict(manifest))[:4096], stamp.replace(tzinfo=None),
              stamp.replace(tzinfo=None)])
+        audit.append(c, "refused", sid, {"file_name": file_name, "file_bytes": size, "sha256": sha,
+                                         "reason": str(exc)})
 
     store.write_transaction(con, settings, work, message=f"refuse {file_name}")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines import store
+from pipelines import audit, store
 from pipelines.config import Settings
 from pipelines.errors import SubmissionError
 from pipelines.intake import MEMBER_RE
@@ -25,6 +25,7 @@ def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
         new = [m for m in members if m not in have]
         for m in new:
             c.execute(f"INSERT INTO {store.LAKE}.members VALUES (?, ?, ?)", [m, members[m], now])
+            audit.append(c, "member", m, {"name": members[m]})
         return new
 
     try:

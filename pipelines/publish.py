@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
-from pipelines import store
+from pipelines import audit, store
 from pipelines.contracts import DatasetContract, SubmissionRules
 from pipelines.intake import Submission
 from pipelines.validation.engine import RowCheck, quarantine_select
@@ -65,6 +65,7 @@ def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetCo
         con.execute(f"INSERT INTO {L}.validation_results VALUES (?, 'gx-pandas', ?, ?, ?, ?, ?)",
                     [sub.submission_id, gx.suite_name, gx.success, gx.evaluated, gx.successful,
                      json.dumps(gx.result, default=str)])
+    _audit(con, sub, contract, status, verdict, check, accepted_rows, quarantined)
     con.execute(
         f"UPDATE {L}.submissions SET status = ?, verdict = ?, verdict_reasons = ?, encoding = ?, "
         "control_totals = ?, rows_total = ?, rows_accepted = ?, rows_quarantined = ?, rows_warned = ?, "
@@ -77,6 +78,25 @@ def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetCo
          dt.datetime.now(dt.UTC).replace(tzinfo=None),
          json.dumps({k: round(v, 3) for k, v in timings.items()}), sub.submission_id])
     return Published(status=status, rows_accepted=accepted_rows, rows_quarantined=quarantined)
+
+
+def _audit(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract, status: str,
+           verdict: Verdict, check: RowCheck | None, accepted: int, quarantined: int) -> None:
+    """The verdict, and for an accepted submission the publish, with a digest of the rows."""
+    failures = {c.rule.id: c.failed for c in check.counts if c.failed} if check else {}
+    audit.append(con, "verdict", sub.submission_id,
+                 {"verdict": verdict.label, "status": status, "reasons": list(verdict.reasons),
+                  "rows_total": check.rows if check else None, "rows_quarantined": quarantined},
+                 content={"sha256": sub.sha256, "failures": failures})
+    if status == "accepted":
+        cols = ", ".join(f'"{c.name}"' for c in contract.columns)
+        n, digest = con.execute(
+            f"SELECT count(*), CAST(coalesce(sum(hash({cols}) % 1000000007), 0) AS BIGINT) FROM checked "
+            "WHERE len(__errors) = 0 AND len(__fatal) = 0").fetchone()
+        audit.append(con, "publish", sub.submission_id,
+                     {"table": contract.dataset, "member_id": sub.member_id, "period": sub.period,
+                      "rows": accepted},
+                     content={"sha256": sub.sha256, "rows": n, "row_digest": digest})
 
 
 def _replace_slice(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib
+import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +52,9 @@ PLATFORM_TABLES = {
     "validation_results": """
         submission_id VARCHAR, engine VARCHAR, suite_name VARCHAR, success BOOLEAN,
         evaluated INTEGER, successful INTEGER, result VARCHAR""",
+    "audit_log": """
+        seq BIGINT, recorded_at TIMESTAMP, kind VARCHAR, subject VARCHAR, details VARCHAR,
+        content_sha256 VARCHAR, prev_sha256 VARCHAR, entry_sha256 VARCHAR""",
 }
 
 
@@ -170,10 +174,8 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
         with writer_lock(settings):
             try:
                 con.execute("BEGIN TRANSACTION")
-                if message:
-                    con.execute(f"CALL {LAKE}.set_commit_message('insurshare', ?, extra_info => ?)",
-                                [message, extra])
                 result = work(con)
+                _set_commit_message(con, message, extra)
                 con.execute("COMMIT")
                 snap = con.execute(
                     f"SELECT id FROM ducklake_last_committed_snapshot('{LAKE}')").fetchone()
@@ -190,6 +192,20 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 5.0)
     raise AssertionError("unreachable")
+
+
+def _set_commit_message(con: duckdb.DuckDBPyConnection, message: str, extra: str) -> None:
+    """Name the commit, and record the audit chain's head in it (see ``pipelines.audit``)."""
+    info = json.loads(extra or "{}")
+    has_log = con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND table_name = 'audit_log'",
+                          [LAKE]).fetchone()
+    if has_log:
+        head = con.execute(f"SELECT entry_sha256 FROM {LAKE}.audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        if head:
+            info["audit_head"] = head[0]
+    if message or info:
+        con.execute(f"CALL {LAKE}.set_commit_message('insurshare', ?, extra_info => ?)",
+                    [message, json.dumps(info)])
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

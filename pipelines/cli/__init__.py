@@ -53,4 +53,4 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
 
 # The subject modules register their commands on ``main`` when imported.
-from pipelines.cli import commands, reports  # noqa: E402,F401
+from pipelines.cli import commands, privacy, reports  # noqa: E402,F401,I001

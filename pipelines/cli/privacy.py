@@ -1,0 +1,44 @@
+"""Commands for the audit trail, the raw archive and the keys."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pipelines.cli import command, main
+from pipelines.config import Settings
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log of everything the platform did."""
+
+
+@command(audit, "verify")
+def audit_verify(settings: Settings) -> None:
+    """Recompute the hash chain; name every edited, deleted or reordered entry."""
+    from pipelines import audit as log
+    from pipelines.query import reader
+
+    with reader(settings) as con:
+        n, problems = log.verify(con)
+    if problems:
+        for p in problems:
+            click.echo(f"TAMPERED: {p.what}")
+        click.echo(f"audit log of {n} entries FAILS verification ({len(problems)} problem(s))")
+        sys.exit(1)
+    click.echo(f"audit log intact: {n} entries, chain and head verified")
+
+
+@command(audit, "log")
+@click.option("--tail", default=20, show_default=True, help="How many of the newest entries.")
+def audit_log(settings: Settings, tail: int) -> None:
+    """Show the newest entries of the audit log."""
+    from pipelines.query import reader
+
+    with reader(settings) as con:
+        frame = con.execute(
+            "SELECT seq, strftime(recorded_at, '%Y-%m-%d %H:%M:%S') AS at, kind, subject, "
+            "left(entry_sha256, 12) AS entry FROM audit_log ORDER BY seq DESC LIMIT ?", [tail]).df()
+    click.echo(frame.iloc[::-1].to_string(index=False) if not frame.empty else "The audit log is empty.")
