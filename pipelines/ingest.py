@@ -18,7 +18,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import store
+from pipelines import archive, store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, load_contract, load_submission_rules
 from pipelines.errors import FileRejected
@@ -110,7 +110,8 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
     facts: dict = {}
     t0 = time.perf_counter()
     try:
-        staged = stage_file(con, Path(sub.archive_path), file_name=sub.file_name,
+        raw = archive.restore(settings, sub.sha256, work / f"raw.{sub.file_format}")
+        staged = stage_file(con, raw, file_name=sub.file_name,
                             file_format=sub.file_format, contract=contract, work_dir=work,
                             encoding=sub.manifest.get("encoding"))
         facts["encoding"] = staged.encoding

@@ -11,11 +11,8 @@ raised as ``SubmissionError``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -24,7 +21,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import audit, store
+from pipelines import archive, audit, store
 from pipelines.config import Settings
 from pipelines.contracts import datasets, load_contract
 from pipelines.errors import ContractError, InsurShareError, SubmissionError
@@ -32,7 +29,6 @@ from pipelines.staging import format_of
 from pipelines.validation.context import parse_period
 
 MEMBER_RE = re.compile(r"[A-Z][A-Z0-9]{2,15}")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -109,40 +105,6 @@ class Received:
     supersedes: str | None   # the version this one will replace if accepted
 
 
-# -- archive ------------------------------------------------------------------------------
-
-def archive_file(settings: Settings, path: Path) -> tuple[str, int, Path]:
-    """Copy ``path`` into the archive under its sha256 (read-only); return digest, size, place."""
-    settings.archive_dir.mkdir(parents=True, exist_ok=True)
-    digest, size = hashlib.sha256(), 0
-    fd, tmp = tempfile.mkstemp(dir=settings.archive_dir, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as out, open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        sha = digest.hexdigest()
-        target = archive_path(settings, sha)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists():
-            os.unlink(tmp)
-        else:
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
-        return sha, size, target
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def archive_path(settings: Settings, sha: str) -> Path:
-    return settings.archive_dir / "sha256" / sha[:2] / sha
-
-
 # -- manifest checks ---------------------------------------------------------------------
 
 def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest: Manifest,
@@ -206,7 +168,7 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
     file_name = file_name or path.name
     if not path.is_file():
         raise SubmissionError(f"File {str(path)!r} does not exist or is not a file.")
-    sha, size, archived = archive_file(settings, path)
+    sha, size, archived = archive.store(settings, path)
     received_at = received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     today = today or received_at.date()
     with intake_connection(settings, con) as c:
@@ -289,7 +251,7 @@ def refuse_file(settings: Settings, path: Path, error: InsurShareError,
                 file_name: str | None = None) -> None:
     """Archive a file whose manifest could not even be read, and record the refusal."""
     file_name = file_name or path.name
-    sha, size, archived = archive_file(settings, path)
+    sha, size, archived = archive.store(settings, path)
     con = store.connect(settings, read_only=False)
     try:
         store.ensure_lake(con, settings)

@@ -11,9 +11,9 @@ import pytest
 
 from pipelines import store
 from pipelines.config import Settings
+from pipelines.keys import create_keys
 from pipelines.members import add_members
 from pipelines.privacy.checkdigits import credit_code_check_char, resident_id_check_char, vin_check_char
-from pipelines.privacy.tokens import create_key
 
 TODAY = dt.date(2026, 1, 15)
 
@@ -76,7 +76,7 @@ def settings(tmp_path: Path) -> Settings:
     GX's engine is off here (``gx_max_rows=0``) to keep tests quick; the tests about GX turn it on.
     """
     s = Settings(home=tmp_path / "home", gx_max_rows=0)
-    create_key(Path(s.key_file))
+    create_keys(s)
     add_members(s, {"M001": "Member One", "M002": "Member Two", "M003": "Member Three"})
     return s
 

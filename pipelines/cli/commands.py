@@ -15,17 +15,18 @@ from pipelines.errors import InsurShareError
 
 
 @command(main, "keygen")
-@click.option("--if-missing", is_flag=True, help="Do nothing when a key already exists.")
-@click.option("--key-id", default="k1", show_default=True, help="Id written into every token made with this key.")
-def keygen(settings: Settings, if_missing: bool, key_id: str) -> None:
-    """Create the pseudonymisation key (HMAC secret) at INSURSHARE_KEY_FILE."""
-    from pipelines.privacy.tokens import create_key
+@click.option("--if-missing", is_flag=True, help="Do nothing when the keys already exist.")
+def keygen(settings: Settings, if_missing: bool) -> None:
+    """Create the pseudonymisation key (HMAC) and the archive key (AES-GCM) where missing."""
+    from pipelines.keys import create_keys
 
-    if if_missing and Path(settings.key_file).exists():
-        click.echo(f"key exists at {settings.key_file}")
-        return
-    key = create_key(Path(settings.key_file), key_id)
-    click.echo(f"created key {key.key_id} at {settings.key_file} (mode 0600; keep it out of git, back it up)")
+    made = create_keys(settings)
+    if not made and not if_missing:
+        raise click.ClickException("The keys exist already; nothing to do (use --if-missing in scripts).")
+    for line in made:
+        click.echo(f"created {line} (mode 0600; keep it out of git, back it up)")
+    if not made:
+        click.echo("keys exist")
 
 
 @main.group()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -42,3 +43,27 @@ def audit_log(settings: Settings, tail: int) -> None:
             "SELECT seq, strftime(recorded_at, '%Y-%m-%d %H:%M:%S') AS at, kind, subject, "
             "left(entry_sha256, 12) AS entry FROM audit_log ORDER BY seq DESC LIMIT ?", [tail]).df()
     click.echo(frame.iloc[::-1].to_string(index=False) if not frame.empty else "The audit log is empty.")
+
+
+@main.group("archive")
+def archive_group() -> None:
+    """The raw archive: every file as received, encrypted at rest."""
+
+
+@command(archive_group, "restore")
+@click.argument("submission_id")
+@click.option("--to", "dest", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the original file [default: its original name in the current folder].")
+def archive_restore(settings: Settings, submission_id: str, dest: Path | None) -> None:
+    """Give an auditor the original bytes of a submission, checked against its sha256."""
+    from pipelines import archive
+    from pipelines.query import reader
+
+    with reader(settings) as con:
+        row = con.execute("SELECT sha256, file_name FROM submissions WHERE submission_id = ?",
+                          [submission_id]).fetchone()
+    if row is None:
+        raise click.ClickException(f"No submission {submission_id!r}; list them with `insurshare status`.")
+    sha, name = row
+    target = archive.restore(settings, sha, dest or Path(Path(name).name))
+    click.echo(f"restored {submission_id} to {target} ({target.stat().st_size:,} bytes, sha256 {sha} verified)")

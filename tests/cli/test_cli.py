@@ -134,4 +134,4 @@ def test_cli_query_without_a_lake_says_what_to_do(tmp_path):
 
 def test_cli_keygen_refuses_to_overwrite(cli):
     assert cli("keygen").exit_code == 1
-    assert "key exists" in cli("keygen", "--if-missing").output
+    assert "keys exist" in cli("keygen", "--if-missing").output

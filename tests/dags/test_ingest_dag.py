@@ -26,10 +26,10 @@ def dag_run(tmp_path_factory):
     """Files submitted by command and dropped in the landing zone, then one DAG run."""
     tmp = tmp_path_factory.mktemp("dag")
     settings = Settings(home=tmp / "home")
+    from pipelines.keys import create_keys
     from pipelines.members import add_members
-    from pipelines.privacy.tokens import create_key
 
-    create_key(settings.key_file)
+    create_keys(settings)
     add_members(settings, {"M001": "One", "M002": "Two"})
     policies = [policy_row(transaction_id=f"T{i:04d}", policy_no=f"P{i:04d}") for i in range(30)]
     policies.append(policy_row(transaction_id="T9999", region_code="999999"))
@@ -81,12 +81,12 @@ def test_dag_run_records_bad_files_as_verdicts_and_archives_them(dag_run):
     reasons = con.execute("SELECT verdict_reasons FROM lake.submissions WHERE submission_id = "
                           "'M002-claim-2024Q1-v1'").fetchone()[0]
     assert reasons[0].startswith("SUB-FILE: File 'garbage.csv' is named as CSV but is a binary file")
-    refused = con.execute("SELECT file_name, verdict_reasons, archive_path FROM lake.submissions "
+    refused = con.execute("SELECT file_name, verdict_reasons, sha256 FROM lake.submissions "
                           "WHERE status = 'refused'").fetchall()
     assert [(r[0], "not valid JSON" in r[1][0]) for r in refused] == [("broken.csv", True)]
-    from pathlib import Path
+    from pipelines import archive
 
-    assert Path(refused[0][2]).read_bytes() == b"x"
+    assert archive.restore(settings, refused[0][2], settings.home / "back").read_bytes() == b"x"
     assert list((settings.home / "landing").rglob("*.*")) == []
 
 

@@ -56,10 +56,10 @@ def dag_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("qr")
     settings = Settings(home=tmp / "home", gx_max_rows=0)
     from pipelines.ingest import process_submission
+    from pipelines.keys import create_keys
     from pipelines.members import add_members
-    from pipelines.privacy.tokens import create_key
 
-    create_key(settings.key_file)
+    create_keys(settings)
     add_members(settings, {"M001": "One", "M002": "Two"})
     rows = [policy_row(transaction_id=f"T{i:03d}", policy_no=f"P{i:03d}") for i in range(30)]
     rows.append(policy_row(transaction_id="TBAD", region_code="999999"))

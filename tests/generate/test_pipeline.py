@@ -19,15 +19,15 @@ from pipelines.config import Settings
 from pipelines.contracts import load_contract
 from pipelines.ingest import pending, process_submission
 from pipelines.intake import Manifest, receive
+from pipelines.keys import create_keys
 from pipelines.members import add_members
-from pipelines.privacy.tokens import create_key
 
 
 def run_pipeline(home: Path, out_dir: Path, index: dict, submissions: list[dict],
                  gx_max_rows: int = 0) -> Settings:
     """Receive ``submissions`` in order, then process until nothing is pending."""
     settings = Settings(home=home, gx_max_rows=gx_max_rows)
-    create_key(settings.key_file)
+    create_keys(settings)
     add_members(settings, {m["member_id"]: m["name"] for m in index["members"]})
     for s in submissions:
         receive(settings, out_dir / s["file"], Manifest.from_file(out_dir / s["manifest"]),

@@ -110,7 +110,7 @@ def _structure(folder: Path, valid: dict[str, bytes]) -> list[Hostile]:
         "json instead of csv": json.dumps([policy_row()]).encode(),
         "duplicated header": (header + "," + header + "\n" + line + "," + line + "\n").encode(),
         "header of the other dataset": (",".join(claim_row()) + "\n" + ",".join(claim_row().values()) + "\n").encode(),
-        "carriage returns only": (header + "\r" + line + "\r").encode(),
+        "carriage-return line ends (valid)": (header + "\r" + line + "\r").encode(),
         "very long line of one field": b"x" * (6 << 20) + b"\n",
     }
     out = []

@@ -3,8 +3,8 @@ import stat
 
 import pytest
 
+from pipelines import archive
 from pipelines.errors import SubmissionError
-from pipelines.intake import archive_path
 from tests.conftest import policy_row, submit, write_csv
 
 
@@ -16,12 +16,13 @@ def _status(lake, sid):
         con.close()
 
 
-def test_intake_archives_raw_bytes_read_only_by_sha256(settings, tmp_path):
+def test_intake_archives_raw_bytes_encrypted_read_only_by_sha256(settings, tmp_path):
     path = write_csv(tmp_path / "p.csv", [policy_row()])
     got = submit(settings, path)
-    target = archive_path(settings, got.submission.sha256)
-    assert target.read_bytes() == path.read_bytes()
+    target = archive.path_of(settings, got.submission.sha256)
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o444
+    assert b"P0001" not in target.read_bytes()          # encrypted at rest
+    assert archive.restore(settings, got.submission.sha256, tmp_path / "back.csv").read_bytes() == path.read_bytes()
     assert got.submission.submission_id == "M001-policy-2024Q1-v1"
     assert got.submission.status == "received"
 
@@ -61,7 +62,7 @@ def test_intake_refuses_bad_manifest_but_archives_the_file(settings, tmp_path, l
     con = lake()
     sha, status = con.execute("SELECT sha256, status FROM lake.submissions").fetchone()
     assert status == "refused"
-    assert archive_path(settings, sha).read_bytes() == path.read_bytes()
+    assert archive.restore(settings, sha, tmp_path / "back").read_bytes() == path.read_bytes()
     assert not (settings.home / "x").exists() and not (settings.home.parent / "x").exists()
 
 

@@ -33,8 +33,8 @@ import pytest
 from pipelines import store
 from pipelines.config import Settings
 from pipelines.intake import Manifest, receive
+from pipelines.keys import create_keys
 from pipelines.members import add_members
-from pipelines.privacy.tokens import create_key
 from tests.conftest import claim_row, policy_row, write_csv
 
 REPORT_DAY = dt.date(2024, 9, 1)
@@ -97,7 +97,7 @@ def _ingest(settings: Settings, sid: str, gx: bool = False) -> None:
 
 def build_scenario(home: Path, files: Path) -> tuple[Settings, dict[str, str]]:
     settings = Settings(home=home, gx_max_rows=0)
-    create_key(Path(settings.key_file))
+    create_keys(settings)
     add_members(settings, {"M001": "Member One", "M002": "Member Two", "M003": "Member Three"})
     ids: dict[str, str] = {}
 

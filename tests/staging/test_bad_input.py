@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.intake import archive_path
+from pipelines import archive
 from tests.conftest import policy_row, submit_and_process, write_csv
 
 
@@ -30,7 +30,7 @@ def _expect_rejected(settings, lake, path, check_id, *words, **kwargs):
     assert reasons.startswith(check_id), reasons
     for word in (repr(path.name), *words):
         assert word in reasons
-    assert archive_path(settings, sha).read_bytes() == path.read_bytes()
+    assert archive.restore(settings, sha, path.with_suffix(".back")).read_bytes() == path.read_bytes()
     return reasons
 
 

@@ -1,0 +1,160 @@
+"""The raw archive: every file as received, encrypted at rest, addressed by its sha256.
+
+Files are written once (read-only, never replaced) under ``archive/sha256/<ab>/<sha256>``,
+encrypted with AES-256-GCM in 1 MiB chunks (each chunk authenticated with its index and a
+last-chunk flag, so chunks cannot be reordered, dropped or cut off unnoticed). The archive
+key lives outside the repository (``INSURSHARE_ARCHIVE_KEY_FILE``, default
+``$INSURSHARE_HOME/secrets/archive.key``) and is separate from the pseudonymisation key.
+Reading a file back decrypts it and checks that its sha256 is still its address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from pipelines.config import Settings
+from pipelines.errors import ConfigError, InsurShareError
+
+MAGIC = b"ISARC1"
+CHUNK = 1 << 20
+_KEY_RE = re.compile(r"(?P<id>[A-Za-z0-9_-]{1,16}):(?P<secret>[0-9a-fA-F]{64})")
+
+
+class ArchiveCorrupt(InsurShareError):
+    """An archived file no longer decrypts or no longer matches its sha256."""
+
+
+@dataclass(frozen=True)
+class ArchiveKey:
+    key_id: str
+    secret: bytes
+
+    def __repr__(self) -> str:
+        return f"ArchiveKey(key_id={self.key_id!r}, secret=<hidden>)"
+
+
+def key_file(settings: Settings) -> Path:
+    given = settings.env.get("INSURSHARE_ARCHIVE_KEY_FILE")
+    return Path(given) if given else settings.home / "secrets" / "archive.key"
+
+
+def create_key(path: Path, key_id: str = "a1") -> ArchiveKey:
+    if path.exists():
+        raise ConfigError(f"An archive key already exists at {path}; refusing to overwrite it.",
+                          hint="Files encrypted with it could no longer be read.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = ArchiveKey(key_id, secrets.token_bytes(32))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(f"{key.key_id}:{key.secret.hex()}\n")
+    return key
+
+
+def load_key(settings: Settings) -> ArchiveKey:
+    path = key_file(settings)
+    if not path.exists():
+        raise ConfigError(f"No archive key at {path}.",
+                          hint="Create one with `insurshare keygen` (or set INSURSHARE_ARCHIVE_KEY_FILE); "
+                               "keep it out of the repository and back it up with the archive.")
+    m = _KEY_RE.fullmatch(path.read_text(encoding="ascii", errors="replace").strip())
+    if not m:
+        raise ConfigError(f"The archive key in {path} is not in the form <key id>:<64 hex digits>.")
+    return ArchiveKey(m["id"], bytes.fromhex(m["secret"]))
+
+
+def path_of(settings: Settings, sha: str) -> Path:
+    return settings.archive_dir / "sha256" / sha[:2] / sha
+
+
+def _aad(key_id: str, index: int, last: bool) -> bytes:
+    return MAGIC + key_id.encode() + struct.pack(">Q?", index, last)
+
+
+def store(settings: Settings, source: Path) -> tuple[str, int, Path]:
+    """Encrypt ``source`` into the archive; return its sha256, size and archived path."""
+    key = load_key(settings)
+    aes = AESGCM(key.secret)
+    settings.archive_dir.mkdir(parents=True, exist_ok=True)
+    digest, size = hashlib.sha256(), 0
+    fd, tmp = tempfile.mkstemp(dir=settings.archive_dir, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as f:
+            out.write(MAGIC + bytes([len(key.key_id)]) + key.key_id.encode())
+            chunk, index = f.read(CHUNK), 0
+            while True:
+                following = f.read(CHUNK)
+                digest.update(chunk)
+                size += len(chunk)
+                nonce = secrets.token_bytes(12)
+                sealed = aes.encrypt(nonce, chunk, _aad(key.key_id, index, not following))
+                out.write(nonce + struct.pack(">I", len(sealed)) + sealed)
+                if not following:
+                    break
+                chunk, index = following, index + 1
+            out.flush()
+            os.fsync(out.fileno())
+        sha = digest.hexdigest()
+        target = path_of(settings, sha)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            os.unlink(tmp)
+        else:
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, target)
+        return sha, size, target
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def restore(settings: Settings, sha: str, dest: Path) -> Path:
+    """Decrypt the archived file ``sha`` to ``dest`` and check its sha256; return ``dest``."""
+    src = path_of(settings, sha)
+    if not src.exists():
+        raise ArchiveCorrupt(f"The archive has no file {sha[:12]}.", hint="Restore the archive from backup.")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with open(src, "rb") as f, open(dest, "wb") as out:
+        head = f.read(len(MAGIC))
+        if head != MAGIC:
+            raise ArchiveCorrupt(f"Archived file {sha[:12]} is not an InsurShare archive file.")
+        key_id = f.read(f.read(1)[0]).decode("ascii", errors="replace")
+        key = load_key(settings)
+        if key.key_id != key_id:
+            raise ArchiveCorrupt(f"Archived file {sha[:12]} was encrypted with archive key {key_id!r}, "
+                                 f"not {key.key_id!r}.", hint="Point INSURSHARE_ARCHIVE_KEY_FILE at that key.")
+        aes, index, last = AESGCM(key.secret), 0, False
+        while not last:
+            header = f.read(16)
+            if len(header) < 16:
+                raise ArchiveCorrupt(f"Archived file {sha[:12]} is cut short at chunk {index}.")
+            nonce, length = header[:12], struct.unpack(">I", header[12:])[0]
+            sealed = f.read(length)
+            plain = None
+            for flag in (False, True):
+                try:
+                    plain = aes.decrypt(nonce, sealed, _aad(key_id, index, flag))
+                    last = flag
+                    break
+                except InvalidTag:
+                    continue
+            if plain is None:
+                raise ArchiveCorrupt(f"Archived file {sha[:12]} fails authentication at chunk {index}: "
+                                     "it was altered or damaged.", hint="Restore it from backup.")
+            digest.update(plain)
+            out.write(plain)
+            index += 1
+    if digest.hexdigest() != sha:
+        raise ArchiveCorrupt(f"Archived file {sha[:12]} decrypts to content with another sha256.")
+    return dest
