@@ -137,7 +137,7 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
     t3 = time.perf_counter()
     result: Published
     result, snapshot = store.write_transaction(
-        con, settings, lambda c: publish(c, sub, contract, sub_rules, verdict, check, gx, timings, facts),
+        con, settings, lambda c: publish(c, sub, contract, sub_rules, verdict, check, gx, timings, facts, key.key_id),
         message=f"publish {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
     if not result.already_done:
         timings["publish"] = time.perf_counter() - t3

@@ -19,6 +19,7 @@ import pyarrow as pa
 from pipelines import audit, store
 from pipelines.contracts import DatasetContract, SubmissionRules
 from pipelines.intake import Submission
+from pipelines.privacy.rotation import check_key_current
 from pipelines.validation.engine import RowCheck, quarantine_select
 from pipelines.validation.expectations import GxOutcome
 from pipelines.verdict import Verdict
@@ -36,12 +37,14 @@ class Published:
 
 def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract,
             sub_rules: SubmissionRules, verdict: Verdict, check: RowCheck | None,
-            gx: GxOutcome | None, timings: dict[str, float], control_totals: dict) -> Published:
+            gx: GxOutcome | None, timings: dict[str, float], control_totals: dict,
+            key_id: str) -> Published:
     """The body of the publishing transaction (run it with ``store.write_transaction``)."""
     status = con.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",
                          [sub.submission_id]).fetchone()[0]
     if status != "received":
         return Published(status=status, rows_accepted=0, rows_quarantined=0, already_done=True)
+    check_key_current(con, key_id)
     slice_args = [sub.member_id, sub.dataset, sub.period]
     status = verdict.label
     accepted_rows = 0

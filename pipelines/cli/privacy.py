@@ -67,3 +67,20 @@ def archive_restore(settings: Settings, submission_id: str, dest: Path | None) -
     sha, name = row
     target = archive.restore(settings, sha, dest or Path(Path(name).name))
     click.echo(f"restored {submission_id} to {target} ({target.stat().st_size:,} bytes, sha256 {sha} verified)")
+
+
+@main.group()
+def keys() -> None:
+    """The pseudonymisation and archive keys."""
+
+
+@command(keys, "rotate")
+@click.option("--new-id", help="Id of the new key [default: the old id's number plus one, e.g. k2].")
+@click.option("--resume", is_flag=True, help="Finish a rotation that was interrupted.")
+def keys_rotate(settings: Settings, new_id: str | None, resume: bool) -> None:
+    """Rotate the pseudonymisation key: re-tokenise the whole lake from the raw archive."""
+    from pipelines.privacy.rotation import rotate
+
+    r = rotate(settings, new_id, resume=resume, progress=click.echo)
+    click.echo(f"rotated {r.old_key_id} -> {r.new_key_id}: {r.submissions} submissions, {r.rows:,} rows "
+               f"and {r.quarantined:,} quarantined rows re-tokenised; run `insurshare report` to refresh reports")

@@ -63,6 +63,9 @@ def load_key(settings: Settings) -> PseudonymKey:
     if settings.pseudonym_key:
         return parse_key(settings.pseudonym_key, "INSURSHARE_PSEUDONYM_KEY")
     path = Path(settings.key_file)
+    if Path(str(path) + ".next").exists():
+        raise ConfigError(f"A rotation of the pseudonymisation key is under way ({path}.next exists).",
+                          hint="Finish it with `insurshare keys rotate --resume` before processing submissions.")
     if not path.exists():
         raise ConfigError(
             f"No pseudonymisation key at {path}.",

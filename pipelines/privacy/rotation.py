@@ -1,0 +1,158 @@
+"""Rotating the pseudonymisation key: every token in the lake is made again with the new key.
+
+Tokens cannot be turned into new tokens without the identifiers, and the lake holds none; the
+encrypted raw archive does. ``rotate`` re-reads the raw file of every submission that has rows
+in the lake (published rows or quarantined ones), computes the new tokens of its identifier
+columns by source row, and replaces them in one lake transaction, so readers see the lake
+either all under the old key or all under the new one, and the same person or vehicle keeps
+one token everywhere (linkage survives). The procedure, resumable at every step:
+
+1. the new key is written to ``<key file>.next``;
+2. one transaction re-tokenises the lake and appends a ``key-rotation`` audit entry;
+3. ``<key file>.next`` replaces the key file and the old key is destroyed.
+
+While ``<key file>.next`` exists, ``load_key`` refuses to work ("run `insurshare keys rotate
+--resume`"), so no submission can be tokenised with a key that is on its way out; and a
+publish checks, inside its transaction, that no rotation committed since it tokenised.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines import archive, audit, store
+from pipelines.config import Settings
+from pipelines.contracts import load_contract
+from pipelines.errors import ConfigError, LakeBusy
+from pipelines.privacy.tokens import PseudonymKey, bind_key, create_key, parse_key, token_sql
+from pipelines.staging import stage_file
+from pipelines.validation.rules_sql import q
+
+L = store.LAKE
+
+
+@dataclass(frozen=True)
+class Rotation:
+    old_key_id: str
+    new_key_id: str
+    submissions: int
+    rows: int
+    quarantined: int
+
+
+def next_key_path(settings: Settings) -> Path:
+    return Path(str(settings.key_file) + ".next")
+
+
+def latest_rotation(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The key id the last committed rotation switched to (None if the key never rotated)."""
+    row = con.execute(f"SELECT json_extract_string(details, '$.new_key_id') FROM {L}.audit_log "
+                      "WHERE kind = 'key-rotation' ORDER BY seq DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def check_key_current(con: duckdb.DuckDBPyConnection, key_id: str) -> None:
+    """Inside a publishing transaction: refuse tokens made with a key rotated away meanwhile."""
+    current = latest_rotation(con)
+    if current is not None and current != key_id:
+        raise LakeBusy(f"The pseudonymisation key was rotated to {current} while this submission was "
+                       f"tokenised with {key_id}; it will be processed again.")
+
+
+def rotate(settings: Settings, new_key_id: str | None = None, *, resume: bool = False,
+           progress: Callable[[str], None] | None = None) -> Rotation:
+    """Rotate the key (or finish an interrupted rotation with ``resume``)."""
+    say = progress or (lambda _: None)
+    key_path, nxt = Path(settings.key_file), next_key_path(settings)
+    if settings.pseudonym_key:
+        raise ConfigError("The key is given in INSURSHARE_PSEUDONYM_KEY; rotate it where it is kept.")
+    old = parse_key(key_path.read_text(encoding="ascii"), str(key_path))
+    if nxt.exists() and not resume:
+        raise ConfigError(f"A rotation is already under way ({nxt} exists).",
+                          hint="Finish it with `insurshare keys rotate --resume`.")
+    new = parse_key(nxt.read_text(encoding="ascii"), str(nxt)) if nxt.exists() else \
+        create_key(nxt, new_key_id or _next_id(old.key_id))
+    if new.key_id == old.key_id:
+        raise ConfigError(f"The new key must have another id than {old.key_id!r}.")
+    con = store.connect(settings, read_only=False, database=str(_work(settings) / "rotation.duckdb"))
+    try:
+        done = latest_rotation(con) == new.key_id
+        result = Rotation(old.key_id, new.key_id, 0, 0, 0) if done else _retokenise(con, settings, old, new, say)
+    finally:
+        con.close()
+        shutil.rmtree(_work(settings), ignore_errors=True)
+    os.replace(nxt, key_path)          # step 3: the new key becomes the key; the old one is gone
+    say(f"key {new.key_id} is now the pseudonymisation key; key {old.key_id} destroyed")
+    return result
+
+
+def _next_id(key_id: str) -> str:
+    stem = key_id.rstrip("0123456789")
+    number = key_id[len(stem):]
+    return f"{stem}{int(number) + 1}" if number else f"{key_id}2"
+
+
+def _work(settings: Settings) -> Path:
+    path = settings.work_dir / "key-rotation"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _retokenise(con: duckdb.DuckDBPyConnection, settings: Settings, old: PseudonymKey,
+                new: PseudonymKey, say: Callable[[str], None]) -> Rotation:
+    subs = con.execute(f"""
+        SELECT s.submission_id, s.dataset, s.contract_version, s.sha256, s.file_format, s.file_name
+        FROM {L}.submissions s
+        WHERE s.status = 'accepted' OR EXISTS (SELECT 1 FROM {L}.quarantine q WHERE q.submission_id = s.submission_id)
+        ORDER BY s.submission_id""").fetchall()
+    bind_key(con, new)
+    con.execute("CREATE OR REPLACE TABLE new_tokens (submission_id VARCHAR, dataset VARCHAR, source_row BIGINT, "
+                "tokens MAP(VARCHAR, VARCHAR), record VARCHAR)")
+    for n, (sid, dataset, version, sha, fmt, name) in enumerate(subs, 1):
+        _tokens_of(con, settings, sid, dataset, version, sha, fmt, name)
+        say(f"[{n}/{len(subs)}] new tokens for {sid}")
+    counts, _ = store.write_transaction(con, settings, lambda c: _apply(c, old, new, len(subs)),
+                                        message=f"rotate pseudonymisation key {old.key_id} -> {new.key_id}")
+    return Rotation(old.key_id, new.key_id, len(subs), *counts)
+
+
+def _tokens_of(con: duckdb.DuckDBPyConnection, settings: Settings, sid: str, dataset: str, version: str,
+               sha: str, fmt: str, name: str) -> None:
+    contract = load_contract(dataset, version, settings.schemas_dir)
+    work = _work(settings) / "raw"
+    raw = archive.restore(settings, sha, work / f"raw.{fmt}")
+    for obj in ("raw", "raw_sheet", "raw_file"):
+        con.execute(f"DROP VIEW IF EXISTS {obj}") if obj == "raw" else con.execute(f"DROP TABLE IF EXISTS {obj}")
+    stage_file(con, raw, file_name=name, file_format=fmt, contract=contract, work_dir=work)
+    idents = contract.identifier_columns
+    mapping = ", ".join(f"'{c}': {token_sql('upper(' + q(c) + ')')}" for c in idents)
+    record = ", ".join(f"{q(c.name)} := {token_sql('upper(' + q(c.name) + ')')}" if c.identifier
+                       else f"{q(c.name)} := {q(c.name)}" for c in contract.columns)
+    con.execute(f"INSERT INTO new_tokens SELECT ?, ?, __row, MAP {{{mapping}}}, "
+                f"CAST(to_json(struct_pack({record})) AS VARCHAR) FROM raw", [sid, dataset])
+
+
+def _apply(con: duckdb.DuckDBPyConnection, old: PseudonymKey, new: PseudonymKey,
+           submissions: int) -> tuple[int, int]:
+    rows = 0
+    for dataset in ("policy", "claim"):
+        idents = load_contract(dataset).identifier_columns
+        sets = ", ".join(f"{q(c)} = t.tokens['{c}']" for c in idents)
+        rows += con.execute(
+            f"UPDATE {L}.{dataset} SET {sets} FROM new_tokens t WHERE t.dataset = '{dataset}' "
+            f"AND {L}.{dataset}.submission_id = t.submission_id AND {L}.{dataset}.source_row = t.source_row"
+        ).fetchone()[0]
+    quarantined = con.execute(
+        f"UPDATE {L}.quarantine SET record = t.record FROM new_tokens t "
+        f"WHERE {L}.quarantine.submission_id = t.submission_id AND {L}.quarantine.source_row = t.source_row"
+    ).fetchone()[0]
+    audit.append(con, "key-rotation", f"{old.key_id}->{new.key_id}",
+                 {"old_key_id": old.key_id, "new_key_id": new.key_id, "submissions": submissions,
+                  "rows": rows, "quarantined": quarantined})
+    return rows, quarantined
