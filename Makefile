@@ -28,6 +28,8 @@ demo: sync
 	$(INSURSHARE) submit-index $(INDEX)
 	$(INSURSHARE) run-dag ingest_submissions
 	$(INSURSHARE) summary
+	$(INSURSHARE) run-dag build_marts
+	$(INSURSHARE) triangle --line MCOM --measure paid
 	$(INSURSHARE) report
 
 test: sync lint

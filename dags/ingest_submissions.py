@@ -15,24 +15,9 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, dag, task
 
+from pipelines.orchestration import fail_unless_retryable, task_settings
+
 LAKE = Asset("insurshare://lake")
-
-
-def _settings():
-    from pipelines.config import Settings
-
-    return Settings.from_env()
-
-
-def _fail_unless_retryable(exc: BaseException) -> None:
-    """Re-raise ``exc`` so that Airflow retries it only when trying again can help."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from pipelines.errors import is_retryable
-
-    if is_retryable(exc):
-        raise exc
-    raise AirflowFailException(str(exc)) from exc
 
 
 @dag(
@@ -54,25 +39,25 @@ def ingest_submissions():
         from pipelines.landing import receive_landing
 
         try:
-            repair_snapshot_ids(_settings())
-            return receive_landing(_settings(), progress=print)
+            repair_snapshot_ids(task_settings())
+            return receive_landing(task_settings(), progress=print)
         except Exception as exc:
-            _fail_unless_retryable(exc)
+            fail_unless_retryable(exc)
 
     @task
     def find_pending(dataset: str) -> list[str]:
         from pipelines.ingest import pending
 
-        return pending(_settings(), dataset)
+        return pending(task_settings(), dataset)
 
     @task(outlets=[LAKE], map_index_template="{{ task.op_kwargs['submission_id'] }}")
     def process(submission_id: str) -> dict:
         from pipelines.ingest import process_submission
 
         try:
-            outcome = process_submission(_settings(), submission_id, progress=print)
+            outcome = process_submission(task_settings(), submission_id, progress=print)
         except Exception as exc:
-            _fail_unless_retryable(exc)
+            fail_unless_retryable(exc)
         return {"submission_id": outcome.submission_id, "status": outcome.status}
 
     policy = find_pending.override(task_id="pending_policy")("policy")

@@ -14,23 +14,9 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
+from pipelines.orchestration import fail_unless_retryable, task_settings
+
 LAKE = Asset("insurshare://lake")
-
-
-def _settings():
-    from pipelines.config import Settings
-
-    return Settings.from_env()
-
-
-def _fail_unless_retryable(exc: BaseException) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
-
-    from pipelines.errors import is_retryable
-
-    if is_retryable(exc):
-        raise exc
-    raise AirflowFailException(str(exc)) from exc
 
 
 def _build(part: str, snapshot: int) -> dict:
@@ -40,9 +26,9 @@ def _build(part: str, snapshot: int) -> dict:
     options = ReportOptions(today=dt.datetime.now(dt.UTC).date(),
                             movement_band=float(params.get("movement_band", 0.25)))
     try:
-        built = build_reports(_settings(), options, as_of=str(snapshot), parts=(part,))
+        built = build_reports(task_settings(), options, as_of=str(snapshot), parts=(part,))
     except Exception as exc:
-        _fail_unless_retryable(exc)
+        fail_unless_retryable(exc)
     print(f"{part}: {len(built.submissions)} submission report(s), {len(built.scorecards)} scorecard(s), "
           f"{built.written} file(s) written, snapshot {built.snapshot_id}")
     return {"snapshot": built.snapshot_id, "written": built.written,
@@ -68,13 +54,13 @@ def quality_reports():
         from pipelines import store
 
         try:
-            con = store.connect(_settings(), read_only=True)
+            con = store.connect(task_settings(), read_only=True)
             try:
                 return store.current_snapshot(con)
             finally:
                 con.close()
         except Exception as exc:
-            _fail_unless_retryable(exc)
+            fail_unless_retryable(exc)
 
     @task
     def submission_reports(snapshot: int) -> dict:

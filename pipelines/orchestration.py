@@ -73,3 +73,19 @@ def run_dag(settings: Settings, dag_id: str, progress: Callable[[str], None] | N
     return str(getattr(run.state, "value", run.state))
 
 
+
+
+def task_settings() -> Settings:
+    """The settings of a task: resolved from the worker's environment when the task runs."""
+    return Settings.from_env()
+
+
+def fail_unless_retryable(exc: BaseException) -> None:
+    """Re-raise ``exc`` so that Airflow spends retries only on errors that trying again can help."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.errors import is_retryable
+
+    if is_retryable(exc):
+        raise exc
+    raise AirflowFailException(str(exc)) from exc

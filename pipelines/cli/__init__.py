@@ -53,5 +53,5 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
 
 # The subject modules register their commands on ``main`` when imported.
-from pipelines.cli import commands, privacy, reports  # noqa: E402,F401,I001
+from pipelines.cli import commands, marts, privacy, reports  # noqa: E402,F401,I001
 from pipelines.cli import ops  # noqa: E402,F401

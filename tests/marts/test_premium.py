@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from pipelines.marts.premium import earned_sql
+from pipelines.marts.premium import earned_decimal_sql, earned_sql
 
 D = dt.date
 CASES = [
@@ -43,3 +43,24 @@ def test_earned_premium_over_consecutive_windows_adds_up_to_written():
     got = con.execute(f"SELECT {parts} FROM (SELECT DATE '2024-02-17' AS effective_date, "
                       "DATE '2025-02-17' AS expiry_date, 1234.56 AS written_premium)").fetchone()
     assert sum(got) == pytest.approx(1234.56, abs=1e-9)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_earned_decimal_equals_hand_calculation(case):
+    _, eff, exp, written, a, b, expected = case
+    sql = earned_decimal_sql("written_premium", f"DATE '{a}'", f"DATE '{b + dt.timedelta(days=1)}'")
+    got = duckdb.connect().execute(
+        f"SELECT {sql} FROM (SELECT ?::DATE AS effective_date, ?::DATE AS expiry_date, "
+        "?::DECIMAL(18,2) AS written_premium)", [eff, exp, written]).fetchone()[0]
+    assert float(got) == pytest.approx(expected, abs=1e-9)
+
+
+def test_earned_decimal_sums_are_exact():
+    """3,000 transactions each earning a third of 1.00 (one day of three) sum to 1,000.00 exactly
+    after rounding, as DECIMAL: the sum cannot depend on the order rows are added in."""
+    sql = earned_decimal_sql("written_premium", "DATE '2024-01-01'", "DATE '2024-01-02'")
+    con = duckdb.connect()
+    got = con.execute(f"SELECT sum({sql}), typeof(sum({sql})), round(sum({sql}), 2) FROM (SELECT "
+                      "DATE '2024-01-01' AS effective_date, DATE '2024-01-04' AS expiry_date, "
+                      "1.00::DECIMAL(18,2) AS written_premium FROM range(3000))").fetchone()
+    assert str(got[0]) == "999.9999999000" and got[1] == "DECIMAL(38,10)" and str(got[2]) == "1000.00"

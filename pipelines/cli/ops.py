@@ -1,0 +1,92 @@
+"""Commands for operating a real Airflow: start, stop, status, and triggering a DAG run."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from pipelines.cli import command, main
+from pipelines.config import Settings
+
+
+@main.group("airflow")
+def airflow() -> None:
+    """Run a real Airflow (api-server, scheduler, dag-processor) on 127.0.0.1 for this home."""
+
+
+@command(airflow, "start")
+@click.option("--port", type=int, help="Port of the API server on 127.0.0.1 [default: a free one].")
+@click.option("--paused", is_flag=True, help="Keep DAGs paused when first seen (they follow their schedules otherwise).")
+@click.option("--timeout", default=240, show_default=True, help="Seconds to wait until Airflow answers.")
+def airflow_start(settings: Settings, port: int | None, paused: bool, timeout: int) -> None:
+    """Start Airflow (LocalExecutor, parallelism 2) with the project's DAGs; print its URL and login.
+
+    The metadata DB is SQLite under HOME/airflow unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names another
+    (PostgreSQL). Pid files and logs go to HOME/airflow/pids and HOME/airflow/logs. Starting again while
+    it runs prints the same URL and login.
+    """
+    from pipelines.scheduler import start
+
+    for line in start(settings, port=port, paused=paused, timeout=timeout).lines():
+        click.echo(line)
+
+
+@command(airflow, "stop")
+@click.option("--grace", default=60, show_default=True,
+              help="Seconds to wait after SIGTERM before the rest of a component's processes get SIGKILL.")
+def airflow_stop(settings: Settings, grace: int) -> None:
+    """Stop exactly the Airflow processes that `insurshare airflow start` recorded for this home."""
+    from pipelines.scheduler import stop
+
+    stopped = stop(settings, grace=grace)
+    for name, pids in stopped.pids.items():
+        click.echo(f"stopped {name} (pids {', '.join(map(str, pids))})")
+    for name in stopped.stale:
+        click.echo(f"{name} was not running (stale pid file removed)")
+    if stopped.killed:
+        click.echo(f"killed after {grace} s: pids {', '.join(map(str, stopped.killed))}")
+    if not stopped.pids and not stopped.stale:
+        click.echo(f"no Airflow recorded for {settings.home}")
+
+
+@command(airflow, "status")
+def airflow_status(settings: Settings) -> None:
+    """Show the recorded Airflow processes and Airflow's health; exit 1 unless all run."""
+    from pipelines.scheduler import COMPONENTS, status
+
+    components, health = status(settings)
+    for c in components:
+        click.echo(f"{c.name:14} pid {c.pid:<8} {'running' if c.alive else 'not running'}  {c.url}".rstrip())
+    if health:
+        click.echo("health: " + ", ".join(f"{k} {v.get('status')}" for k, v in health.items()))
+    if len(components) < len(COMPONENTS) or not all(c.alive for c in components):
+        click.echo(f"Airflow is not (fully) running for {settings.home}; start it with `make airflow`.")
+        sys.exit(1)
+
+
+@command(airflow, "trigger")
+@click.argument("dag_id")
+@click.option("--conf", "conf", help="A JSON object given to the run as its conf.")
+@click.option("--wait", is_flag=True, help="Wait until the run has finished; exit 1 unless it succeeded.")
+@click.option("--timeout", default=1800, show_default=True, help="Seconds to wait with --wait.")
+def airflow_trigger(settings: Settings, dag_id: str, conf: str | None, wait: bool, timeout: int) -> None:
+    """Trigger a run of DAG_ID through Airflow's REST API (unpausing the DAG if it is paused)."""
+    from pipelines.scheduler import AirflowClient
+
+    client = AirflowClient.for_settings(settings)
+    if client.wait_for_dag(dag_id, timeout=120)["is_paused"]:
+        client.set_paused(dag_id, False)
+        click.echo(f"unpaused {dag_id}")
+    run = client.trigger(dag_id, json.loads(conf) if conf else None)
+    click.echo(f"triggered {dag_id}: run {run['dag_run_id']}")
+    if not wait:
+        return
+    run = client.wait_for_run(dag_id, run["dag_run_id"], timeout=timeout, progress=click.echo)
+    if run["state"] != "success":
+        failed = sorted({ti["task_id"] for ti in client.task_instances(dag_id, run["dag_run_id"])
+                         if ti["state"] in ("failed", "upstream_failed")})
+        click.echo(f"Error: run {run['dag_run_id']} of {dag_id} {run['state']}; failed tasks: "
+                   f"{', '.join(failed) or 'none'}. See the task logs in {client.url}.", err=True)
+        sys.exit(1)

@@ -1,0 +1,80 @@
+"""Export a mart, or the rows of it that match some filters, to CSV, Parquet or Excel."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from pipelines import store
+from pipelines.config import Settings
+from pipelines.errors import NotFound, QueryError
+from pipelines.marts.build import MARTS, ORDERS
+from pipelines.marts.cells import sql_literal
+
+EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
+XLSX_MAX_ROWS = 1_048_575
+
+
+def mart_name(name: str) -> str:
+    """``triangle`` or ``mart_triangle`` -> ``mart_triangle``; other names are refused."""
+    full = name if name.startswith("mart_") else f"mart_{name}"
+    if full not in MARTS:
+        raise NotFound(f"No mart {name!r}.", hint=f"Marts: {', '.join(m[5:] for m in MARTS)}.")
+    return full
+
+
+def select_mart(con: duckdb.DuckDBPyConnection, name: str, filters: Mapping[str, object]) -> str:
+    """SQL selecting the mart's rows that match ``filters`` (column -> value; None ignored)."""
+    table = mart_name(name)
+    have = [r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE database_name = ? AND table_name = ? "
+        "ORDER BY column_index", [store.LAKE, table]).fetchall()]
+    if not have:
+        raise NotFound(f"The mart {table} is not built in the lake at this snapshot.",
+                       hint="Build it with `insurshare build-marts` (or pick a later --as-of).")
+    where = []
+    for column, value in filters.items():
+        if value is None:
+            continue
+        if column not in have:
+            raise QueryError(f"The mart {table} has no column {column!r} to filter on.",
+                             hint=f"Its columns: {', '.join(have)}.")
+        where.append(f"{column} IS NULL" if value == "NULL" else f"CAST({column} AS VARCHAR) = {sql_literal(value)}")
+    return (f"SELECT * FROM {store.LAKE}.{table}" + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {ORDERS[table]}")
+
+
+def read_mart(settings: Settings, name: str, filters: Mapping[str, object] | None = None,
+              as_of: str | None = None) -> pd.DataFrame:
+    """The mart's matching rows as a DataFrame."""
+    from pipelines.query import reader
+
+    with reader(settings, as_of) as con:
+        return con.execute(select_mart(con, name, filters or {})).df()
+
+
+def export_mart(settings: Settings, name: str, to: Path, filters: Mapping[str, object] | None = None,
+                as_of: str | None = None) -> int:
+    """Write the mart's matching rows to ``to`` (format from its suffix); return the row count."""
+    from pipelines.query import reader
+
+    fmt = EXPORT_FORMATS.get(Path(to).suffix.lower())
+    if fmt is None:
+        raise QueryError(f"Cannot export to {Path(to).name!r}: the file must end in "
+                         f"{', '.join(EXPORT_FORMATS)}.")
+    with reader(settings, as_of) as con:
+        sql = select_mart(con, name, filters or {})
+        count = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+        if fmt == "xlsx" and count > XLSX_MAX_ROWS:
+            raise QueryError(f"{count:,} rows do not fit in an Excel sheet.",
+                             hint="Filter the rows (e.g. --line, --grain) or export to .csv or .parquet.")
+        Path(to).parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "xlsx":
+            store.load_extensions(con, ("excel",))
+        options = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet",
+                   "xlsx": "FORMAT xlsx, HEADER true"}[fmt]
+        con.execute(f"COPY ({sql}) TO {sql_literal(str(to))} ({options})")
+    return int(count)

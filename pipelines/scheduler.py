@@ -1,0 +1,498 @@
+"""A real Airflow for the platform: api-server, scheduler and dag-processor on 127.0.0.1.
+
+``start`` runs ``airflow db migrate``, then starts the three components, each in a session of
+its own, with the project's DAGs, the LocalExecutor and parallelism 2; it waits until the API
+answers and reports a fresh scheduler and DAG processor, and returns the URL and the login.
+Everything lives under ``$INSURSHARE_HOME/airflow``: ``pids/<component>.json`` (pid and the
+process start time, so a reused pid is never taken for ours), ``logs/<component>.log``, the
+metadata DB (SQLite unless ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` names another) and the
+login (``simple_auth_manager_passwords.json.generated``, mode 0600).
+
+``stop`` ends exactly what ``start`` recorded: SIGTERM to each component's process group
+(scheduler first, so running tasks can still report to the API), then SIGKILL to whatever
+is left in that component's session (task runners put themselves in groups of their own,
+but stay in the session). No process is looked up by name.
+
+``AirflowClient`` is the small part of Airflow 3's REST API (``/api/v2``, JWT from ``/auth/token``)
+the platform uses: unpause, trigger a DAG run, wait for it, list runs and task instances.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.config import Settings
+from pipelines.errors import ConfigError, InsurShareError
+from pipelines.orchestration import airflow_environment
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor")
+STOP_ORDER = ("scheduler", "dag-processor", "api-server")
+HOST = "127.0.0.1"
+PRELOAD = "airflow,airflow.executors.local_executor,great_expectations,pipelines.ingest,pipelines.reports"
+_SETTINGS_VARS = {"INSURSHARE_HOME": "home", "INSURSHARE_CATALOG": "catalog", "INSURSHARE_DATA_PATH": "data_path",
+                  "INSURSHARE_KEY_FILE": "key_file", "INSURSHARE_GX_MAX_ROWS": "gx_max_rows",
+                  "INSURSHARE_DUCKDB_MEMORY": "duckdb_memory_limit"}
+
+
+@dataclass(frozen=True)
+class Component:
+    """One started Airflow process, as recorded in its pid file."""
+
+    name: str
+    pid: int
+    start_ticks: int | None
+    log: Path
+    url: str = ""
+
+    @property
+    def alive(self) -> bool:
+        return _proc_stat(self.pid) is not None and process_start_ticks(self.pid) == self.start_ticks
+
+
+@dataclass(frozen=True)
+class Running:
+    """A running Airflow: where it answers, how to log in, and its recorded processes."""
+
+    url: str
+    username: str
+    password: str
+    components: tuple[Component, ...]
+    metadata_db: str
+    started: bool = True
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        pids = ", ".join(f"{c.name} {c.pid}" for c in self.components)
+        verb = f"started in {self.seconds:.0f} s" if self.started else "already running"
+        return [f"Airflow {verb} at {self.url}  ({pids}; LocalExecutor, parallelism 2)",
+                f"login: {self.username} / {self.password}",
+                f"metadata DB: {self.metadata_db}",
+                f"logs: {self.components[0].log.parent}; stop with `make stop` (insurshare airflow stop)"]
+
+
+@dataclass
+class Stopped:
+    """What ``stop`` ended: per component, every pid of its session that was signalled."""
+
+    pids: dict[str, list[int]] = field(default_factory=dict)
+    killed: list[int] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+
+
+# ---- where things live ---------------------------------------------------------------------
+
+def pids_dir(settings: Settings) -> Path:
+    return settings.airflow_home / "pids"
+
+
+def logs_dir(settings: Settings) -> Path:
+    return settings.airflow_home / "logs"
+
+
+def passwords_file(settings: Settings) -> Path:
+    configured = settings.env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE")
+    return Path(configured) if configured else settings.airflow_home / "simple_auth_manager_passwords.json.generated"
+
+
+def recorded(settings: Settings) -> list[Component]:
+    """The components whose pid files exist, alive or not."""
+    found = []
+    for name in COMPONENTS:
+        path = pids_dir(settings) / f"{name}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            found.append(Component(name, data["pid"], data["start_ticks"], Path(data["log"]), data.get("url", "")))
+    return found
+
+
+# ---- start ------------------------------------------------------------------------------------
+
+def server_environment(settings: Settings, port: int, *, paused: bool = False) -> dict[str, str]:
+    """The environment of every Airflow process: this one's, the platform's settings, Airflow's."""
+    env = {**os.environ, **{k: v for k, v in settings.env.items() if k.startswith(("INSURSHARE_", "AIRFLOW"))}}
+    for var, attr in _SETTINGS_VARS.items():  # the tasks' Settings.from_env() must equal ``settings``
+        env[var] = str(getattr(settings, attr))
+    if settings.pseudonym_key:
+        env["INSURSHARE_PSEUDONYM_KEY"] = settings.pseudonym_key
+    else:
+        env.pop("INSURSHARE_PSEUDONYM_KEY", None)
+    env.update(airflow_environment(settings))
+    url = f"http://{HOST}:{port}"
+    defaults = {
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(paused),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "AIRFLOW__API__WORKERS": "1",
+        # tasks fork from a server that has imported the heavy modules once (GX takes ~10 s)
+        "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+        "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": PRELOAD,
+    }
+    env.update({k: v for k, v in defaults.items() if not settings.env.get(k)})
+    env.update({
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__API__HOST": HOST,
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        "PYTHONUNBUFFERED": "1",
+    })
+    if not settings.env.get("AIRFLOW__API_AUTH__JWT_SECRET"):
+        env["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_urlsafe(32)  # one per start, shared by the three
+    return env
+
+
+def start(settings: Settings, *, port: int | None = None, paused: bool = False, timeout: float = 240) -> Running:
+    """Start Airflow for ``settings`` (or report the one already running) and wait until it answers."""
+    began = time.monotonic()
+    current = recorded(settings)
+    if current and all(c.alive for c in current) and len(current) == len(COMPONENTS):
+        return _running(settings, current, started=False)
+    if any(c.alive for c in current):
+        raise ConfigError("Airflow is partly running for this home: "
+                          + ", ".join(f"{c.name} {c.pid}" for c in current if c.alive) + ".",
+                          hint="Run `insurshare airflow stop` and start again.")
+    _remove_pid_files(settings)
+    for folder in (pids_dir(settings), logs_dir(settings)):
+        folder.mkdir(parents=True, exist_ok=True)
+    _private_file(passwords_file(settings))
+    port = port or free_port()
+    env = server_environment(settings, port, paused=paused)
+    _migrate(settings, env)
+    airflow = str(Path(sys.executable).parent / "airflow")
+    argv = {"api-server": [airflow, "api-server", "--host", HOST, "--port", str(port)],
+            "scheduler": [airflow, "scheduler", "--skip-serve-logs"],  # logs are read from this disk
+            "dag-processor": [airflow, "dag-processor"]}
+    since = time.time()
+    components = [_spawn(settings, name, argv[name], env, url=f"http://{HOST}:{port}") for name in COMPONENTS]
+    try:
+        _wait_until_healthy(components, f"http://{HOST}:{port}", since, timeout)
+        running = _running(settings, components, started=True)
+    except BaseException:
+        stop(settings, grace=10)
+        raise
+    return Running(**{**running.__dict__, "seconds": time.monotonic() - began})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def _private_file(path: Path) -> None:
+    """Create ``path`` empty with mode 0600 if missing, so the generated password is not world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+
+
+def _migrate(settings: Settings, env: dict[str, str]) -> None:
+    log = logs_dir(settings) / "db-migrate.log"
+    with open(log, "w") as out:
+        done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env,
+                              stdout=out, stderr=subprocess.STDOUT, cwd=settings.airflow_home, timeout=600)
+    if done.returncode != 0:
+        raise ConfigError(f"`airflow db migrate` failed for {metadata_db(env)}:\n{_tail(log)}",
+                          hint="For PostgreSQL, install its driver (psycopg2-binary) and create the database.")
+
+
+def _spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str], url: str) -> Component:
+    log = logs_dir(settings) / f"{name}.log"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(argv, env=env, cwd=settings.airflow_home, stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    component = Component(name, proc.pid, process_start_ticks(proc.pid), log, url if name == "api-server" else "")
+    path = pids_dir(settings) / f"{name}.json"
+    path.write_text(json.dumps({"pid": component.pid, "start_ticks": component.start_ticks, "log": str(log),
+                                "url": component.url, "argv": argv}) + "\n")
+    return component
+
+
+def _wait_until_healthy(components: list[Component], url: str, since: float, timeout: float) -> None:
+    """Wait until the API answers and the scheduler and DAG processor have beaten since ``since``."""
+    deadline = time.monotonic() + timeout
+    health: dict = {}
+    while time.monotonic() < deadline:
+        for c in components:
+            if not c.alive:
+                raise ConfigError(f"Airflow's {c.name} (pid {c.pid}) exited while starting:\n{_tail(c.log)}",
+                                  hint=f"See {c.log}.")
+        health = api_health(url) or {}
+        if health.get("metadatabase", {}).get("status") == "healthy" and all(
+                _beat_since(health.get(part, {}), key, since)
+                for part, key in (("scheduler", "latest_scheduler_heartbeat"),
+                                  ("dag_processor", "latest_dag_processor_heartbeat"))):
+            return
+        time.sleep(1)
+    raise ConfigError(f"Airflow did not become healthy within {timeout:.0f} s (last health: {health}).",
+                      hint=f"See the logs in {components[0].log.parent}.")
+
+
+def _beat_since(part: dict, key: str, since: float) -> bool:
+    import datetime as dt
+
+    beat = part.get(key)
+    return (part.get("status") == "healthy" and bool(beat)
+            and dt.datetime.fromisoformat(beat.replace("Z", "+00:00")).timestamp() >= since - 1)
+
+
+def api_health(url: str) -> dict | None:
+    """Airflow's own health report (no login needed), or None when the API does not answer."""
+    try:
+        with urllib.request.urlopen(f"{url}/api/v2/monitor/health", timeout=5) as resp:
+            return json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def _running(settings: Settings, components: list[Component], started: bool) -> Running:
+    api = next(c for c in components if c.name == "api-server")
+    username, password = login(settings)
+    env = {**settings.env, **airflow_environment(settings)}
+    return Running(api.url, username, password, tuple(components), metadata_db(env), started=started)
+
+
+def login(settings: Settings) -> tuple[str, str]:
+    """The first configured user and the password Airflow generated for it."""
+    users = settings.env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS") or "admin:admin"
+    username = users.split(",")[0].split(":")[0].strip()
+    path = passwords_file(settings)
+    text = path.read_text().strip() if path.exists() else ""
+    password = json.loads(text or "{}").get(username)
+    if not password:
+        raise ConfigError(f"Airflow has written no password for {username!r} to {path}.",
+                          hint="Start Airflow with `insurshare airflow start`; it writes the login on first start.")
+    return username, password
+
+
+def metadata_db(env: dict) -> str:
+    """The metadata DB's URL with any password masked."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""))
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+# ---- stop and status -------------------------------------------------------------------------
+
+def stop(settings: Settings, *, grace: float = 60) -> Stopped:
+    """Stop exactly the recorded components and everything left in their sessions."""
+    by_name = {c.name: c for c in recorded(settings)}
+    stopped = Stopped()
+    for name in STOP_ORDER:
+        c = by_name.get(name)
+        if c is None:
+            continue
+        if not c.alive:
+            stopped.stale.append(name)
+            continue
+        members = session_members(c.pid)
+        stopped.pids[name] = sorted(members)
+        _signal_group(c.pid, signal.SIGTERM)
+        if not _wait_gone(c.pid, grace):
+            left = session_members(c.pid)
+            for pid in left:
+                _signal_pid(pid, signal.SIGKILL)
+            stopped.killed.extend(sorted(left))
+            _wait_gone(c.pid, 10)
+    _remove_pid_files(settings)
+    return stopped
+
+
+def status(settings: Settings) -> tuple[list[Component], dict | None]:
+    """The recorded components and, when the API answers, Airflow's health report."""
+    components = recorded(settings)
+    api = next((c for c in components if c.name == "api-server" and c.alive), None)
+    return components, api_health(api.url) if api else None
+
+
+def _remove_pid_files(settings: Settings) -> None:
+    for name in COMPONENTS:
+        (pids_dir(settings) / f"{name}.json").unlink(missing_ok=True)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_pid(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_gone(sid: int, timeout: float) -> bool:
+    """Wait until no process is left in session ``sid``; reap the leader if it is our child."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.waitpid(sid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        if not session_members(sid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+
+
+# ---- /proc -----------------------------------------------------------------------------------
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """Fields 3.. of /proc/<pid>/stat (state, ppid, pgrp, session, ...), None if gone or a zombie."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return None if fields[0] in ("Z", "X") else fields
+
+
+def process_start_ticks(pid: int) -> int | None:
+    fields = _proc_stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def session_members(sid: int) -> set[int]:
+    """Live processes of session ``sid``: a component and every process it started, wherever grouped."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            fields = _proc_stat(int(entry.name))
+            if fields and int(fields[3]) == sid:
+                found.add(int(entry.name))
+    return found
+
+
+# ---- REST API --------------------------------------------------------------------------------
+
+class AirflowApiError(InsurShareError):
+    """Airflow's REST API refused a request (``status``) or did not answer (``status`` None)."""
+
+    def __init__(self, message: str, *, status: int | None = None, hint: str = "") -> None:
+        self.status = status
+        super().__init__(message, hint=hint)
+
+    @property
+    def retryable(self) -> bool:  # type: ignore[override]
+        return self.status is None or self.status >= 500
+
+
+class AirflowClient:
+    """Airflow 3's REST API for the calls the platform makes, logged in with a JWT."""
+
+    FINISHED = ("success", "failed")
+
+    def __init__(self, url: str, username: str, password: str, timeout: float = 30) -> None:
+        self.url, self.username, self.password, self.timeout = url.rstrip("/"), username, password, timeout
+        self._token = ""
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> AirflowClient:
+        """A client for the Airflow that ``start`` runs for ``settings``."""
+        api = next((c for c in recorded(settings) if c.name == "api-server" and c.alive), None)
+        if api is None:
+            raise ConfigError(f"Airflow is not running for {settings.home}.",
+                              hint="Start it with `make airflow` (insurshare airflow start).")
+        return cls(api.url, *login(settings))
+
+    def request(self, method: str, path: str, body: dict | None = None, **params: object) -> dict:
+        """Call ``/api/v2/<path>``; log in (again) when there is no token or it has expired."""
+        if not self._token:
+            self._token = self._send("POST", "/auth/token", {"username": self.username,
+                                                              "password": self.password})["access_token"]
+        try:
+            return self._send(method, f"/api/v2/{path.lstrip('/')}", body, params)
+        except AirflowApiError as exc:
+            if exc.status != 401:
+                raise
+            self._token = ""
+            return self.request(method, path, body, **params)
+
+    def _send(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> dict:
+        query = "?" + urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None}) \
+            if params else ""
+        req = urllib.request.Request(f"{self.url}{path}{query}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", "Accept": "application/json",
+                                              **({"Authorization": f"Bearer {self._token}"} if self._token else {})})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise AirflowApiError(f"Airflow answered {exc.code} to {method} {path}: {detail}", status=exc.code,
+                                  hint="Check the DAG id and the login.") from exc
+        except (urllib.error.URLError, OSError) as exc:
+            raise AirflowApiError(f"Airflow at {self.url} does not answer ({exc}).",
+                                  hint="Is it running? `insurshare airflow status`.") from exc
+
+    def dag(self, dag_id: str) -> dict:
+        return self.request("GET", f"dags/{dag_id}")
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> dict:
+        """The DAG once the DAG processor has parsed it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.dag(dag_id)
+            except AirflowApiError as exc:
+                if exc.status != 404 or time.monotonic() >= deadline:
+                    raise
+            time.sleep(1)
+
+    def set_paused(self, dag_id: str, paused: bool) -> dict:
+        return self.request("PATCH", f"dags/{dag_id}", {"is_paused": paused})
+
+    def trigger(self, dag_id: str, conf: dict | None = None) -> dict:
+        """Create a manual run now (it runs once the DAG is unpaused); return it."""
+        return self.request("POST", f"dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf or {}})
+
+    def dag_run(self, dag_id: str, run_id: str) -> dict:
+        return self.request("GET", f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
+
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        return self.request("GET", f"dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"]
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        path = f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
+        return self.request("GET", path, limit=100)["task_instances"]
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 1800, progress=None) -> dict:
+        """Poll the run until it has finished; return it. Progress gets each change of state."""
+        deadline, state = time.monotonic() + timeout, ""
+        while True:
+            run = self.dag_run(dag_id, run_id)
+            if run["state"] != state and progress:
+                progress(f"{dag_id} {run_id}: {run['state']}")
+            state = run["state"]
+            if state in self.FINISHED:
+                return run
+            if time.monotonic() >= deadline:
+                raise AirflowApiError(f"DAG run {run_id} of {dag_id} is still {state} after {timeout:.0f} s.",
+                                      hint=f"Follow it in the UI at {self.url}.")
+            time.sleep(2)
