@@ -13,6 +13,7 @@ data snapshot is skipped (the marts would be identical) unless ``force`` is give
 | ``mart_factors`` | scope, member, grain, line, province, measure, age: factors and CDFs |
 | ``mart_ultimates`` | scope, member, grain, line, province, measure, accident period |
 | ``mart_benchmark`` | member, metric, cell: member and industry value, rank |
+| ``linked_claims`` | claim linked to another member's by claimant or vehicle (regulator only) |
 | ``mart_builds`` | build: source snapshot, requested snapshot, rows per mart, time |
 
 Every ``mart_*`` row carries ``members``, ``max_member_share`` and ``source_snapshot``.
@@ -29,14 +30,15 @@ import duckdb
 
 from pipelines import audit, store
 from pipelines.config import Settings
-from pipelines.marts import benchmark, development, experience, triangles
+from pipelines.marts import benchmark, development, experience, linkage, triangles
 from pipelines.marts.cells import GRAINS
 from pipelines.marts.source import Source, resolve_source
 
-MARTS = ("mart_experience", "mart_triangle", "mart_factors", "mart_ultimates", "mart_benchmark")
+MARTS = ("mart_experience", "mart_triangle", "mart_factors", "mart_ultimates", "mart_benchmark",
+         "linked_claims")
 ORDERS = {"mart_experience": experience.ORDER, "mart_triangle": triangles.ORDER,
           "mart_factors": development.ORDER, "mart_ultimates": triangles.ORDER.replace(", age", ""),
-          "mart_benchmark": benchmark.ORDER}
+          "mart_benchmark": benchmark.ORDER, "linked_claims": linkage.ORDER}
 BUILDS_TABLE = "mart_builds"
 _BUILDS_DDL = ("source_snapshot BIGINT, requested_snapshot BIGINT, built_at TIMESTAMP, "
                "rows VARCHAR, seconds DOUBLE")
@@ -95,6 +97,7 @@ def compute_marts(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, i
                            f"{development.ultimates_sql('build_mart_triangle', 'build_mart_factors')})"),
         "mart_benchmark": (f"SELECT *, {snap} FROM ("
                            f"{benchmark.benchmark_sql('build_mart_experience', 'build_mart_factors')})"),
+        "linked_claims": f"SELECT *, {snap} FROM ({linkage.linked_claims_sql(source.policy, source.claim)})",
     }
     rows = {}
     for name, sql in steps.items():
