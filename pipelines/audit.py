@@ -20,6 +20,7 @@ from pipelines.store import LAKE
 
 GENESIS = "0" * 64
 TABLE = f"{LAKE}.audit_log"   # created with the platform's tables (pipelines.store)
+HEAD = f"{LAKE}.audit_head"
 
 
 def entry_hash(seq: int, at: str, kind: str, subject: str, details: str, content: str, prev: str) -> str:
@@ -36,7 +37,13 @@ def content_digest(payload: object) -> str:
 
 def append(con: duckdb.DuckDBPyConnection, kind: str, subject: str, details: dict,
            content: object = None) -> str:
-    """Append one entry (call inside the write transaction of the change); return its hash."""
+    """Append one entry (call inside the write transaction of the change); return its hash.
+
+    The chain's head is also one row of ``audit_head`` that every append replaces: two
+    writers appending at the same time (several workers on a PostgreSQL catalog) both change
+    that row, so DuckLake refuses the second commit and ``store.write_transaction`` retries it
+    on top of the first; the chain never forks.
+    """
     last = con.execute(f"SELECT seq, entry_sha256 FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
@@ -45,6 +52,8 @@ def append(con: duckdb.DuckDBPyConnection, kind: str, subject: str, details: dic
     h = entry_hash(seq, at, kind, subject, body, digest, prev)
     con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [seq, dt.datetime.fromisoformat(at), kind, subject, body, digest, prev, h])
+    con.execute(f"DELETE FROM {HEAD}")
+    con.execute(f"INSERT INTO {HEAD} VALUES (?, ?)", [seq, h])
     return h
 
 

@@ -55,6 +55,8 @@ PLATFORM_TABLES = {
     "audit_log": """
         seq BIGINT, recorded_at TIMESTAMP, kind VARCHAR, subject VARCHAR, details VARCHAR,
         content_sha256 VARCHAR, prev_sha256 VARCHAR, entry_sha256 VARCHAR""",
+    "audit_head": """
+        seq BIGINT, entry_sha256 VARCHAR""",
 }
 
 
@@ -151,7 +153,14 @@ def _is_busy(exc: BaseException) -> bool:
 
 @contextmanager
 def writer_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time on this machine (SQLite catalogs cannot take two)."""
+    """One writer at a time on this machine for a SQLite catalog (it cannot take two).
+
+    A PostgreSQL catalog takes concurrent writers from many machines: DuckLake detects
+    conflicting commits and ``write_transaction`` retries them, so no lock is taken here.
+    """
+    if settings.catalog_is_postgres:
+        yield
+        return
     settings.locks_dir.mkdir(parents=True, exist_ok=True)
     with open(settings.locks_dir / "lake-writer.lock", "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
