@@ -22,6 +22,7 @@ from pipelines import archive, store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, load_contract, load_submission_rules
 from pipelines.errors import FileRejected
+from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
 from pipelines.privacy.tokens import bind_key, load_key
 from pipelines.publish import Published, publish, record_snapshot
@@ -116,6 +117,7 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
                             encoding=sub.manifest.get("encoding"))
         facts["encoding"] = staged.encoding
         timings["staging"] = time.perf_counter() - t0
+        checkpoint(settings, "after-staging")
         references = _load_references(con, contract, sub)
         ctx = CheckContext(member_id=sub.member_id, period=ctx.period, file_format=sub.file_format,
                            references={rid: reference_table(contract.rule(rid)) for rid in references})
@@ -123,6 +125,7 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
         bind_key(con, key)
         check = check_rows(con, contract, ctx)
         timings["validation"] = time.perf_counter() - t1
+        checkpoint(settings, "after-validation")
         totals, unreadable = _control_totals(con, contract)
         facts["totals"] = {k: str(v) for k, v in totals.items()}
         verdict = decide(contract, sub_rules, check, file_name=sub.file_name, row_count_given=sub.manifest.get("row_count"),
@@ -136,11 +139,17 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
         timings.setdefault("staging", time.perf_counter() - t0)
     t3 = time.perf_counter()
     result: Published
+    def publish_and_maybe_crash(c: duckdb.DuckDBPyConnection) -> Published:
+        published = publish(c, sub, contract, sub_rules, verdict, check, gx, timings, facts, key.key_id)
+        checkpoint(settings, "publish-before-commit")
+        return published
+
     result, snapshot = store.write_transaction(
-        con, settings, lambda c: publish(c, sub, contract, sub_rules, verdict, check, gx, timings, facts, key.key_id),
+        con, settings, publish_and_maybe_crash,
         message=f"publish {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
     if not result.already_done:
         timings["publish"] = time.perf_counter() - t3
+        checkpoint(settings, "after-publish-commit")
         store.write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, timings),
                                 message=f"record snapshot of {sub.submission_id}")
     return Outcome(submission_id=sub.submission_id, status=result.status,

@@ -30,6 +30,7 @@ import duckdb
 
 from pipelines import audit, store
 from pipelines.config import Settings
+from pipelines.faults import checkpoint
 from pipelines.marts import benchmark, development, experience, linkage, triangles
 from pipelines.marts.cells import GRAINS
 from pipelines.marts.source import Source, resolve_source
@@ -75,8 +76,12 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
             return BuildResult(source_snapshot=source.snapshot, snapshot=None, skipped=True)
         rows = compute_marts(con, source)
         seconds = round(time.perf_counter() - started, 3)
+        def publish_and_maybe_crash(c: duckdb.DuckDBPyConnection) -> None:
+            _publish(c, source, rows, seconds)
+            checkpoint(settings, "marts-before-commit")
+
         _, snapshot = store.write_transaction(
-            con, settings, lambda c: _publish(c, source, rows, seconds),
+            con, settings, publish_and_maybe_crash,
             message=f"build marts from snapshot {source.snapshot}",
             extra=json.dumps({"source_snapshot": source.snapshot}))
     finally:
