@@ -66,9 +66,9 @@ def checked_sql(contract: DatasetContract, ctx: CheckContext) -> str:
         f"{token_sql(q(c.name))} AS {q(c.name)}" if c.identifier else q(c.name) for c in cols)
     return f"""
 CREATE TABLE checked AS
-WITH typed AS (SELECT __row, {typed} FROM raw),
+WITH typed AS MATERIALIZED (SELECT __row, {typed} FROM raw),
 windowed AS (SELECT *{''.join(', ' + w for w in windows)} FROM typed),
-flagged AS (SELECT *, {flags} FROM windowed)
+flagged AS MATERIALIZED (SELECT *, {flags} FROM windowed)
 SELECT __row, {out_cols},
   {id_list(('error',))} AS __errors,
   {id_list(('fatal',))} AS __fatal,
