@@ -157,7 +157,7 @@ def _parquet_oddities(folder: Path) -> list[Hostile]:
         "zero rows": pa.Table.from_pylist([], schema=pa.schema([(k, pa.string()) for k in policy_row()])),
         "nested columns": pa.table({**{k: [v] for k, v in policy_row().items()},
                                     "written_premium": [[1.0, 2.0]]}),
-        "binary columns": pa.table({k: [v.encode()] for k, v in policy_row().items()}),
+        "strings stored as binary (valid)": pa.table({k: [v.encode()] for k, v in policy_row().items()}),
     }
     for n, (label, table) in enumerate(cases.items()):
         p = folder / f"pq_{n}.parquet"
