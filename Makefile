@@ -10,12 +10,13 @@ RUN := $(UV) run --frozen --no-sync
 INSURSHARE := $(RUN) insurshare
 INDEX := $(INSURSHARE_HOME)/incoming/index.json
 
-.PHONY: help sync demo test lint docs clean-data chromium
+.PHONY: help sync demo test lint docs clean-data chromium bench bench-quick
 
 help:
 	@echo "make demo    generate, submit and ingest five members' data through Airflow, then summarise"
 	@echo "make test    lint, docs drift check and the test suite"
 	@echo "make docs    regenerate README's command reference and data dictionary"
+	@echo "make bench   InsurShare against the floor and GX on 10M-row files, marts at 100M rows (bench-quick: 1M)"
 
 sync:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -37,10 +38,16 @@ test: sync lint
 	$(RUN) pytest -q
 
 lint: sync
-	$(RUN) ruff check pipelines dags tests
+	$(RUN) ruff check pipelines dags tests benchmarks
 
 docs: sync
 	$(INSURSHARE) docs
+
+bench: sync
+	$(RUN) python -m benchmarks
+
+bench-quick: sync
+	$(RUN) python -m benchmarks --quick
 
 chromium:
 	bash scripts/install-chromium.sh

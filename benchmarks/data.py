@@ -13,7 +13,11 @@ from pathlib import Path
 import duckdb
 
 from pipelines.privacy.checkdigits import (
-    CREDIT_ALPHABET, VIN_ALPHABET, credit_code_check_char, resident_id_check_char, vin_check_char,
+    CREDIT_ALPHABET,
+    VIN_ALPHABET,
+    credit_code_check_char,
+    resident_id_check_char,
+    vin_check_char,
 )
 
 LINES = [("MTPL", "MTPL-TPL"), ("MCOM", "MCOM-OD"), ("MCOM", "MCOM-TPL"), ("EPROP", "EPROP-ALL"),
@@ -43,7 +47,7 @@ def _with_pools(con: duckdb.DuckDBPyConnection, seed: int, size: int = 20_000) -
 
 
 def _lines_sql(h: str) -> str:
-    lob = "[" + ", ".join(f"'{l}'" for l, _ in LINES) + f"][1 + {h} % {len(LINES)}]"
+    lob = "[" + ", ".join(f"'{line}'" for line, _ in LINES) + f"][1 + {h} % {len(LINES)}]"
     cov = "[" + ", ".join(f"'{c}'" for _, c in LINES) + f"][1 + {h} % {len(LINES)}]"
     return lob, cov
 

@@ -1,0 +1,164 @@
+"""``make bench``: InsurShare next to the floor and next to GX's pandas engine, in one run.
+
+For a 10-million-row claim file and a 10-million-row premium file (1 million with --quick):
+(a) the floor, DuckDB reading the CSV and writing Parquet with no checks; (b) InsurShare, intake
+to published with every rule; (c) GX's pandas engine running the same suite on the same rows.
+Then the marts at scale (a lake of 100 million claim snapshot rows; 10 million with --quick),
+a rebuild after one new submission, an industry triangle against a plain column scan, and
+start-up times. Every measurement runs in its own process (wall time and peak RSS are its
+own); the ratios are printed and written to ``<out>/results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.data import write_claim_csv, write_policy_csv
+from benchmarks.lake import add_one_submission, build_big_lake
+from benchmarks.startup import startup_figures
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(task: str, *args: str, env: dict | None = None) -> dict:
+    """Run ``benchmarks.child task args`` in a new process; add wall time and peak RSS."""
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.child", task, *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    out, err = proc.stdout.read(), proc.stderr.read()
+    line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
+    if os.waitstatus_to_exitcode(status) != 0 or line is None:
+        raise RuntimeError(f"{task} failed:\n{err[-3000:]}")
+    result = json.loads(line[len("RESULT "):])
+    result.update(wall=round(wall, 2), peak_rss_mb=round(usage.ru_maxrss / 1024))
+    return result
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _home(path: Path) -> Path:
+    from pipelines.config import Settings
+    from pipelines.keys import create_keys
+    from pipelines.members import add_members
+
+    shutil.rmtree(path, ignore_errors=True)
+    settings = Settings(home=path)
+    create_keys(settings)
+    add_members(settings, {"M001": "Benchmark member"})
+    return path
+
+
+def ingest_part(out: Path, rows: int, skip_gx: bool) -> dict:
+    results = {}
+    files = {"policy": out / f"policy_{rows}.csv", "claim": out / f"claim_{rows}.csv"}
+    if not files["policy"].exists():
+        say(f"writing a {rows:,}-row premium file ...")
+        write_policy_csv(files["policy"], rows)
+    if not files["claim"].exists():
+        say(f"writing a {rows:,}-row claim file ...")
+        write_claim_csv(files["claim"], rows, policies=rows)
+    home = _home(out / "home")
+    env = {"INSURSHARE_HOME": str(home), "INSURSHARE_GX_MAX_ROWS": "0", "INSURSHARE_DUCKDB_MEMORY": "1500MB"}
+    refs = out / "policy_numbers.parquet"
+    for dataset in ("policy", "claim"):
+        csv = files[dataset]
+        say(f"{dataset}: (a) floor, DuckDB CSV -> Parquet ...")
+        a = measure("floor", csv, out / f"{dataset}_floor.parquet")
+        say(f"{dataset}: (b) InsurShare, intake to published, all rules ...")
+        b = measure("insurshare", home, dataset, csv, env=env)
+        if dataset == "policy":
+            import duckdb
+
+            duckdb.sql(f"COPY (SELECT policy_no AS value FROM read_parquet('{out / 'policy_floor.parquet'}')) "
+                       f"TO '{refs}' (FORMAT parquet)")
+        c = None
+        if not skip_gx:
+            say(f"{dataset}: (c) GX pandas engine, same suite, same rows ...")
+            c = measure("gx", dataset, out / f"{dataset}_floor.parquet", refs if dataset == "claim" else "")
+        results[dataset] = {"rows": a["rows"], "floor": a, "insurshare": b, "gx": c,
+                            "insurshare_over_floor": round(b["wall"] / a["wall"], 2),
+                            "gx_over_insurshare": round(c["wall"] / b["wall"], 2) if c else None}
+        say(_line(dataset, results[dataset]))
+    return results
+
+
+def _line(dataset: str, r: dict) -> str:
+    a, b, c = r["floor"], r["insurshare"], r["gx"]
+    parts = [f"{dataset} {r['rows']:,} rows:",
+             f"floor {a['wall']:.1f} s ({r['rows'] / a['wall']:,.0f} rows/s, {a['peak_rss_mb']} MB)",
+             f"InsurShare {b['wall']:.1f} s ({r['rows'] / b['wall']:,.0f} rows/s, {b['peak_rss_mb']} MB)"]
+    if c:
+        parts.append(f"GX {c['wall']:.1f} s ({r['rows'] / c['wall']:,.0f} rows/s, {c['peak_rss_mb']} MB)")
+    parts.append(f"b/a {r['insurshare_over_floor']}" + (f", c/b {r['gx_over_insurshare']}" if c else ""))
+    return "  ".join(parts)
+
+
+def marts_part(out: Path, claim_rows: int) -> dict:
+    home = _home(out / "marts_home")
+    say(f"marts: writing a lake of {claim_rows:,} claim snapshot rows ...")
+    shape = build_big_lake(home, claim_rows)
+    env = {"INSURSHARE_HOME": str(home), "INSURSHARE_DUCKDB_MEMORY": "1500MB"}
+    say("marts: full build ...")
+    full = measure("marts", home, env=env)
+    say("marts: one new submission, then the rebuild ...")
+    add_one_submission(home)
+    again = measure("marts", home, env=env)
+    say("marts: industry paid triangle, and the plain scan of its columns ...")
+    tri = measure("triangle", home, env=env)
+    scan = measure("scan", home, env=env)
+    result = {"lake": shape, "full_build": full, "rebuild_after_one_submission": again,
+              "triangle": tri, "scan": scan, "triangle_over_scan": round(tri["seconds"] / max(scan["seconds"], 1e-6), 1)}
+    say(f"marts from {claim_rows:,} claim rows: build {full['wall']:.1f} s ({full['peak_rss_mb']} MB); "
+        f"after one submission {again['wall']:.1f} s; triangle {tri['seconds']:.2f} s vs scan "
+        f"{scan['seconds']:.2f} s")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1 million rows (10 million for the marts)")
+    parser.add_argument("--rows", type=int, help="rows per file [10,000,000; 1,000,000 with --quick]")
+    parser.add_argument("--marts-rows", type=int, help="claim rows of the marts lake [100,000,000; 10,000,000 quick]")
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("INSURSHARE_HOME", "data")) / "bench")
+    parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
+    parser.add_argument("--parts", default="ingest,marts,startup", help="which parts to run")
+    args = parser.parse_args()
+    rows = args.rows or (1_000_000 if args.quick else 10_000_000)
+    marts_rows = args.marts_rows or (10_000_000 if args.quick else 100_000_000)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    results: dict = {"machine": _machine(), "rows": rows, "marts_rows": marts_rows}
+    parts = args.parts.split(",")
+    if "startup" in parts:
+        results["startup"] = startup_figures(say)
+    if "ingest" in parts:
+        results["ingest"] = ingest_part(args.out, rows, args.skip_gx)
+    if "marts" in parts:
+        results["marts"] = marts_part(args.out, marts_rows)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    say(f"done in {results['seconds']:.0f} s; results in {args.out / 'results.json'}")
+
+
+def _machine() -> dict:
+    mem = next((line.split()[1] for line in open("/proc/meminfo") if line.startswith("MemTotal")), "0")
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+    return {"cpus": os.cpu_count(), "memory_gb": round(int(mem) / 1024 / 1024, 1), "cpu": cpu,
+            "python": platform.python_version(), "load_at_start": os.getloadavg()[0]}
+
+
+if __name__ == "__main__":
+    main()
