@@ -10,13 +10,15 @@ RUN := $(UV) run --frozen --no-sync
 INSURSHARE := $(RUN) insurshare
 INDEX := $(INSURSHARE_HOME)/incoming/index.json
 
-.PHONY: help sync demo test lint docs clean-data chromium bench bench-quick
+.PHONY: help sync demo test lint docs clean-data chromium bench bench-quick airflow stop
 
 help:
 	@echo "make demo    generate, submit and ingest five members' data through Airflow, then summarise"
 	@echo "make test    lint, docs drift check and the test suite"
 	@echo "make docs    regenerate README's command reference and data dictionary"
 	@echo "make bench   InsurShare against the floor and GX on 10M-row files, marts at 100M rows (bench-quick: 1M)"
+	@echo "make airflow start a real Airflow on 127.0.0.1 and print its URL and login"
+	@echo "make stop    stop the Airflow that make airflow started"
 
 sync:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -48,6 +50,13 @@ bench: sync
 
 bench-quick: sync
 	$(RUN) python -m benchmarks --quick
+
+airflow: sync
+	$(INSURSHARE) keygen --if-missing
+	$(INSURSHARE) airflow start
+
+stop:
+	$(INSURSHARE) airflow stop
 
 chromium:
 	bash scripts/install-chromium.sh

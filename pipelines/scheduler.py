@@ -1,8 +1,10 @@
 """A real Airflow for the platform: api-server, scheduler and dag-processor on 127.0.0.1.
 
 ``start`` runs ``airflow db migrate``, then starts the three components, each in a session of
-its own, with the project's DAGs, the LocalExecutor and parallelism 2; it waits until the API
-answers and reports a fresh scheduler and DAG processor, and returns the URL and the login.
+its own, with the project's DAGs, the LocalExecutor and parallelism 2 (``AIRFLOW__*`` variables in
+the settings' environment override these; with the CeleryExecutor a local Celery worker is started
+too); it waits until the API answers and reports a fresh scheduler and DAG processor, and returns
+the URL and the login.
 Everything lives under ``$INSURSHARE_HOME/airflow``: ``pids/<component>.json`` (pid and the
 process start time, so a reused pid is never taken for ours), ``logs/<component>.log``, the
 metadata DB (SQLite unless ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` names another) and the
@@ -19,6 +21,7 @@ the platform uses: unpause, trigger a DAG run, wait for it, list runs and task i
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -31,15 +34,17 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from contextlib import suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, InsurShareError
 from pipelines.orchestration import airflow_environment
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor")
-STOP_ORDER = ("scheduler", "dag-processor", "api-server")
+BASE = ("api-server", "scheduler", "dag-processor")
+CELERY_WORKER = "celery-worker"  # started too when AIRFLOW__CORE__EXECUTOR is the CeleryExecutor
+STOP_ORDER = ("scheduler", CELERY_WORKER, "dag-processor", "api-server")  # the API last: tasks report to it
 HOST = "127.0.0.1"
 PRELOAD = "airflow,airflow.executors.local_executor,great_expectations,pipelines.ingest,pipelines.reports"
 _SETTINGS_VARS = {"INSURSHARE_HOME": "home", "INSURSHARE_CATALOG": "catalog", "INSURSHARE_DATA_PATH": "data_path",
@@ -49,17 +54,17 @@ _SETTINGS_VARS = {"INSURSHARE_HOME": "home", "INSURSHARE_CATALOG": "catalog", "I
 
 @dataclass(frozen=True)
 class Component:
-    """One started Airflow process, as recorded in its pid file."""
+    """One started Airflow process, as recorded in its pid file (with what it was started as)."""
 
     name: str
     pid: int
     start_ticks: int | None
     log: Path
-    url: str = ""
+    info: dict = field(default_factory=dict, compare=False)
 
     @property
     def alive(self) -> bool:
-        return _proc_stat(self.pid) is not None and process_start_ticks(self.pid) == self.start_ticks
+        return self.start_ticks is not None and process_start_ticks(self.pid) == self.start_ticks
 
 
 @dataclass(frozen=True)
@@ -70,16 +75,17 @@ class Running:
     username: str
     password: str
     components: tuple[Component, ...]
-    metadata_db: str
     started: bool = True
     seconds: float = 0.0
 
     def lines(self) -> list[str]:
+        info = self.components[0].info
         pids = ", ".join(f"{c.name} {c.pid}" for c in self.components)
         verb = f"started in {self.seconds:.0f} s" if self.started else "already running"
-        return [f"Airflow {verb} at {self.url}  ({pids}; LocalExecutor, parallelism 2)",
+        return [f"Airflow {verb} at {self.url}  ({pids}; {info.get('executor')}, "
+                f"parallelism {info.get('parallelism')})",
                 f"login: {self.username} / {self.password}",
-                f"metadata DB: {self.metadata_db}",
+                f"metadata DB: {info.get('metadata_db')}",
                 f"logs: {self.components[0].log.parent}; stop with `make stop` (insurshare airflow stop)"]
 
 
@@ -110,11 +116,11 @@ def passwords_file(settings: Settings) -> Path:
 def recorded(settings: Settings) -> list[Component]:
     """The components whose pid files exist, alive or not."""
     found = []
-    for name in COMPONENTS:
+    for name in (*BASE, CELERY_WORKER):
         path = pids_dir(settings) / f"{name}.json"
         if path.exists():
             data = json.loads(path.read_text())
-            found.append(Component(name, data["pid"], data["start_ticks"], Path(data["log"]), data.get("url", "")))
+            found.append(Component(name, data["pid"], data["start_ticks"], Path(data["log"]), data["info"]))
     return found
 
 
@@ -133,26 +139,20 @@ def server_environment(settings: Settings, port: int, *, paused: bool = False) -
     url = f"http://{HOST}:{port}"
     defaults = {
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": str(paused),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
         "AIRFLOW__API__WORKERS": "1",
-        # tasks fork from a server that has imported the heavy modules once (GX takes ~10 s)
+        # tasks fork from a process that imported the heavy modules once (GX alone takes ~10 s)
         "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
         "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": PRELOAD,
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),  # one per start, shared by all components
     }
-    env.update({k: v for k, v in defaults.items() if not settings.env.get(k)})
-    env.update({
-        "AIRFLOW__CORE__PARALLELISM": "2",
-        "AIRFLOW__API__HOST": HOST,
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": url,
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        "PYTHONUNBUFFERED": "1",
-    })
-    if not settings.env.get("AIRFLOW__API_AUTH__JWT_SECRET"):
-        env["AIRFLOW__API_AUTH__JWT_SECRET"] = secrets.token_urlsafe(32)  # one per start, shared by the three
+    env.update({k: settings.env.get(k) or v for k, v in defaults.items()})
+    env.update({"AIRFLOW__API__HOST": HOST, "AIRFLOW__API__PORT": str(port), "AIRFLOW__API__BASE_URL": url,
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/", "PYTHONUNBUFFERED": "1",
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
     return env
 
 
@@ -160,7 +160,7 @@ def start(settings: Settings, *, port: int | None = None, paused: bool = False, 
     """Start Airflow for ``settings`` (or report the one already running) and wait until it answers."""
     began = time.monotonic()
     current = recorded(settings)
-    if current and all(c.alive for c in current) and len(current) == len(COMPONENTS):
+    if current and all(c.alive for c in current) and {c.name for c in current} >= set(BASE):
         return _running(settings, current, started=False)
     if any(c.alive for c in current):
         raise ConfigError("Airflow is partly running for this home: "
@@ -173,19 +173,28 @@ def start(settings: Settings, *, port: int | None = None, paused: bool = False, 
     port = port or free_port()
     env = server_environment(settings, port, paused=paused)
     _migrate(settings, env)
-    airflow = str(Path(sys.executable).parent / "airflow")
-    argv = {"api-server": [airflow, "api-server", "--host", HOST, "--port", str(port)],
-            "scheduler": [airflow, "scheduler", "--skip-serve-logs"],  # logs are read from this disk
-            "dag-processor": [airflow, "dag-processor"]}
+    info = {"url": f"http://{HOST}:{port}", "executor": env["AIRFLOW__CORE__EXECUTOR"],
+            "parallelism": env["AIRFLOW__CORE__PARALLELISM"], "metadata_db": metadata_db(env)}
     since = time.time()
-    components = [_spawn(settings, name, argv[name], env, url=f"http://{HOST}:{port}") for name in COMPONENTS]
     try:
-        _wait_until_healthy(components, f"http://{HOST}:{port}", since, timeout)
+        components = [spawn(settings, name, argv, env, info) for name, argv in _commands(env, port).items()]
+        _wait_until_healthy(components, info["url"], since, timeout)
         running = _running(settings, components, started=True)
     except BaseException:
         stop(settings, grace=10)
         raise
-    return Running(**{**running.__dict__, "seconds": time.monotonic() - began})
+    return replace(running, seconds=time.monotonic() - began)
+
+
+def _commands(env: dict[str, str], port: int) -> dict[str, list[str]]:
+    airflow = str(Path(sys.executable).parent / "airflow")
+    commands = {"api-server": [airflow, "api-server", "--host", HOST, "--port", str(port)],
+                "scheduler": [airflow, "scheduler", "--skip-serve-logs"],  # the API reads task logs from disk
+                "dag-processor": [airflow, "dag-processor"]}
+    if env["AIRFLOW__CORE__EXECUTOR"].endswith("CeleryExecutor"):  # one local worker; more run elsewhere
+        commands[CELERY_WORKER] = [airflow, "celery", "worker", "--skip-serve-logs",
+                                   "--concurrency", env["AIRFLOW__CORE__PARALLELISM"]]
+    return commands
 
 
 def free_port() -> int:
@@ -209,18 +218,19 @@ def _migrate(settings: Settings, env: dict[str, str]) -> None:
                               stdout=out, stderr=subprocess.STDOUT, cwd=settings.airflow_home, timeout=600)
     if done.returncode != 0:
         raise ConfigError(f"`airflow db migrate` failed for {metadata_db(env)}:\n{_tail(log)}",
-                          hint="For PostgreSQL, install its driver (psycopg2-binary) and create the database.")
+                          hint="For PostgreSQL create the database and install Airflow's drivers for it "
+                               "(apache-airflow[postgres]: psycopg2-binary and asyncpg).")
 
 
-def _spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str], url: str) -> Component:
+def spawn(settings: Settings, name: str, argv: list[str], env: dict[str, str], info: dict) -> Component:
+    """Start ``argv`` as component ``name`` in a session of its own, logging to logs/<name>.log; record it."""
     log = logs_dir(settings) / f"{name}.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(argv, env=env, cwd=settings.airflow_home, stdin=subprocess.DEVNULL,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    component = Component(name, proc.pid, process_start_ticks(proc.pid), log, url if name == "api-server" else "")
-    path = pids_dir(settings) / f"{name}.json"
-    path.write_text(json.dumps({"pid": component.pid, "start_ticks": component.start_ticks, "log": str(log),
-                                "url": component.url, "argv": argv}) + "\n")
+    component = Component(name, proc.pid, process_start_ticks(proc.pid), log, info)
+    (pids_dir(settings) / f"{name}.json").write_text(json.dumps(
+        {"pid": proc.pid, "start_ticks": component.start_ticks, "log": str(log), "info": info, "argv": argv}) + "\n")
     return component
 
 
@@ -235,9 +245,8 @@ def _wait_until_healthy(components: list[Component], url: str, since: float, tim
                                   hint=f"See {c.log}.")
         health = api_health(url) or {}
         if health.get("metadatabase", {}).get("status") == "healthy" and all(
-                _beat_since(health.get(part, {}), key, since)
-                for part, key in (("scheduler", "latest_scheduler_heartbeat"),
-                                  ("dag_processor", "latest_dag_processor_heartbeat"))):
+                _beat_since(health.get(part, {}), f"latest_{part}_heartbeat", since)
+                for part in ("scheduler", "dag_processor")):
             return
         time.sleep(1)
     raise ConfigError(f"Airflow did not become healthy within {timeout:.0f} s (last health: {health}).",
@@ -245,11 +254,12 @@ def _wait_until_healthy(components: list[Component], url: str, since: float, tim
 
 
 def _beat_since(part: dict, key: str, since: float) -> bool:
-    import datetime as dt
-
     beat = part.get(key)
-    return (part.get("status") == "healthy" and bool(beat)
-            and dt.datetime.fromisoformat(beat.replace("Z", "+00:00")).timestamp() >= since - 1)
+    return part.get("status") == "healthy" and bool(beat) and _timestamp(beat) >= since - 1
+
+
+def _timestamp(iso: str) -> float:
+    return dt.datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def api_health(url: str) -> dict | None:
@@ -262,10 +272,9 @@ def api_health(url: str) -> dict | None:
 
 
 def _running(settings: Settings, components: list[Component], started: bool) -> Running:
-    api = next(c for c in components if c.name == "api-server")
-    username, password = login(settings)
-    env = {**settings.env, **airflow_environment(settings)}
-    return Running(api.url, username, password, tuple(components), metadata_db(env), started=started)
+    order = {name: i for i, name in enumerate((*BASE, CELERY_WORKER))}
+    components = sorted(components, key=lambda c: order[c.name])
+    return Running(components[0].info["url"], *login(settings), tuple(components), started=started)
 
 
 def login(settings: Settings) -> tuple[str, str]:
@@ -308,11 +317,13 @@ def stop(settings: Settings, *, grace: float = 60) -> Stopped:
             continue
         members = session_members(c.pid)
         stopped.pids[name] = sorted(members)
-        _signal_group(c.pid, signal.SIGTERM)
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(c.pid, signal.SIGTERM)
         if not _wait_gone(c.pid, grace):
-            left = session_members(c.pid)
+            left = session_members(c.pid) if c.alive else session_members(c.pid) & members
             for pid in left:
-                _signal_pid(pid, signal.SIGKILL)
+                with suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
             stopped.killed.extend(sorted(left))
             _wait_gone(c.pid, 10)
     _remove_pid_files(settings)
@@ -323,36 +334,20 @@ def status(settings: Settings) -> tuple[list[Component], dict | None]:
     """The recorded components and, when the API answers, Airflow's health report."""
     components = recorded(settings)
     api = next((c for c in components if c.name == "api-server" and c.alive), None)
-    return components, api_health(api.url) if api else None
+    return components, api_health(api.info["url"]) if api else None
 
 
 def _remove_pid_files(settings: Settings) -> None:
-    for name in COMPONENTS:
+    for name in (*BASE, CELERY_WORKER):
         (pids_dir(settings) / f"{name}.json").unlink(missing_ok=True)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _signal_pid(pid: int, sig: signal.Signals) -> None:
-    try:
-        os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _wait_gone(sid: int, timeout: float) -> bool:
     """Wait until no process is left in session ``sid``; reap the leader if it is our child."""
     deadline = time.monotonic() + timeout
     while True:
-        try:
+        with suppress(ChildProcessError):
             os.waitpid(sid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         if not session_members(sid):
             return True
         if time.monotonic() >= deadline:
@@ -418,20 +413,25 @@ class AirflowClient:
         if api is None:
             raise ConfigError(f"Airflow is not running for {settings.home}.",
                               hint="Start it with `make airflow` (insurshare airflow start).")
-        return cls(api.url, *login(settings))
+        return cls(api.info["url"], *login(settings))
 
     def request(self, method: str, path: str, body: dict | None = None, **params: object) -> dict:
-        """Call ``/api/v2/<path>``; log in (again) when there is no token or it has expired."""
-        if not self._token:
-            self._token = self._send("POST", "/auth/token", {"username": self.username,
-                                                              "password": self.password})["access_token"]
+        """Call ``/api/v2/<path>``; log in when there is no token yet, and once more when it has expired."""
+        path = f"/api/v2/{path.lstrip('/')}"
+        self._log_in()
         try:
-            return self._send(method, f"/api/v2/{path.lstrip('/')}", body, params)
+            return self._send(method, path, body, params)
         except AirflowApiError as exc:
             if exc.status != 401:
                 raise
-            self._token = ""
-            return self.request(method, path, body, **params)
+        self._token = ""
+        self._log_in()
+        return self._send(method, path, body, params)
+
+    def _log_in(self) -> None:
+        if not self._token:
+            login_body = {"username": self.username, "password": self.password}
+            self._token = self._send("POST", "/auth/token", login_body)["access_token"]
 
     def _send(self, method: str, path: str, body: dict | None = None, params: dict | None = None) -> dict:
         query = "?" + urllib.parse.urlencode({k: v for k, v in (params or {}).items() if v is not None}) \
@@ -476,7 +476,8 @@ class AirflowClient:
         return self.request("GET", f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")
 
     def dag_runs(self, dag_id: str) -> list[dict]:
-        return self.request("GET", f"dags/{dag_id}/dagRuns", limit=100, order_by="run_after")["dag_runs"]
+        """The newest 100 runs, newest first."""
+        return self.request("GET", f"dags/{dag_id}/dagRuns", limit=100, order_by="-run_after")["dag_runs"]
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
         path = f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"

@@ -54,14 +54,15 @@ def airflow_stop(settings: Settings, grace: int) -> None:
 @command(airflow, "status")
 def airflow_status(settings: Settings) -> None:
     """Show the recorded Airflow processes and Airflow's health; exit 1 unless all run."""
-    from pipelines.scheduler import COMPONENTS, status
+    from pipelines.scheduler import BASE, status
 
     components, health = status(settings)
     for c in components:
-        click.echo(f"{c.name:14} pid {c.pid:<8} {'running' if c.alive else 'not running'}  {c.url}".rstrip())
+        click.echo(f"{c.name:14} pid {c.pid:<8} {'running' if c.alive else 'not running'}  "
+                   f"{c.info.get('url', '') if c.name == 'api-server' else ''}".rstrip())
     if health:
         click.echo("health: " + ", ".join(f"{k} {v.get('status')}" for k, v in health.items()))
-    if len(components) < len(COMPONENTS) or not all(c.alive for c in components):
+    if not {c.name for c in components} >= set(BASE) or not all(c.alive for c in components):
         click.echo(f"Airflow is not (fully) running for {settings.home}; start it with `make airflow`.")
         sys.exit(1)
 
@@ -73,8 +74,13 @@ def airflow_status(settings: Settings) -> None:
 @click.option("--timeout", default=1800, show_default=True, help="Seconds to wait with --wait.")
 def airflow_trigger(settings: Settings, dag_id: str, conf: str | None, wait: bool, timeout: int) -> None:
     """Trigger a run of DAG_ID through Airflow's REST API (unpausing the DAG if it is paused)."""
+    from pipelines.config import DAGS_DIR
+    from pipelines.errors import NotFound
     from pipelines.scheduler import AirflowClient
 
+    if not (DAGS_DIR / f"{dag_id}.py").exists():
+        known = ", ".join(sorted(p.stem for p in DAGS_DIR.glob("*.py") if not p.stem.startswith("_")))
+        raise NotFound(f"No DAG {dag_id!r}.", hint=f"Known DAGs: {known}.")
     client = AirflowClient.for_settings(settings)
     if client.wait_for_dag(dag_id, timeout=120)["is_paused"]:
         client.set_paused(dag_id, False)

@@ -17,8 +17,10 @@ from pipelines.scheduler import AirflowClient, process_start_ticks, session_memb
 
 
 def insurshare(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `insurshare ARGS` for the settings' home in a subprocess, as an operator would."""
-    env = {**os.environ, "INSURSHARE_HOME": str(settings.home)}
+    """Run `insurshare ARGS` for the settings' home in a subprocess, as an operator would, with the
+    embedded defaults (no AIRFLOW* or INSURSHARE_* variable from the caller's environment)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "INSURSHARE_"))}
+    env["INSURSHARE_HOME"] = str(settings.home)
     return subprocess.run([sys.executable, "-m", "pipelines", *args], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -67,14 +69,14 @@ def most_at_once(task_instances: list[dict]) -> int:
     return most
 
 
-def wait_until_idle(client: AirflowClient, dag_ids: tuple[str, ...], timeout: float) -> None:
-    """Wait until the DAGs have no unfinished run and none is due now (scheduled runs that unpausing
-    starts at once have run), so that later work is done by the runs the test makes."""
+def wait_until_idle(client: AirflowClient, dag_ids: tuple[str, ...], timeout: float, quiet: float = 90) -> None:
+    """Wait until the DAGs have no unfinished run and none is due within ``quiet`` seconds (the
+    scheduled runs that unpausing starts at once have run), so the next work is the test's own."""
     deadline = time.monotonic() + timeout
     while True:
         busy = [r["dag_run_id"] for d in dag_ids for r in client.dag_runs(d) if r["state"] in ("queued", "running")]
-        due = [d for d in dag_ids if (n := client.dag(d)["next_dagrun_run_after"])
-               and when(n) <= dt.datetime.now(dt.UTC)]
+        soon = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=quiet)
+        due = [d for d in dag_ids if (n := client.dag(d)["next_dagrun_run_after"]) and when(n) <= soon]
         if not busy and not due:
             return
         assert time.monotonic() < deadline, f"still busy after {timeout} s: {busy} {due}"
