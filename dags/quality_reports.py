@@ -50,11 +50,18 @@ def _build(part: str, snapshot: int) -> dict:
 def quality_reports():
     @task
     def pin_snapshot() -> int:
-        """The lake snapshot every report of this run is built from."""
+        """The lake snapshot every report of this run is built from (skip: no lake yet)."""
+        from pathlib import Path
+
+        from airflow.sdk.exceptions import AirflowSkipException
+
         from pipelines import store
 
+        settings = task_settings()
+        if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
+            raise AirflowSkipException(f"No lake at {settings.catalog} yet: nothing to report.")
         try:
-            con = store.connect(task_settings(), read_only=True)
+            con = store.connect(settings, read_only=True)
             try:
                 return store.current_snapshot(con)
             finally:

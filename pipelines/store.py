@@ -136,6 +136,11 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
                              hint="List snapshots with `insurshare query \"SELECT * FROM snapshots()\"`.") from exc
         if _is_busy(exc):
             raise LakeBusy(f"The lake catalog is busy: {exc}") from exc
+        if "data_path" in str(exc).lower() and "match" in str(exc).lower():
+            raise ConfigError(
+                f"The lake catalog {settings.catalog} records another data path than {settings.data_path}.",
+                hint="Put the data files back at the path the catalog names (see the error of DuckLake: "
+                     f"{str(exc).splitlines()[0][:300]}), or set INSURSHARE_DATA_PATH to it.") from None
         raise
 
 

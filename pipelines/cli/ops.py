@@ -74,9 +74,9 @@ def airflow_status(settings: Settings) -> None:
 @click.option("--timeout", default=1800, show_default=True, help="Seconds to wait with --wait.")
 def airflow_trigger(settings: Settings, dag_id: str, conf: str | None, wait: bool, timeout: int) -> None:
     """Trigger a run of DAG_ID through Airflow's REST API (unpausing the DAG if it is paused)."""
+    from pipelines.airflow_api import AirflowClient
     from pipelines.config import DAGS_DIR
     from pipelines.errors import NotFound
-    from pipelines.scheduler import AirflowClient
 
     if not (DAGS_DIR / f"{dag_id}.py").exists():
         known = ", ".join(sorted(p.stem for p in DAGS_DIR.glob("*.py") if not p.stem.startswith("_")))

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.airflow_api import AirflowClient
 from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.scheduler import AirflowClient, process_start_ticks, session_members
+from pipelines.scheduler import process_start_ticks, session_members
 
 
 def insurshare(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -1,0 +1,204 @@
+"""Build every audience's data product from one lake snapshot.
+
+``build_products`` pins the lake's current snapshot, applies disclosure control to the
+industry marts (``control``), and writes one DuckDB file per audience under
+``$INSURSHARE_HOME/products/``: ``regulator.duckdb``, ``public.duckdb`` and
+``member_<M>.duckdb`` for every member (``catalog`` says what each holds). Each file is
+written under a temporary name; once all are written, one lake transaction appends an audit
+entry vouching for their SHA-256, and then every file is renamed into place (an atomic
+``os.replace``), so a reader opens either the old product or the new one, never half of it.
+Products of members that no longer exist are removed. Builds are serialised by a lock file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines import audit, store
+from pipelines.config import Settings
+from pipelines.disclosure import PROFILES, DisclosureRules
+from pipelines.errors import ConfigError, NotFound
+from pipelines.marts.build import MARTS, last_build
+from pipelines.marts.cells import sql_literal
+from pipelines.products import catalog
+from pipelines.products.control import ControlResult, apply_control
+
+MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def products_dir(settings: Settings) -> Path:
+    return settings.home / "products"
+
+
+def product_path(settings: Settings, name: str) -> Path:
+    """The file of product ``name`` (``regulator``, ``public`` or ``member_<M>``)."""
+    return products_dir(settings) / f"{name}.duckdb"
+
+
+@dataclass(frozen=True)
+class ProductsResult:
+    lake_snapshot: int
+    marts_snapshot: int
+    rules: DisclosureRules
+    rows: dict[str, dict[str, int]]      # product -> table -> rows
+    control: ControlResult
+    seconds: float
+    folder: Path
+
+    def lines(self) -> list[str]:
+        withheld = ", ".join(f"{reason} {n:,}" for reason, n in sorted(self.control.withheld.items()))
+        out = [f"built {len(self.rows)} products from lake snapshot {self.lake_snapshot} "
+               f"(marts from data snapshot {self.marts_snapshot}) in {self.seconds:.1f} s under {self.folder}",
+               f"disclosure {self.rules.describe()}",
+               f"industry cells: {self.control.published:,} published, "
+               f"{sum(self.control.withheld.values()):,} withheld ({withheld or 'none'})"]
+        for name, tables in self.rows.items():
+            out.append(f"  {name + '.duckdb':<22} {len(tables):>3} tables {sum(tables.values()):>10,} rows")
+        return out
+
+
+def build_products(settings: Settings, rules: DisclosureRules | None = None) -> ProductsResult:
+    """Rebuild every product from the lake's current snapshot under ``rules`` (default profile)."""
+    rules = rules or PROFILES["default"]
+    started = time.perf_counter()
+    folder = products_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _build_lock(settings):
+        for stale in folder.glob("*.duckdb.tmp*"):
+            stale.unlink()
+        snapshot = _current_snapshot(settings)
+        con = store.connect(settings, read_only=True, snapshot=snapshot)
+        try:
+            lake_tables = _lake_tables(con)
+            marts_snapshot = last_build(con)
+            if marts_snapshot is None or not set(MARTS) <= lake_tables:
+                raise NotFound(f"The lake at snapshot {snapshot} has no marts to build products from.",
+                               hint="Build them first with `insurshare build-marts`.")
+            control = apply_control(con, rules)
+            info = {"lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot,
+                    "disclosure_profile": rules.profile, "min_members": rules.min_members,
+                    "max_share": rules.max_share, "built_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                    "units_published": control.published, "units_withheld": sum(control.withheld.values())}
+            rows = {name: _write(con, _temp(settings, name), tables, audience, member, info)
+                    for name, audience, member, tables in _plans(con, lake_tables, settings)}
+        finally:
+            con.close()
+        digests = {name: _sha256(_temp(settings, name)) for name in rows}
+        _audit(settings, snapshot, marts_snapshot, rules, rows, digests, control)
+        for name in rows:
+            os.replace(_temp(settings, name), product_path(settings, name))
+        for old in folder.glob("member_*.duckdb"):
+            if old.stem not in rows:
+                old.unlink()
+    return ProductsResult(snapshot, marts_snapshot, rules, rows, control,
+                          round(time.perf_counter() - started, 1), folder)
+
+
+def _plans(con: duckdb.DuckDBPyConnection, lake_tables: set[str], settings: Settings):
+    """(product name, audience, member, tables) of every product to build."""
+    yield "regulator", "regulator", None, catalog.regulator_tables(lake_tables)
+    yield "public", "public", None, catalog.public_tables()
+    for member in _members(con, lake_tables):
+        yield f"member_{member}", "member", member, catalog.member_tables(member, lake_tables, settings.schemas_dir)
+
+
+def _members(con: duckdb.DuckDBPyConnection, lake_tables: set[str]) -> list[str]:
+    """Registered members and members with data."""
+    sources = [f"SELECT member_id FROM {store.LAKE}.{t}" for t in ("members", "policy", "claim") if t in lake_tables]
+    found = sorted(r[0] for r in con.execute(" UNION ".join(sources)).fetchall() if r[0] is not None)
+    for member in found:
+        if not MEMBER_ID.fullmatch(member):
+            raise ConfigError(f"Member id {member!r} cannot name a product file.",
+                              hint="Member ids are letters, digits, '-' and '_' (at most 32).")
+    return found
+
+
+def _write(con: duckdb.DuckDBPyConnection, path: Path, tables: list[catalog.Table], audience: str,
+           member: str | None, info: dict) -> dict[str, int]:
+    """Write one product file; return its tables' row counts."""
+    path.unlink(missing_ok=True)
+    con.execute(f"ATTACH {sql_literal(str(path))} AS product")
+    try:
+        rows = {}
+        for table in tables:
+            con.execute(f"CREATE TABLE product.{table.name} AS {table.sql}")
+            rows[table.name] = con.execute(f"SELECT count(*) FROM product.{table.name}").fetchone()[0]
+        con.execute("CREATE TABLE product.product_info AS SELECT ?::VARCHAR AS audience, ?::VARCHAR AS member_id, "
+                    + ", ".join(f"?::{_TYPES[k]} AS {k}" for k in info), [audience, member, *info.values()])
+        con.execute("CREATE TABLE product.catalog (table_name VARCHAR, rows BIGINT, description VARCHAR)")
+        con.executemany("INSERT INTO product.catalog VALUES (?, ?, ?)",
+                        [(t.name, rows[t.name], t.description) for t in tables]
+                        + [("product_info", 1, catalog.DOCS["product_info"]),
+                           ("catalog", len(tables) + 2, catalog.DOCS["catalog"])])
+    finally:
+        con.execute("DETACH product")
+    return rows
+
+
+_TYPES = {"lake_snapshot": "BIGINT", "marts_source_snapshot": "BIGINT", "disclosure_profile": "VARCHAR",
+          "min_members": "INTEGER", "max_share": "DOUBLE", "built_at": "TIMESTAMP",
+          "units_published": "BIGINT", "units_withheld": "BIGINT"}
+
+
+def _audit(settings: Settings, snapshot: int, marts_snapshot: int, rules: DisclosureRules,
+           rows: dict[str, dict[str, int]], digests: dict[str, str], control: ControlResult) -> None:
+    """One audit entry for the build, vouching for every product file's SHA-256."""
+    details = {"lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot, "profile": rules.profile,
+               "min_members": rules.min_members, "max_share": rules.max_share,
+               "products": {name: sum(t.values()) for name, t in rows.items()},
+               "units_withheld": control.withheld, "units_published": control.published}
+    con = store.connect(settings, read_only=False)
+    try:
+        store.write_transaction(
+            con, settings, lambda c: audit.append(c, "products", f"snapshot {snapshot}", details, content=digests),
+            message=f"build products from snapshot {snapshot}", extra=json.dumps({"lake_snapshot": snapshot}))
+    finally:
+        con.close()
+
+
+def _current_snapshot(settings: Settings) -> int:
+    con = store.connect(settings, read_only=True)
+    try:
+        return store.current_snapshot(con)
+    finally:
+        con.close()
+
+
+def _lake_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                      [store.LAKE]).fetchall()}
+
+
+def _temp(settings: Settings, name: str) -> Path:
+    return products_dir(settings) / f"{name}.duckdb.tmp"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def _build_lock(settings: Settings) -> Iterator[None]:
+    settings.locks_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.locks_dir / "products.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

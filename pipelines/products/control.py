@@ -1,0 +1,187 @@
+"""Disclosure control applied to the industry marts: the tables every audience is shown.
+
+``apply_control`` decides every unit (``cells``, ``disclosure.protect``) and creates, in the
+builder's connection, the published industry tables (``pub_<name>``):
+
+| table | withheld when |
+|---|---|
+| ``industry_experience`` | each amount: its unit is withheld; a ratio: one of its two inputs is |
+| ``industry_triangle`` | the cell is withheld (a cell NULL for a missing snapshot stays NULL with ``missing_members``) |
+| ``industry_factors`` | ``ldf_*``: a cell the factor is computed from is withheld; ``cdf_*``: a factor from this age on is |
+| ``industry_ultimates`` | ``latest``: its cell is withheld; ``cdf``, ``ultimate``, ``ibnr``: the cell or the CDF is |
+
+A withheld value is NULL, never zero, and its row says so: ``suppressed`` and ``suppression``
+(the reason: ``members``, ``dominance``, ``secondary`` or ``derived``; in the experience table,
+each withheld measure with its reason, e.g. ``paid_loss: dominance; incurred_loss: secondary``). ``members`` is shown for published
+cells only; the largest member's share is never published (with the total it would give
+that member's amount).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from pipelines.disclosure import DERIVED, DisclosureRules, protect
+from pipelines.products import cells
+from pipelines.store import LAKE
+
+PUBLISHED = ("industry_experience", "industry_triangle", "industry_factors", "industry_ultimates")
+_TRI_SAME = ("grain", "line_of_business", "region_code", "measure")
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """How many units were published and withheld, by reason."""
+
+    units: int
+    withheld: dict[str, int]
+
+    @property
+    def published(self) -> int:
+        return self.units - sum(self.withheld.values())
+
+
+def apply_control(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> ControlResult:
+    """Decide every industry unit and create the ``pub_*`` tables (and ``dc_units.reason``)."""
+    cells.load_units(con, rules)
+    primary = dict(con.execute("SELECT unit, primary_reason FROM dc_units WHERE primary_reason IS NOT NULL")
+                   .fetchall())
+    reasons = protect(primary, cells.systems(con))
+    con.execute("CREATE OR REPLACE TEMP TABLE dc_reasons (unit BIGINT, reason VARCHAR)")
+    if reasons:
+        con.executemany("INSERT INTO dc_reasons VALUES (?, ?)", sorted(reasons.items()))
+    con.execute("""CREATE OR REPLACE TEMP TABLE dc_units AS
+        SELECT u.*, r.reason FROM dc_units u LEFT JOIN dc_reasons r USING (unit)""")
+    _experience(con)
+    _triangle(con)
+    _factors(con)
+    _ultimates(con)
+    counts = dict(con.execute("SELECT coalesce(reason, ''), count(*) FROM dc_units WHERE NOT missing "
+                              "GROUP BY ALL").fetchall())
+    total = sum(counts.values())
+    counts.pop("", None)
+    return ControlResult(units=total, withheld=counts)
+
+
+METRIC_INPUTS = {"frequency": ("claim_count", "earned_exposure"), "severity": ("incurred_loss", "claim_count"),
+                 "pure_premium": ("incurred_loss", "earned_exposure"), "loss_ratio": ("incurred_loss", "earned_premium")}
+
+
+def _unit(alias: str, mart: str, measure: str, row: str) -> str:
+    return (f"JOIN dc_units {alias} ON {alias}.mart = '{mart}' AND {alias}.row_id = {row} "
+            f"AND {alias}.measure = {measure}")
+
+
+def _experience(con: duckdb.DuckDBPyConnection) -> None:
+    """One column per measure, NULL where withheld; a ratio NULL where an input is;
+    ``suppression`` lists the withheld measures with their reasons."""
+    hidden = ", ".join(f"max(u.reason) FILTER (WHERE u.measure = '{m}') AS {m}" for m in cells.MEASURES)
+    values = ", ".join(f"CASE WHEN h.{m} IS NULL THEN x.{m} END AS {m}" for m in cells.MEASURES)
+    ratios = ", ".join(f"CASE WHEN h.{a} IS NULL AND h.{b} IS NULL THEN x.{metric} END AS {metric}"
+                       for metric, (a, b) in METRIC_INPUTS.items())
+    listed = ", ".join(f"CASE WHEN h.{m} IS NOT NULL THEN '{m}: ' || h.{m} END" for m in cells.MEASURES)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE pub_industry_experience AS
+        WITH h AS (SELECT u.row_id, {hidden} FROM dc_units u WHERE u.mart = 'experience' GROUP BY u.row_id)
+        SELECT x.grain, x.period, x.period_start, x.period_end, x.line_of_business, x.region_code,
+               {values}, {ratios}, x.valuation_date,
+               CASE WHEN concat_ws('', {', '.join(f'h.{m}' for m in cells.MEASURES)}) = '' THEN x.members END AS members,
+               concat_ws('', {', '.join(f'h.{m}' for m in cells.MEASURES)}) <> '' AS suppressed,
+               nullif(concat_ws('; ', {listed}), '') AS suppression, x.source_snapshot
+        FROM dc_xp x JOIN h USING (row_id) ORDER BY x.row_id""")
+
+
+def _triangle(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE pub_industry_triangle AS
+        SELECT t.grain, t.line_of_business, t.region_code, t.measure, t.origin, t.origin_start, t.age,
+               t.valuation_date, CASE WHEN u.reason IS NULL THEN t.value END AS value,
+               CASE WHEN u.reason IS NULL THEN t.members END AS members, t.missing_members,
+               u.reason IS NOT NULL AS suppressed, u.reason AS suppression, t.source_snapshot
+        FROM dc_tri t {_unit('u', 'triangle', 't.measure', 't.row_id')}
+        ORDER BY t.row_id""")
+
+
+def _factors(con: duckdb.DuckDBPyConnection) -> None:
+    """A factor is withheld when a cell it is computed from is (both cells of a pair exist);
+    a CDF when a factor from its age on is."""
+    same = " AND ".join(f"b.{k} = a.{k}" for k in _TRI_SAME)
+    part = ", ".join(f"f.{k}" for k in _TRI_SAME)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE pub_industry_factors AS
+        WITH cell AS (SELECT t.*, u.reason FROM dc_tri t {_unit('u', 'triangle', 't.measure', 't.row_id')}),
+        inputs AS (
+            SELECT a.grain, a.line_of_business, a.region_code, a.measure, a.age AS age_from,
+                   bool_or(a.reason IS NOT NULL OR b.reason IS NOT NULL) AS hidden
+            FROM cell a JOIN cell b ON {same} AND b.origin_start = a.origin_start
+             AND b.age = a.age + CASE WHEN a.grain = 'year' THEN 12 ELSE 3 END
+            WHERE a.value IS NOT NULL AND b.value IS NOT NULL GROUP BY ALL),
+        flagged AS (
+            SELECT f.*, coalesce(i.hidden, false) AS ldf_suppressed,
+                   bool_or(coalesce(i.hidden, false)) OVER (PARTITION BY {part} ORDER BY f.age_from DESC
+                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cdf_suppressed
+            FROM {LAKE}.mart_factors f LEFT JOIN inputs i USING (grain, line_of_business, region_code, measure, age_from)
+            WHERE f.scope = 'industry')
+        SELECT grain, line_of_business, region_code, measure, development, age_from, age_to,
+               CASE WHEN NOT ldf_suppressed THEN ldf_volume END AS ldf_volume,
+               CASE WHEN NOT ldf_suppressed THEN ldf_simple END AS ldf_simple,
+               CASE WHEN NOT cdf_suppressed THEN cdf_volume END AS cdf_volume,
+               CASE WHEN NOT cdf_suppressed THEN cdf_simple END AS cdf_simple,
+               origins, CASE WHEN NOT cdf_suppressed THEN members END AS members, diagonals, tail,
+               ldf_suppressed, cdf_suppressed, cdf_suppressed AS suppressed,
+               CASE WHEN cdf_suppressed THEN '{DERIVED}' END AS suppression, source_snapshot
+        FROM flagged ORDER BY grain, line_of_business, region_code, measure, age_from""")
+
+
+def _ultimates(con: duckdb.DuckDBPyConnection) -> None:
+    def same(alias: str) -> str:
+        return " AND ".join(f"{alias}.{k} = m.{k}" for k in _TRI_SAME)
+
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE pub_industry_ultimates AS
+        WITH flagged AS (
+            SELECT m.*, c.suppressed AS cell_hidden, c.suppression AS cell_reason,
+                   coalesce(f.cdf_suppressed, false) AS cdf_hidden
+            FROM {LAKE}.mart_ultimates m
+            JOIN pub_industry_triangle c ON {same('c')} AND c.origin_start = m.origin_start AND c.age = m.latest_age
+            LEFT JOIN pub_industry_factors f ON {same('f')} AND f.age_from = m.latest_age
+            WHERE m.scope = 'industry')
+        SELECT grain, line_of_business, region_code, measure, origin, origin_start, latest_age,
+               latest_valuation_date, CASE WHEN NOT cell_hidden THEN latest END AS latest,
+               CASE WHEN NOT cdf_hidden THEN cdf END AS cdf,
+               CASE WHEN NOT (cell_hidden OR cdf_hidden) THEN ultimate END AS ultimate,
+               CASE WHEN NOT (cell_hidden OR cdf_hidden) THEN ibnr END AS ibnr,
+               CASE WHEN NOT (cell_hidden OR cdf_hidden) THEN members END AS members,
+               cell_hidden OR cdf_hidden AS suppressed,
+               CASE WHEN cell_hidden THEN cell_reason WHEN cdf_hidden THEN '{DERIVED}' END AS suppression,
+               source_snapshot
+        FROM flagged ORDER BY grain, line_of_business, region_code, measure, origin_start""")
+
+
+def benchmark_sql(member: str) -> str:
+    """A member's benchmark rows, the industry side withheld where the industry figure's
+    inputs are (experience metrics) or the industry factor is (``ldf_*``)."""
+    from pipelines.marts.cells import sql_literal
+
+    inputs = " ".join(f"WHEN '{metric}' THEN ['{a}', '{b}']" for metric, (a, b) in METRIC_INPUTS.items())
+    return f"""
+        WITH xp_hidden AS (
+            SELECT x.grain, x.period, x.line_of_business, x.region_code, u.measure, u.reason
+            FROM dc_xp x JOIN dc_units u ON u.mart = 'experience' AND u.row_id = x.row_id
+            WHERE u.reason IS NOT NULL),
+        hidden AS (
+            SELECT b.*, CASE WHEN b.metric LIKE 'ldf_%' THEN CASE WHEN f.ldf_suppressed THEN '{DERIVED}' END
+                             ELSE (SELECT min(h.reason) FROM xp_hidden h WHERE h.grain = b.grain
+                                   AND h.period = b.period AND h.line_of_business = b.line_of_business
+                                   AND h.region_code = b.region_code
+                                   AND list_contains(CASE b.metric {inputs} END, h.measure)) END AS reason
+            FROM {LAKE}.mart_benchmark b
+            LEFT JOIN pub_industry_factors f ON b.metric LIKE 'ldf_%' AND f.grain = b.grain
+             AND f.development = b.development AND f.line_of_business = b.line_of_business
+             AND f.region_code = b.region_code AND 'ldf_' || f.measure = b.metric
+            WHERE b.member_id = {sql_literal(member)})
+        SELECT member_id, metric, grain, period, development, line_of_business, region_code, member_value,
+               {', '.join(f"CASE WHEN reason IS NULL THEN {c} END AS {c}" for c in _BENCHMARK_INDUSTRY)},
+               reason IS NOT NULL AS suppressed, reason AS suppression, source_snapshot
+        FROM hidden ORDER BY metric, grain, period, development, line_of_business, region_code"""
+
+
+_BENCHMARK_INDUSTRY = ("industry_value", "relativity", "rank", "ranked_members", "percentile", "members")
