@@ -145,6 +145,9 @@ def vin_valid_sql(expr: str) -> str:
     )
 
 
+CHECK_DIGIT_SCHEMES_SQL = ("resident_id", "credit_code", "vin")
+
+
 def valid_sql(scheme: str, expr: str) -> str:
     if scheme == "resident_id":
         return resident_id_valid_sql(expr)

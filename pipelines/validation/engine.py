@@ -17,12 +17,16 @@ from pipelines.privacy.tokens import token_sql
 from pipelines.validation.context import CheckContext
 from pipelines.validation.rules_sql import (
     applies_sql,
+    duplicates_cte,
+    feature,
+    identifier_features,
+    identifier_map_cte,
     q,
     reason_sql,
     text_col,
     typed_sql,
     when_sql,
-    window_sql,
+    window_column,
 )
 
 
@@ -52,29 +56,43 @@ def checked_sql(contract: DatasetContract, ctx: CheckContext) -> str:
     typed = ", ".join(
         [f"{typed_sql(c, ctx.file_format)} AS {q(c.name)}" for c in cols]
         + [f"{q(c.name)} AS {text_col(c.name)}" for c in cols if c.base_type != "string"])
-    windows = [w for w in (window_sql(r) for r in contract.rules) if w]
+    ctes, joins, extra = [], [], []
+    for rule in contract.rules:
+        dup = duplicates_cte(rule)
+        if dup:
+            ctes.append(dup[0])
+            joins.append(dup[1])
+            extra.append(window_column(rule))
+    for column, features in identifier_features(contract).items():
+        cte, join, columns = identifier_map_cte(column, features)
+        ctes.append(cte)
+        joins.append(join)
+        extra.append(columns)
     flags = ", ".join(f"{applies_sql(r, contract, ctx)} AS {q('__f_' + r.id)}" for r in contract.rules)
+    any_flag = " OR ".join(q("__f_" + r.id) for r in contract.rules) or "false"
 
     def id_list(severities: tuple[str, ...]) -> str:
         items = [f"CASE WHEN {q('__f_' + r.id)} THEN '{r.id}' END"
                  for r in contract.rules if r.severity in severities]
-        return f"list_filter([{', '.join(items) or 'NULL'}]::VARCHAR[], x -> x IS NOT NULL)"
+        return (f"CASE WHEN __any THEN list_filter([{', '.join(items) or 'NULL'}]::VARCHAR[], x -> x IS NOT NULL) "
+                "ELSE []::VARCHAR[] END")
 
     reasons = ", ".join(f"CASE WHEN {q('__f_' + r.id)} THEN {reason_sql(r, contract, ctx)} END"
                         for r in contract.rules)
-    out_cols = ", ".join(
-        f"{token_sql(q(c.name))} AS {q(c.name)}" if c.identifier else q(c.name) for c in cols)
+    out_cols = ", ".join(f"{feature(c.name, 'tok')} AS {q(c.name)}" if c.identifier else q(c.name) for c in cols)
     return f"""
 CREATE TABLE checked AS
 WITH typed AS MATERIALIZED (SELECT __row, {typed} FROM raw),
-windowed AS (SELECT *{''.join(', ' + w for w in windows)} FROM typed),
-flagged AS MATERIALIZED (SELECT *, {flags} FROM windowed)
+{''.join(c + ', ' for c in ctes)}
+joined AS (SELECT typed.*{''.join(', ' + e for e in extra)} FROM typed {' '.join(joins)}),
+flagged AS MATERIALIZED (SELECT *, {flags} FROM joined),
+marked AS (SELECT *, ({any_flag}) AS __any FROM flagged)
 SELECT __row, {out_cols},
   {id_list(('error',))} AS __errors,
   {id_list(('fatal',))} AS __fatal,
   {id_list(('warn',))} AS __warnings,
-  list_filter([{reasons}]::VARCHAR[], x -> x IS NOT NULL) AS __reasons
-FROM flagged
+  CASE WHEN __any THEN list_filter([{reasons}]::VARCHAR[], x -> x IS NOT NULL) ELSE []::VARCHAR[] END AS __reasons
+FROM marked
 """
 
 

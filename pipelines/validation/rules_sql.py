@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from pipelines.contracts import Column, DatasetContract, Rule
 from pipelines.privacy import checkdigits
+from pipelines.privacy.tokens import token_sql
 from pipelines.validation.context import CheckContext
 
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -84,13 +85,65 @@ def reference_table(rule: Rule) -> str:
 
 
 def window_column(rule: Rule) -> str:
+    """How many rows share the key of a unique rule (set only where the key repeats)."""
     return q(f"__n_{rule.id}")
 
 
-def window_sql(rule: Rule) -> str | None:
+def duplicates_cte(rule: Rule) -> tuple[str, str] | None:
+    """For a unique rule: a CTE of the repeated keys with their counts, and its join condition.
+
+    An aggregate over the keys and a join of the (few) repeated ones is much cheaper than a
+    window over every row.
+    """
     if rule.kind != "unique":
         return None
-    return f"count(*) OVER (PARTITION BY {', '.join(q(c) for c in rule.columns)}) AS {window_column(rule)}"
+    name = q(f"dup_{rule.id}")
+    cols = ", ".join(q(c) for c in rule.columns)
+    not_null = " AND ".join(f"{q(c)} IS NOT NULL" for c in rule.columns)
+    cte = (f"{name} AS (SELECT {cols}, count(*) AS {window_column(rule)} FROM typed WHERE {not_null} "
+           f"GROUP BY ALL HAVING count(*) > 1)")
+    on = " AND ".join(f"typed.{q(c)} = {name}.{q(c)}" for c in rule.columns)
+    return cte, f"LEFT JOIN {name} ON {on}"
+
+
+def identifier_features(contract: DatasetContract) -> dict[str, set[str]]:
+    """Per identifier column, what the rules need to know of its raw values."""
+    needs: dict[str, set[str]] = {c: set() for c in contract.identifier_columns}
+    for rule in contract.rules:
+        if rule.kind == "check_digit":
+            scheme = rule.params["scheme"]
+            needs[rule.column] |= ({"resident_id", "credit_code"} if scheme == "resident_id_or_credit_code"
+                                   else {scheme})
+        elif rule.kind == "resident_id_agrees":
+            needs[rule.column] |= {"resident_id", "birth", "gender"}
+    return needs
+
+
+def feature(column: str, name: str) -> str:
+    """The column of the identifier map holding ``name`` for ``column`` (``tok``: its token)."""
+    return q(f"{column}__{name}")
+
+
+def identifier_map_cte(column: str, features: set[str]) -> tuple[str, str, str]:
+    """A CTE computing, once per distinct value of an identifier column, its token and checks.
+
+    Identifiers repeat (an insured's every transaction, a vehicle's every policy): hashing and
+    checking each distinct value once, then joining, costs a little for unique values and saves
+    most of the work for repeated ones. The raw values stay in the staging database.
+    """
+    name = q(f"idm_{column}")
+    parts = [f"{token_sql('v')} AS {feature(column, 'tok')}"]
+    for f in sorted(features):
+        if f in checkdigits.CHECK_DIGIT_SCHEMES_SQL:
+            parts.append(f"{checkdigits.valid_sql(f, 'v')} AS {feature(column, f)}")
+        elif f == "birth":
+            parts.append(f"{checkdigits.resident_id_birth_date_sql('v')} AS {feature(column, f)}")
+        elif f == "gender":
+            parts.append(f"{checkdigits.resident_id_gender_sql('v')} AS {feature(column, f)}")
+    cte = (f"{name} AS MATERIALIZED (SELECT v, {', '.join(parts)} FROM "
+           f"(SELECT DISTINCT {q(column)} AS v FROM typed WHERE {q(column)} IS NOT NULL))")
+    cols = ", ".join([f"{name}.{feature(column, 'tok')}"] + [f"{name}.{feature(column, f)}" for f in sorted(features)])
+    return cte, f"LEFT JOIN {name} ON {name}.v = typed.{q(column)}", cols
 
 
 def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
@@ -111,8 +164,7 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     if kind == "max_length":
         return f"length({c}) > {int(rule.params['max_length'])}"
     if kind == "unique":
-        not_null = " AND ".join(f"{q(x)} IS NOT NULL" for x in rule.columns)
-        return f"{not_null} AND {window_column(rule)} > 1"
+        return f"{window_column(rule)} IS NOT NULL"
     if kind in ("unique_across_periods", "exists_in"):
         neg = "" if kind == "unique_across_periods" else "NOT "
         return f"{c} IS NOT NULL AND {c} {neg}IN (SELECT value FROM {reference_table(rule)})"
@@ -128,12 +180,15 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
             parts.append(f"{c} > {lit(ctx.bound(rule.params['max']))}")
         return f"({' OR '.join(parts)})"
     if kind == "check_digit":
-        return f"{c} IS NOT NULL AND NOT {checkdigits.valid_sql(rule.params['scheme'], c)}"
+        scheme = rule.params["scheme"]
+        ok = (f"({feature(rule.column, 'resident_id')} OR {feature(rule.column, 'credit_code')})"
+              if scheme == "resident_id_or_credit_code" else feature(rule.column, scheme))
+        return f"{c} IS NOT NULL AND NOT coalesce({ok}, false)"
     if kind == "resident_id_agrees":
-        rid, birth, gender = (q(x) for x in rule.columns)
-        return (f"{checkdigits.resident_id_valid_sql(rid)} AND ("
-                f"coalesce({birth} <> {checkdigits.resident_id_birth_date_sql(rid)}, false) OR "
-                f"coalesce({gender} <> {checkdigits.resident_id_gender_sql(rid)}, false))")
+        rid, birth, gender = rule.columns
+        return (f"coalesce({feature(rid, 'resident_id')}, false) AND ("
+                f"coalesce({q(birth)} <> {feature(rid, 'birth')}, false) OR "
+                f"coalesce({q(gender)} <> {feature(rid, 'gender')}, false))")
     raise ValueError(f"rule {rule.id}: no SQL for kind {kind!r}")
 
 
