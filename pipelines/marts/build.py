@@ -1,10 +1,19 @@
 """Build every mart from one lake snapshot and publish them in one DuckLake transaction.
 
+A build reads the claim and premium rows once, into partial aggregates per slice (a member's
+dataset for one period, see ``partials``), and assembles every mart from those. The partials
+are published next to the marts, so the next build reads again only the slices that changed
+since (``changes``): a new submission costs the rows of its own slice. The member-scope rows
+of the members whose slices did not change are kept as they are; the industry rows are summed
+again from every member's partials; factors, ultimates and benchmarks are recomputed from the
+triangles and experience cells. The result equals a full build from the same snapshot, row for
+row. ``force`` (``--force``) builds everything from the rows.
+
 The marts are computed first into temporary tables of the builder's own DuckDB (spilling to
 ``work/`` when large), reading the lake at the data snapshot (``source.resolve_source``);
-then one transaction replaces every ``mart_*`` table and appends a line to ``mart_builds``,
-so readers see the old marts or the new ones, never a mix. Building again from the same
-data snapshot is skipped (the marts would be identical) unless ``force`` is given.
+then one transaction replaces every ``mart_*`` table, updates the partials and appends a line
+to ``mart_builds``, so readers see the old marts or the new ones, never a mix. Building again
+from the same data snapshot is skipped (the marts would be identical) unless ``force`` is given.
 
 | table | one row per |
 |---|---|
@@ -14,7 +23,8 @@ data snapshot is skipped (the marts would be identical) unless ``force`` is give
 | ``mart_ultimates`` | scope, member, grain, line, province, measure, accident period |
 | ``mart_benchmark`` | member, metric, cell: member and industry value, rank |
 | ``linked_claims`` | claim linked to another member's by claimant or vehicle (regulator only) |
-| ``mart_builds`` | build: source snapshot, requested snapshot, rows per mart, time |
+| ``mart_builds`` | build: source snapshot, requested snapshot, rows per mart, time, slices read again |
+| ``partials_claim``, ``partials_policy`` | slice and base cell: sums the marts are assembled from |
 
 Every ``mart_*`` row carries ``members``, ``max_member_share`` and ``source_snapshot``.
 """
@@ -33,6 +43,16 @@ from pipelines.config import Settings
 from pipelines.faults import checkpoint
 from pipelines.marts import benchmark, development, experience, linkage, triangles
 from pipelines.marts.cells import GRAINS
+from pipelines.marts.changes import Changes, find_changes, full_build
+from pipelines.marts.partials import (
+    CLAIM,
+    CLAIM_ORDER,
+    POLICY,
+    POLICY_ORDER,
+    claim_partials_sql,
+    policy_partials_sql,
+    slice_filter,
+)
 from pipelines.marts.source import Source, resolve_source
 
 MARTS = ("mart_experience", "mart_triangle", "mart_factors", "mart_ultimates", "mart_benchmark",
@@ -42,7 +62,8 @@ ORDERS = {"mart_experience": experience.ORDER, "mart_triangle": triangles.ORDER,
           "mart_benchmark": benchmark.ORDER, "linked_claims": linkage.ORDER}
 BUILDS_TABLE = "mart_builds"
 _BUILDS_DDL = ("source_snapshot BIGINT, requested_snapshot BIGINT, built_at TIMESTAMP, "
-               "rows VARCHAR, seconds DOUBLE")
+               "rows VARCHAR, seconds DOUBLE, changes VARCHAR")
+_PARTIALS = {CLAIM: ("claim", claim_partials_sql, CLAIM_ORDER), POLICY: ("policy", policy_partials_sql, POLICY_ORDER)}
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,7 @@ class BuildResult:
     rows: dict[str, int] = field(default_factory=dict)
     skipped: bool = False
     seconds: float = 0.0
+    changes: dict = field(default_factory=dict)   # ``Changes.describe()``: full, or the slices read again
 
     def line(self) -> str:
         if self.skipped:
@@ -59,7 +81,13 @@ class BuildResult:
                     "(use --force to build again)")
         counts = ", ".join(f"{name} {n:,}" for name, n in self.rows.items())
         return (f"built marts from snapshot {self.source_snapshot} in {self.seconds:.1f} s "
-                f"(published as snapshot {self.snapshot}): {counts}")
+                f"(published as snapshot {self.snapshot}; {self._how()}): {counts}")
+
+    def _how(self) -> str:
+        if self.changes.get("full", True):
+            return f"full build: {self.changes.get('reason', 'requested')}"
+        n = sum(len(s) for s in self.changes["slices"].values())
+        return f"{n} changed slice{'' if n == 1 else 's'} read since snapshot {self.changes['since']}"
 
 
 def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bool = False) -> BuildResult:
@@ -72,12 +100,15 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
     try:
         store.ensure_lake(con, settings)
         source = resolve_source(con, requested)
-        if not force and last_build(con) == source.snapshot:
+        previous = last_build(con)
+        if not force and previous == source.snapshot:
             return BuildResult(source_snapshot=source.snapshot, snapshot=None, skipped=True)
-        rows = compute_marts(con, source)
+        changes = full_build("--force") if force else find_changes(con, previous, source.snapshot)
+        rows = compute_marts(con, source, changes)
         seconds = round(time.perf_counter() - started, 3)
+
         def publish_and_maybe_crash(c: duckdb.DuckDBPyConnection) -> None:
-            _publish(c, source, rows, seconds)
+            _publish(c, source, changes, rows, seconds)
             checkpoint(settings, "marts-before-commit")
 
         _, snapshot = store.write_transaction(
@@ -87,42 +118,104 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
     finally:
         con.close()
     return BuildResult(source_snapshot=source.snapshot, snapshot=snapshot, rows=rows,
-                       seconds=round(time.perf_counter() - started, 1))
+                       seconds=round(time.perf_counter() - started, 1), changes=changes.describe())
 
 
-def compute_marts(con: duckdb.DuckDBPyConnection, source: Source) -> dict[str, int]:
+def compute_marts(con: duckdb.DuckDBPyConnection, source: Source, changes: Changes | None = None) -> dict[str, int]:
     """Compute every mart into a temporary table ``build_<mart>``; return the row counts."""
-    snap = f"{int(source.snapshot)}::BIGINT AS source_snapshot"
-    tri = " UNION ALL BY NAME ".join(f"({triangles.triangle_sql(source.claim, g)})" for g in GRAINS)
+    changes = changes or full_build("requested")
+    read_partials(con, source, changes)
+    kept = _members_to_assemble(con, changes)
+    pc, pp = f"build_{CLAIM}", f"build_{POLICY}"
+    tri = " UNION ALL BY NAME ".join(
+        f"({triangles.triangle_sql(pc, g, members=kept.get('mart_triangle'))})" for g in GRAINS)
     steps = {
-        "mart_experience": f"SELECT *, {snap} FROM ({experience.experience_sql(source.policy, source.claim)})",
-        "mart_triangle": f"SELECT *, {snap} FROM ({tri})",
-        "mart_factors": f"SELECT *, {snap} FROM ({development.factors_sql('build_mart_triangle')})",
-        "mart_ultimates": (f"SELECT *, {snap} FROM ("
-                           f"{development.ultimates_sql('build_mart_triangle', 'build_mart_factors')})"),
-        "mart_benchmark": (f"SELECT *, {snap} FROM ("
-                           f"{benchmark.benchmark_sql('build_mart_experience', 'build_mart_factors')})"),
-        "linked_claims": f"SELECT *, {snap} FROM ({linkage.linked_claims_sql(source.policy, source.claim)})",
+        "mart_experience": experience.experience_sql(pp, pc, members=kept.get("mart_experience")),
+        "mart_triangle": tri,
+        "mart_factors": development.factors_sql("build_mart_triangle"),
+        "mart_ultimates": development.ultimates_sql("build_mart_triangle", "build_mart_factors"),
+        "mart_benchmark": benchmark.benchmark_sql("build_mart_experience", "build_mart_factors"),
+        "linked_claims": linkage.linked_claims_sql(source.policy, source.claim, linkage.current_filter(con, pc)),
     }
+    snap = f"{int(source.snapshot)}::BIGINT"
     rows = {}
     for name, sql in steps.items():
+        sql = f"SELECT *, {snap} AS source_snapshot FROM ({sql})"
+        if name in kept:       # the member-scope rows of the members whose slices did not change
+            sql += (f" UNION ALL BY NAME SELECT * REPLACE ({snap} AS source_snapshot) FROM {store.LAKE}.{name} "
+                    f"WHERE scope = 'member' AND member_id NOT IN ({kept[name]})")
         con.execute(f"CREATE OR REPLACE TEMP TABLE build_{name} AS {sql} ORDER BY {ORDERS[name]}")
         rows[name] = con.execute(f"SELECT count(*) FROM build_{name}").fetchone()[0]
     return rows
 
 
-def _publish(con: duckdb.DuckDBPyConnection, source: Source, rows: dict[str, int], seconds: float) -> None:
+def read_partials(con: duckdb.DuckDBPyConnection, source: Source, changes: Changes) -> None:
+    """``build_partials_*``: the partials at the source snapshot; ``fresh_partials_*``: those of
+    the changed slices (read from the rows), the rest coming from the partials in the lake."""
+    for table, (dataset, partials_sql, order) in _PARTIALS.items():
+        if changes.full:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE build_{table} AS "
+                        f"{partials_sql(source.table(dataset))} ORDER BY {order}")
+            continue
+        where = slice_filter(changes.slices.get(dataset, ()))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fresh_{table} AS {partials_sql(source.table(dataset), where)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE build_{table} AS "
+                    f"SELECT * FROM {store.LAKE}.{table} WHERE NOT coalesce(({where}), FALSE) "
+                    f"UNION ALL BY NAME SELECT * FROM fresh_{table} ORDER BY {order}")
+
+
+def _members_to_assemble(con: duckdb.DuckDBPyConnection, changes: Changes) -> dict[str, str]:
+    """Per base mart built incrementally: SQL listing the members whose member-scope rows are
+    assembled again (the others' rows are kept). A member's triangles depend on its claim
+    slices only; its experience on its claim and premium slices, and on the calendar."""
+    if changes.full:
+        return {}
+    wanted = {"mart_triangle": changes.members("claim")}
+    if not _calendar_moved(con):
+        wanted["mart_experience"] = changes.members("claim", "policy")
+    out = {}
+    for name, members in wanted.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE members_{name} AS "
+                    "SELECT unnest(?::VARCHAR[]) AS member_id", [sorted(members)])
+        out[name] = f"SELECT member_id FROM members_{name}"
+    return out
+
+
+def _calendar_moved(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the experience calendar differs between the lake's partials and the new ones."""
+    calendars = [con.execute(f"SELECT grain, period_start FROM ({experience.periods_sql(t)}) ORDER BY ALL")
+                 .fetchall() for t in (f"{store.LAKE}.{POLICY}", f"build_{POLICY}")]
+    return calendars[0] != calendars[1]
+
+
+def _publish(con: duckdb.DuckDBPyConnection, source: Source, changes: Changes, rows: dict[str, int],
+             seconds: float) -> None:
     for name in MARTS:
         con.execute(f"CREATE OR REPLACE TABLE {store.LAKE}.{name} AS "
                     f"SELECT * FROM build_{name} ORDER BY {ORDERS[name]}")
+    _publish_partials(con, changes)
     con.execute(f"CREATE TABLE IF NOT EXISTS {store.LAKE}.{BUILDS_TABLE} ({_BUILDS_DDL})")
-    con.execute(f"INSERT INTO {store.LAKE}.{BUILDS_TABLE} VALUES (?, ?, ?, ?, ?)",
+    con.execute(f"ALTER TABLE {store.LAKE}.{BUILDS_TABLE} ADD COLUMN IF NOT EXISTS changes VARCHAR")
+    con.execute(f"INSERT INTO {store.LAKE}.{BUILDS_TABLE} "
+                "(source_snapshot, requested_snapshot, built_at, rows, seconds, changes) VALUES (?, ?, ?, ?, ?, ?)",
                 [source.snapshot, source.requested, dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                 json.dumps(rows), seconds])
+                 json.dumps(rows), seconds, json.dumps(changes.describe())])
     digests = {name: con.execute(f"SELECT count(*), CAST(coalesce(sum(hash(b) % 1000000007), 0) AS BIGINT) "
                                  f"FROM build_{name} b").fetchone() for name in MARTS}
     audit.append(con, "marts", f"snapshot {source.snapshot}",
                  {"source_snapshot": source.snapshot, "rows": rows}, content=digests)
+
+
+def _publish_partials(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
+    """Replace the changed slices' partials (all of them after a full build, or when another
+    build published in the meantime)."""
+    in_place = not changes.full and last_build(con) == changes.since
+    for table, (dataset, _, order) in _PARTIALS.items():
+        if in_place:
+            con.execute(f"DELETE FROM {store.LAKE}.{table} WHERE {slice_filter(changes.slices.get(dataset, ()))}")
+            con.execute(f"INSERT INTO {store.LAKE}.{table} BY NAME SELECT * FROM fresh_{table} ORDER BY {order}")
+        else:
+            con.execute(f"CREATE OR REPLACE TABLE {store.LAKE}.{table} AS SELECT * FROM build_{table} ORDER BY {order}")
 
 
 def last_build(con: duckdb.DuckDBPyConnection) -> int | None:

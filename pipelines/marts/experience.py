@@ -5,8 +5,8 @@ with rollups over provinces (``region_code = 'ALL'``) and over lines and provinc
 (``line_of_business = 'ALL'``):
 
 - ``written_premium`` / ``written_exposure``: transactions whose accounting date is in the period;
-- ``earned_premium`` / ``earned_exposure``: pro rata by day, summed exactly
-  (``premium.earned_decimal_sql``) and rounded to the cent and to 6 decimals once per cell;
+- ``earned_premium`` / ``earned_exposure``: pro rata by day, summed exactly (as DECIMAL, see
+  ``partials``) and rounded to the cent and to 6 decimals once per cell;
 - ``claim_count``, ``paid_loss``, ``incurred_loss``: claims whose accident date is in the period,
   valued at each member's latest snapshot (accident-period basis; ``valuation_date`` is the
   latest valuation of the member, or of the industry);
@@ -21,18 +21,18 @@ premium data, and the calendar years whose four quarters all lie in that range.
 from __future__ import annotations
 
 from pipelines.marts.cells import max_share, period_label, ratio, rollup
-from pipelines.marts.premium import earned_decimal_sql
 
 CELL = ("grain", "period_start", "line_of_business", "region_code")
 ORDER = "scope, member_id NULLS FIRST, grain, period_start, line_of_business, region_code"
 
 
-def periods_sql(policy: str) -> str:
-    """The calendar: (grain, period_start, period_end) covered by the premium data."""
+def periods_sql(policy_parts: str) -> str:
+    """The calendar: (grain, period_start, period_end) covered by the premium data (the quarters
+    from the first to the last with transactions accounted, and the whole years among them)."""
     return f"""
         WITH bounds AS (
-            SELECT min(date_trunc('quarter', accounting_date))::DATE AS lo,
-                   max(date_trunc('quarter', accounting_date))::DATE AS hi FROM {policy}),
+            SELECT min(period_start) AS lo, max(period_start) AS hi FROM {policy_parts}
+            WHERE grain = 'quarter' AND accounted > 0),
         quarters AS (
             SELECT unnest(generate_series(lo, hi, INTERVAL 3 MONTH))::DATE AS q FROM bounds)
         SELECT 'quarter' AS grain, q AS period_start,
@@ -42,27 +42,16 @@ def periods_sql(policy: str) -> str:
         WHERE month(q) = 1 AND (q + INTERVAL 9 MONTH)::DATE IN (SELECT q FROM quarters)"""
 
 
-def _member_facts_sql(policy: str, claim: str) -> str:
-    """Per member and base cell: written, earned and loss amounts (one UNION of three parts)."""
-    ep = earned_decimal_sql("written_premium", "per.period_start", "(per.period_end + 1)", alias="p")
-    ee = earned_decimal_sql("written_exposure", "per.period_start", "(per.period_end + 1)", alias="p")
+def _member_facts_sql(policy_parts: str, claim_parts: str) -> str:
+    """Per member and base cell of the calendar: written, earned and loss amounts."""
     keys = "member_id, per.grain, per.period_start, line_of_business, region_code"
     return f"""
-        SELECT {keys}, sum(written_premium) AS written_premium,
-               sum(written_exposure) AS written_exposure
-        FROM {policy} p JOIN periods per
-          ON p.accounting_date BETWEEN per.period_start AND per.period_end
-        GROUP BY ALL
+        SELECT {keys}, written_premium, written_exposure, earned_premium, earned_exposure
+        FROM {policy_parts} p JOIN periods per USING (grain, period_start)
         UNION ALL BY NAME
-        SELECT {keys}, sum({ep}) AS earned_premium, sum({ee}) AS earned_exposure
-        FROM {policy} p JOIN periods per
-          ON p.effective_date <= per.period_end AND p.expiry_date > per.period_start
-        GROUP BY ALL
-        UNION ALL BY NAME
-        SELECT {keys}, count(*) AS claim_count, sum(paid_to_date) AS paid_loss,
-               sum(paid_to_date + case_reserve) AS incurred_loss
-        FROM {claim} c JOIN latest USING (member_id) JOIN periods per
-          ON c.accident_date BETWEEN per.period_start AND per.period_end
+        SELECT {keys}, sum(reported) AS claim_count, sum(paid) AS paid_loss, sum(incurred) AS incurred_loss
+        FROM {claim_parts} c JOIN latest USING (member_id) JOIN periods per
+          ON c.origin_start BETWEEN per.period_start AND per.period_end
         WHERE c.valuation_date = latest.valuation_date
         GROUP BY ALL"""
 
@@ -77,17 +66,18 @@ _SUMS = """
         coalesce(sum(incurred_loss), 0) AS incurred_loss"""
 
 
-def experience_sql(policy: str, claim: str) -> str:
-    """The experience mart's rows (all columns but ``source_snapshot``)."""
+def experience_sql(policy_parts: str, claim_parts: str, *, members: str | None = None) -> str:
+    """The experience mart's rows (all columns but ``source_snapshot``) from the partials
+    (``partials``); ``members`` (SQL) restricts the member-scope rows to those members."""
     return f"""
-        WITH periods AS ({periods_sql(policy)}),
-        latest AS (SELECT member_id, max(valuation_date) AS valuation_date FROM {claim} GROUP BY 1),
-        facts AS ({_member_facts_sql(policy, claim)}),
-        {_cells_ctes()}
+        WITH periods AS ({periods_sql(policy_parts)}),
+        latest AS (SELECT member_id, max(valuation_date) AS valuation_date FROM {claim_parts} GROUP BY 1),
+        facts AS ({_member_facts_sql(policy_parts, claim_parts)}),
+        {_cells_ctes(members)}
         {_experience_select()}"""
 
 
-def _cells_ctes() -> str:
+def _cells_ctes(members: str | None) -> str:
     """``member_cells`` at every rollup level, then the member and industry ``cells``."""
     return f"""
         member_cells AS (
@@ -114,7 +104,7 @@ def _cells_ctes() -> str:
                        round(earned_premium, 2)::DECIMAL(38, 2) AS earned_premium,
                        round(earned_exposure, 6)::DECIMAL(38, 6) AS earned_exposure),
                    1 AS members, 1.0::DOUBLE AS max_member_share
-            FROM member_cells)"""
+            FROM member_cells WHERE {f"member_id IN ({members})" if members else "TRUE"})"""
 
 
 def _experience_select() -> str:

@@ -4,23 +4,52 @@ A claim is linked when its claimant token, or the token of the vehicle of its po
 in a claim of another member whose accident date is at most 90 days away. Claims are read at
 each member's latest valuation. The table is for the regulator; a member's product shows only
 that its own claim is linked and to how many other members (see ``pipelines.products``).
+
+The table is rebuilt whole at every build (a new snapshot of one member can link or unlink
+claims of every other). To stay cheap on a large lake it reads only the claims of each
+member's latest snapshot (a literal filter, so DuckLake skips the files of older snapshots),
+first keeps the tokens seen at two or more members (by a 64-bit hash), and joins only those.
 """
 
 from __future__ import annotations
+
+import duckdb
+
+from pipelines.marts.cells import sql_literal
 
 WINDOW_DAYS = 90
 ORDER = "link_kind, link_id, member_id, claim_no"
 
 
-def linked_claims_sql(policy: str, claim: str, window_days: int = WINDOW_DAYS) -> str:
-    """SQL for ``linked_claims``: one row per linked claim and kind of link."""
+def current_filter(con: duckdb.DuckDBPyConnection, claim_partials: str) -> str:
+    """SQL matching the claim rows of each member's latest valuation (from the claim partials)."""
+    latest = con.execute(f"SELECT member_id, max(valuation_date) FROM {claim_partials} "
+                         "WHERE member_id IS NOT NULL GROUP BY 1 HAVING max(valuation_date) IS NOT NULL "
+                         "ORDER BY 1").fetchall()
+    terms = [f"(member_id = {sql_literal(m)} AND valuation_date = DATE '{v.isoformat()}')" for m, v in latest]
+    return " OR ".join(terms) or "FALSE"
+
+
+def linked_claims_sql(policy: str, claim: str, current: str, window_days: int = WINDOW_DAYS) -> str:
+    """SQL for ``linked_claims``: one row per linked claim and kind of link; ``current`` is SQL
+    selecting the claim rows at each member's latest valuation (``current_filter``)."""
+    shared = "GROUP BY 1 HAVING min(member_id) <> max(member_id)"
     return f"""
-        WITH latest AS (SELECT member_id, max(valuation_date) AS v FROM {claim} GROUP BY 1),
-        current AS (
-            SELECT c.member_id, c.claim_no, c.policy_no, c.accident_date, c.claimant_id, c.line_of_business
-            FROM {claim} c JOIN latest l ON c.member_id = l.member_id AND c.valuation_date = l.v),
-        vehicles AS (
-            SELECT member_id, policy_no, max(vin) AS vin FROM {policy} WHERE vin IS NOT NULL GROUP BY 1, 2),
+        WITH claimants AS (  -- claimants seen at two or more members (hash collisions only add work)
+            SELECT hash(claimant_id) AS h FROM {claim}
+            WHERE ({current}) AND claimant_id IS NOT NULL {shared}),
+        vins AS (SELECT member_id, policy_no, vin FROM {policy} WHERE vin IS NOT NULL),
+        shared_vins AS (SELECT hash(vin) AS h FROM vins {shared}),
+        vehicles AS (  -- the vehicle of each policy that has a vehicle seen at two or more members
+            SELECT v.member_id, v.policy_no, max(v.vin) AS vin FROM vins v
+            SEMI JOIN (SELECT member_id, policy_no FROM vins WHERE hash(vin) IN (SELECT h FROM shared_vins)) s
+              ON s.member_id = v.member_id AND s.policy_no = v.policy_no
+            GROUP BY 1, 2),
+        current AS MATERIALIZED (
+            SELECT member_id, claim_no, policy_no, accident_date, claimant_id, line_of_business
+            FROM {claim}
+            WHERE ({current}) AND (hash(claimant_id) IN (SELECT h FROM claimants)
+                                   OR policy_no IN (SELECT policy_no FROM vehicles))),
         tokens AS (
             SELECT member_id, claim_no, accident_date, line_of_business, 'claimant' AS link_kind,
                    claimant_id AS token

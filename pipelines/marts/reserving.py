@@ -17,8 +17,10 @@ from pipelines import store
 from pipelines.config import Settings
 from pipelines.errors import NotFound, QueryError
 from pipelines.marts.cells import ALL, GRAINS, sql_literal
+from pipelines.marts.changes import have_partials
 from pipelines.marts.development import AVERAGES, factors_sql, ultimates_sql
-from pipelines.marts.source import resolve_source
+from pipelines.marts.partials import CLAIM, claim_partials_sql
+from pipelines.marts.source import Source, resolve_source
 from pipelines.marts.triangles import MEASURES, check_choice, triangle_sql
 
 COUNT_MEASURES = ("reported", "closed")
@@ -98,8 +100,12 @@ def _period_end(start: dt.date, age: int, months: int) -> dt.date:
 
 def triangle_report(settings: Settings, line: str, measure: str = "paid", *, grain: str = "year",
                     member: str | None = None, region: str = ALL, as_of: str | int | None = None,
-                    average: str = "volume", diagonals: int | None = None, tail: float = 1.0) -> TriangleReport:
-    """The triangle of ``measure`` for ``line`` (industry, or ``member``'s own) with its chain ladder."""
+                    average: str = "volume", diagonals: int | None = None, tail: float = 1.0,
+                    partials: bool = True) -> TriangleReport:
+    """The triangle of ``measure`` for ``line`` (industry, or ``member``'s own) with its chain ladder.
+
+    The cells come from the marts' partial aggregates when the marts in the lake were built from
+    the same data snapshot, else (or with ``partials=False``) from the claim rows of the line."""
     from pipelines.query import resolve_snapshot
 
     check_choice("measure", measure, MEASURES)
@@ -113,8 +119,8 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
     con = store.connect(settings, read_only=True)
     try:
         source = resolve_source(con, snapshot)
-        tri = triangle_sql(source.claim, grain, line=line, member=member,
-                           scopes=("member" if member else "industry",))
+        parts, valuations = claim_parts(con, source, line=line, member=member, partials=partials)
+        tri = triangle_sql(parts, grain, valuations=valuations, scopes=("member" if member else "industry",))
         con.execute(f"CREATE TEMP TABLE tri AS SELECT * FROM ({tri}) WHERE measure = {sql_literal(measure)} "
                     f"AND region_code = {sql_literal(region)}")
         if not con.execute("SELECT count(*) FROM tri").fetchone()[0]:
@@ -125,6 +131,21 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
                                             diagonals=diagonals, tail=float(tail)))
     finally:
         con.close()
+
+
+def claim_parts(con: duckdb.DuckDBPyConnection, source: Source, *, line: str | None = None,
+                member: str | None = None, partials: bool = True) -> tuple[str, str]:
+    """SQL of the claim partials of ``line`` and ``member`` (when given), and of every valuation
+    each member reported: the lake's partials when current, else computed from the claim rows."""
+    from pipelines.marts.build import last_build
+
+    whose = f"member_id = {sql_literal(member)}" if member else "TRUE"
+    where = f"{whose} AND line_of_business = {sql_literal(line)}" if line else whose
+    if partials and have_partials(con) and last_build(con) == source.snapshot:
+        table = f"{store.LAKE}.{CLAIM}"
+        return f"(SELECT * FROM {table} WHERE {where})", f"(SELECT member_id, valuation_date FROM {table} WHERE {whose})"
+    return (f"({claim_partials_sql(source.claim, where)})",
+            f"(SELECT DISTINCT member_id, valuation_date FROM {source.claim} WHERE {whose})")
 
 
 def _assemble(con: duckdb.DuckDBPyConnection, average: str, about: dict) -> TriangleReport:
@@ -177,7 +198,8 @@ def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str
     con = store.connect(settings, read_only=True)
     try:
         source = resolve_source(con, snapshot)
-        tri = triangle_sql(source.claim, grain, member=member, scopes=("member" if member else "industry",))
+        parts, valuations = claim_parts(con, source, member=member)
+        tri = triangle_sql(parts, grain, valuations=valuations, scopes=("member" if member else "industry",))
         regions = "region_code <> 'ALL'" if by_region else "region_code = 'ALL'"
         long = con.execute(f"""
             PIVOT (SELECT line_of_business, region_code, origin_start, valuation_date, measure,

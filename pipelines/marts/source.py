@@ -64,10 +64,10 @@ def _changes_data(changes: dict, table_ids: set[str]) -> bool:
     for key, values in changes.items():
         if key in _ID_KEYS and table_ids.intersection(str(v) for v in values):
             return True
-        if key in _NAME_KEYS and any(_bare_name(v) in DATA_TABLES for v in values):
+        if key in _NAME_KEYS and any(bare_name(v) in DATA_TABLES for v in values):
             return True
     return False
 
 
-def _bare_name(qualified: str) -> str:
+def bare_name(qualified: str) -> str:
     return str(qualified).rsplit(".", 1)[-1].strip('"')

@@ -26,14 +26,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from pipelines.errors import QueryError
-from pipelines.marts.cells import GRAINS, max_share, period_label, rollup, sql_literal
+from pipelines.marts.cells import GRAINS, max_share, period_label, rollup
 
-MEASURES = {
-    "paid": "sum(paid_to_date)",
-    "incurred": "sum(paid_to_date + case_reserve)",
-    "reported": "count(*)",
-    "closed": "count(*) FILTER (WHERE claim_status = 'CLOSED')",
-}
+MEASURES = ("paid", "incurred", "reported", "closed")   # columns of the claim partials
 SCOPES = ("industry", "member")
 KEY = ("scope", "member_id", "grain", "line_of_business", "region_code", "measure")
 ORDER = ("scope, member_id NULLS FIRST, grain, line_of_business, region_code, measure, "
@@ -49,43 +44,44 @@ def check_choice(kind: str, value: str, allowed: Iterable[str]) -> str:
     return value
 
 
-def triangle_sql(claim: str, grain: str, *, line: str | None = None, member: str | None = None,
-                 scopes: tuple[str, ...] = SCOPES) -> str:
-    """Long triangle rows (``KEY``, origin, age, valuation_date, value, members, ...) of ``claim``.
+def triangle_sql(parts: str, grain: str, *, valuations: str | None = None,
+                 scopes: tuple[str, ...] = SCOPES, members: str | None = None) -> str:
+    """Long triangle rows (``KEY``, origin, age, valuation_date, value, members, ...) of the claim
+    partials ``parts`` (``partials.claim_partials_sql``).
 
-    ``line`` and ``member`` restrict the claims summed (the member filter suits the member scope);
-    which members reported at which valuation is read over all lines, as in the marts.
+    ``valuations`` holds (member_id, valuation_date) of every snapshot, when ``parts`` covers
+    only some lines: which members reported at which valuation is read over all lines, as in
+    the marts. ``members`` (SQL) restricts the member-scope rows to those members; industry
+    rows always sum every member.
     """
-    months = GRAINS[check_choice("grain", grain, GRAINS)]
-    whose = f"member_id = {sql_literal(member)}" if member else "TRUE"
-    where = f"{whose} AND line_of_business = {sql_literal(line)}" if line else whose
+    check_choice("grain", grain, GRAINS)
     at_grain = ("month(valuation_date) % 3 = 0 AND valuation_date = last_day(valuation_date)"
                 + (" AND month(valuation_date) = 12" if grain == "year" else ""))
-    parts = [{"industry": _industry_sql, "member": _member_sql}[check_choice("scope", s, SCOPES)]()
-             for s in scopes]
+    wide = [_industry_sql() if check_choice("scope", s, SCOPES) == "industry" else _member_sql(members)
+            for s in scopes]
     return f"""
         WITH claims AS (
-            SELECT member_id, line_of_business, region_code, accident_date, report_date,
-                   date_trunc('{grain}', accident_date)::DATE AS origin_start, valuation_date,
-                   paid_to_date, case_reserve, claim_status, {at_grain} AS at_grain
-            FROM {claim} WHERE {where}),
+            SELECT member_id, line_of_business, region_code,
+                   date_trunc('{grain}', origin_start)::DATE AS origin_start, valuation_date,
+                   {', '.join(MEASURES)}, first_report, {at_grain} AS at_grain
+            FROM {parts}),
         member_vals AS (  -- who reported at which valuation: read over every line
-            SELECT DISTINCT member_id, valuation_date, {at_grain} AS at_grain FROM {claim} WHERE {whose}),
-        vals AS ({_valuations_sql(months)}),
+            SELECT DISTINCT member_id, valuation_date, {at_grain} AS at_grain FROM {valuations or parts}),
+        vals AS ({_valuations_sql(GRAINS[grain])}),
         first_reports AS (
             SELECT member_id, line_of_business, {rollup('region_code')} AS region_code, origin_start,
-                   min(report_date) AS first_report
+                   min(first_report) AS first_report
             FROM claims
             GROUP BY GROUPING SETS ((member_id, line_of_business, region_code, origin_start),
                                     (member_id, line_of_business, origin_start))),
         cells AS (
             SELECT member_id, line_of_business, {rollup('region_code')} AS region_code, origin_start,
-                   valuation_date, {', '.join(f'{sql} AS {m}' for m, sql in MEASURES.items())}
+                   valuation_date, {', '.join(f'sum({m}) AS {m}' for m in MEASURES)}
             FROM claims WHERE at_grain
             GROUP BY GROUPING SETS (
                 (member_id, line_of_business, region_code, origin_start, valuation_date),
                 (member_id, line_of_business, origin_start, valuation_date))),
-        wide AS ({' UNION ALL BY NAME '.join(parts)})
+        wide AS ({' UNION ALL BY NAME '.join(wide)})
         {_long_sql(grain)}"""
 
 
@@ -100,8 +96,9 @@ def _valuations_sql(months: int) -> str:
               FROM member_vals WHERE at_grain)"""
 
 
-def _member_sql() -> str:
-    """A member's cells: every valuation it reported after the accident period began."""
+def _member_sql(members: str | None = None) -> str:
+    """A member's cells: every valuation it reported after the accident period began (of the
+    members ``members`` selects, when given)."""
     shares = ", ".join(f"CASE WHEN c.{m} <> 0 THEN 1.0 END AS share_{m}" for m in MEASURES)
     return f"""
         SELECT 'member' AS scope, g.member_id, g.line_of_business, g.region_code,
@@ -113,7 +110,8 @@ def _member_sql() -> str:
          AND v.valuation_date > g.origin_start
         LEFT JOIN cells c ON c.member_id = g.member_id AND c.line_of_business = g.line_of_business
          AND c.region_code = g.region_code AND c.origin_start = g.origin_start
-         AND c.valuation_date = v.valuation_date"""
+         AND c.valuation_date = v.valuation_date
+        WHERE {f"g.member_id IN ({members})" if members else "TRUE"}"""
 
 
 def _industry_sql() -> str:

@@ -58,7 +58,7 @@ def test_build_forced_from_the_same_snapshot_is_identical(small_lake):
     second = build_marts(settings, as_of=first.snapshot, force=True)
     assert second.source_snapshot == data_snapshot and second.snapshot > first.snapshot
     assert contents(settings) == before
-    assert all(rows for rows in before.values())
+    assert all(before[m] for m in MARTS if m != "linked_claims")   # no claimant claims at two members here
 
 
 def test_build_as_of_an_older_snapshot_reproduces_the_older_marts(small_lake):
@@ -84,7 +84,7 @@ def test_build_as_of_a_snapshot_that_does_not_exist_says_so(small_lake):
 
 def test_build_every_mart_row_carries_disclosure_columns(mart_home):
     data_snapshot = query(mart_home, "SELECT max(source_snapshot) AS s FROM lake.mart_builds").s[0]
-    for mart in MARTS:
+    for mart in (m for m in MARTS if m.startswith("mart_")):   # linked_claims is for the regulator only
         got = query(mart_home, f"""
             SELECT count(*) AS n, count(DISTINCT source_snapshot) AS snaps, min(source_snapshot) AS snap,
                    count(*) FILTER (WHERE members IS NULL OR members < 0) AS bad_members,
@@ -98,7 +98,7 @@ def test_build_marts_hold_no_infinite_or_nan_numbers(mart_home):
     for mart in MARTS:
         cols = query(mart_home, "SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' "
                      "AND table_name = ? AND data_type = 'DOUBLE'", [mart]).column_name
-        checks = " + ".join(f"count(*) FILTER (WHERE isinf({c}) OR isnan({c}))" for c in cols)
+        checks = " + ".join(f"count(*) FILTER (WHERE isinf({c}) OR isnan({c}))" for c in cols) or "count(*) * 0"
         assert query(mart_home, f"SELECT {checks} AS bad FROM lake.{mart}").bad[0] == 0, mart
 
 

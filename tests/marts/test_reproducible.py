@@ -61,9 +61,12 @@ def _send(settings: Settings, folder: Path, name: str, rows: list[dict], member:
 
 
 def contents(settings: Settings) -> dict[str, list[tuple]]:
+    """Every mart's rows; linked claims without their tokens (each lake has its own key)."""
     con = store.connect(settings, read_only=True)
+    drop = {"linked_claims": ", token, link_id"}
     try:
-        return {m: con.execute(f"SELECT * EXCLUDE (source_snapshot) FROM lake.{m} ORDER BY ALL").fetchall()
+        return {m: con.execute(f"SELECT * EXCLUDE (source_snapshot{drop.get(m, '')}) FROM lake.{m} "
+                               "ORDER BY ALL").fetchall()
                 for m in MARTS}
     finally:
         con.close()
