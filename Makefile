@@ -33,6 +33,11 @@ demo: sync
 	$(INSURSHARE) summary
 	$(INSURSHARE) run-dag build_marts
 	$(INSURSHARE) triangle --line MCOM --measure paid
+	$(INSURSHARE) run-dag build_products
+	$(INSURSHARE) products show member:M001
+	$(INSURSHARE) query --as member:M001 "SELECT period, line_of_business, members, earned_premium, \
+	    loss_ratio, suppression FROM industry_experience WHERE grain = 'year' AND region_code = 'ALL' ORDER BY ALL"
+	$(INSURSHARE) audit verify
 	$(INSURSHARE) report
 
 test: sync lint

@@ -8,25 +8,32 @@ nothing to protect and is published. Profiles: ``default`` (3 members, 50%) and 
 
 **Secondary suppression.** Published cells are linked by additive relations (provinces add up
 to their ``ALL`` rollup, quarters to their year, ...): a withheld cell must not be recomputable
-from them. ``protect`` models the relations of each additive measure ("system") as a matrix
-and withholds more cells until no withheld cell is *determined*: cell ``j`` is determined when
-its unit vector lies in the row space of the relations restricted to the unknown cells, i.e.
-when every solution of the relations gives it the same value. The attackers considered are the
-public (who knows the published cells) and every member, who also knows its own contribution
-to every cell: subtracting it changes no relation, but a cell to which it is the only
-contributor is then fully known to it. A complement is the cheapest published cell (smallest
-amount; a detail cell before a total) of a relation that exposes a cell.
+from them. ``protect`` takes the relations of each additive measure (a ``System``) and withholds
+more cells until no withheld cell is *determined*: cell ``j`` is determined when its unit vector
+lies in the row space of the relations restricted to the unknown cells, i.e. when every
+solution of the relations gives it the same value. ``solve`` finds them by exact sparse
+elimination, with a *certificate* for each: the combination of relations that isolates it.
+
+The attackers are the public (it knows the published cells) and every member, which also knows
+its own contribution to every cell: subtracting it changes no relation, but a cell to which it
+is the only contributor is then fully known to it, which can expose its neighbours. A cell
+that holds only the attacker's own amount, or no amount at all, needs no protection from it.
+
+For each exposed cell, the complement is the cheapest published cell (a detail cell before a
+total, then the smallest amount) that its certificate does not cancel and that no dependency
+among the relations would fix once withheld; a cell of zero is a complement only when nothing
+else will do (anyone may guess it). Rounds repeat until every group of linked unknown cells is safe for every attacker.
 
 What it does not protect against: members that pool their data (coalitions), bounds that
-follow from amounts being non-negative, and a sum of several withheld cells (only each cell
-on its own is protected); see the README's section on audiences and products.
+follow from amounts being non-negative, and a sum of several withheld cells (each cell on its
+own is protected); see the README's section on audiences and products.
 """
 
 from __future__ import annotations
 
-import hashlib
+import heapq
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
@@ -122,53 +129,47 @@ class System:
                 out[next(iter(members))].add(unit)
         return {m: frozenset(u) for m, u in out.items()}
 
-    @cached_property
-    def fingerprint(self) -> str:
-        """Equal for systems with the same relations (the measures of the same cells)."""
-        text = repr([sorted(rel.items()) for rel in self.relations])
-        return hashlib.blake2b(text.encode("ascii"), digest_size=16).hexdigest()
-
     def protects(self, unit: int, attacker: str) -> bool:
         """Whether ``unit`` holds an amount of someone other than ``attacker``."""
         return unit not in self.missing and bool(self.contributors.get(unit, frozenset()) - {attacker})
 
 
-def protect(primary: Mapping[int, str], systems: Iterable[System], *, max_rounds: int = 200) -> dict[int, str]:
+def protect(primary: Mapping[int, str], systems: Iterable[System], *, max_rounds: int = 100) -> dict[int, str]:
     """Every withheld unit with its reason: the ``primary`` ones, plus ``secondary`` complements
     until no withheld unit is determined for any attacker in any system."""
     reasons = dict(primary)
-    systems = list(systems)
-    settled: set[tuple[str, frozenset[int]]] = set()
-    cache: dict[tuple, set[int]] = {}
-    for _ in range(max_rounds):
-        added: set[int] = set()
-        for system in systems:
-            added |= _complements(system, set(reasons), settled, cache)
-        if not added:
-            return reasons
-        for unit in added:
-            reasons.setdefault(unit, SECONDARY)
-    raise RuntimeError(f"secondary suppression did not settle in {max_rounds} rounds")
+    for system in systems:
+        settled: set[frozenset[int]] = set()
+        for _ in range(max_rounds):
+            added = _complements(system, set(reasons), settled)
+            if not added:
+                break
+            for unit in added:
+                reasons.setdefault(unit, SECONDARY)
+        else:
+            raise RuntimeError(f"secondary suppression of {system.name} did not settle in {max_rounds} rounds")
+    return reasons
 
 
-def _complements(system: System, withheld: set[int], settled: set, cache: dict) -> set[int]:
-    """Units to withhold next so that the exposed units of ``system`` get protected."""
+def _complements(system: System, withheld: set[int], settled: set[frozenset[int]]) -> set[int]:
+    """Units to withhold next so that the exposed units of ``system`` get protected; a group
+    of unknown units found safe for every attacker is remembered in ``settled``."""
     unknown = (withheld | system.missing) & set(system.index)
     added: set[int] = set()
     for component, rows in _components(system, unknown):
-        key = (system.name, frozenset(component))
+        key = frozenset(component)
         if key in settled:
             continue
-        exposed = exposed_units(system, component, rows, withheld, cache)
-        if not exposed:
+        units = set(component)
+        attackers = [(PUBLIC, frozenset())] + [(m, s & units) for m, s in sorted(system.sole.items()) if s & units]
+        for attacker, known in attackers:
+            new = _fix(system, attacker, known, units, rows, unknown | added)
+            if new:
+                added |= new
+                units |= new
+                rows = sorted(set(rows) | {r for c in new for r in system.index[c]})
+        if units == set(component):
             settled.add(key)
-            continue
-        for unit, attacker in exposed:
-            more = _choose(system, unit, attacker, unknown | added, rows)
-            if not more and not added:
-                raise RuntimeError(f"unit {unit} of {system.name} is determined by relations among "
-                                   "withheld cells only; there is nothing left to withhold")
-            added |= more
     return added
 
 
@@ -188,136 +189,146 @@ def _components(system: System, unknown: set[int]):
         for u in members[1:]:
             parent[find(u)] = find(members[0])
     groups: dict[int, list[int]] = defaultdict(list)
-    for u in unknown:
+    for u in sorted(unknown):
         groups[find(u)].append(u)
     rows: dict[int, list[int]] = defaultdict(list)
     for r in touched:
         first = next(u for u in system.relations[r] if u in parent)
         rows[find(first)].append(r)
-    for root, units in groups.items():
+    for root, units in sorted(groups.items()):
         if rows[root]:
-            yield sorted(units), rows[root]
+            yield units, rows[root]
 
 
-def exposed_units(system: System, component: list[int], rows: list[int], withheld: set[int],
-                  cache: dict | None = None) -> list[tuple[int, str]]:
-    """The withheld units of ``component`` that some attacker can recompute, with the attacker
-    (``PUBLIC`` or a member id)."""
-    relations = [system.relations[r] for r in rows]
-    out: list[tuple[int, str]] = []
-    attackers = [(PUBLIC, frozenset())] + [(m, units & set(component)) for m, units in system.sole.items()]
-    for attacker, known in attackers:
-        if attacker and not known:
+def _fix(system: System, attacker: str, known: frozenset[int], units: set[int], rows: list[int],
+         unknown: set[int]) -> set[int]:
+    """Complements that stop ``attacker`` from recomputing any withheld unit of this group.
+
+    For each exposed unit, its certificate (the combination of relations that isolates it)
+    says which published units would break it: those the combination does not cancel. Of
+    these, the cheapest is chosen that is *safe*, i.e. that no other combination of relations
+    (a dependency among them) would fix once withheld; failing that, the cheapest."""
+    hidden = units - known
+    solution = solve([system.relations[r] for r in rows], hidden)
+    exposed = [u for u in sorted(solution.fixed) if system.protects(u, attacker)]
+    if not exposed:
+        return set()
+    position = {r: i for i, r in enumerate(rows)}
+    candidates = sorted({c for r in rows for c in system.relations[r] if c not in unknown},
+                        key=lambda c: _rank(system, c))
+    column = {c: {position[r]: int(system.relations[r][c]) % PRIME for r in system.index[c] if r in position}
+              for c in candidates}
+    chosen: list[int] = []
+    for unit in exposed:
+        certificate = solution.fixed[unit]
+        if any(_dot(certificate, column[c]) for c in chosen):
             continue
-        unknown = frozenset(component) - known
-        key = (system.fingerprint, unknown)
-        found = cache.get(key) if cache is not None else None
-        if found is None:
-            found = determined(relations, unknown)
-            if cache is not None:
-                cache[key] = found
-        out += [(u, attacker) for u in sorted(found) if u in withheld and system.protects(u, attacker)]
-    return out
+        breaking = [c for c in candidates if _dot(certificate, column[c])]
+        if not breaking:
+            raise RuntimeError(f"unit {unit} of {system.name} is fixed by relations among withheld units only")
+        safe = next((c for c in breaking if _safe(system, c, column[c], solution, position, unknown - known)), None)
+        chosen.append(safe if safe is not None else breaking[0])
+    return set(chosen)
+
+
+def _dot(combination: Mapping[int, int], column: Mapping[int, int]) -> int:
+    return sum(combination.get(i, 0) * v for i, v in column.items()) % PRIME
+
+
+def _safe(system: System, unit: int, column: Mapping[int, int], solution: Solution,
+          position: Mapping[int, int], hidden: set[int]) -> bool:
+    """Whether withholding ``unit`` leaves it undetermined: no dependency among the group's
+    relations involves it, and each of its other relations holds another hidden unit."""
+    if any(_dot(dependency, column) for dependency in solution.dependencies):
+        return False
+    return all(any(u in hidden for u in system.relations[r] if u != unit)
+               for r in system.index[unit] if r not in position)
+
+
+def _rank(system: System, unit: int) -> tuple[bool, int, float, int]:
+    """Order of preference of a complement: a zero cell last (anyone may guess it; it is taken
+    only when nothing else breaks a certificate, e.g. where amounts of opposite signs cancel),
+    detail cells before totals (a unit counts once per relation it is the total of), then the
+    smallest amount."""
+    totals = sum(1 for r in system.index[unit]
+                 if system.relations[r][unit] < 0 and sum(1 for c in system.relations[r].values() if c < 0) == 1)
+    return (not system.contributors.get(unit), totals, abs(system.cost.get(unit, 0.0)), unit)
 
 
 PRIME = (1 << 61) - 1
 
 
-def determined(relations: Iterable[Mapping[int, float]], unknown: Iterable[int]) -> set[int]:
-    """The ``unknown`` units that the relations fix, whatever the known units' values are.
+@dataclass(frozen=True)
+class Solution:
+    """What relations tell about unknown units: ``fixed`` maps each unit they determine to its
+    certificate (row index -> coefficient: that combination of the relations is the unit
+    alone); ``dependencies`` are combinations that cancel every unknown (they only check
+    published values). Coefficients are modulo ``PRIME``."""
 
-    Unit ``j`` is fixed when its unit vector lies in the row space of the relations restricted
-    to the unknown units (no dependency among their columns involves ``j``). Sparse
-    Gauss-Jordan elimination modulo the prime ``2**61 - 1``, exact for integer coefficients
-    (the answer over the rationals differs only if that prime divides a minor of the matrix):
-    the fixed units are the pivots whose reduced row holds nothing else.
-    """
+    fixed: dict[int, dict[int, int]]
+    dependencies: list[dict[int, int]]
+
+
+def solve(relations: Sequence[Mapping[int, float]], unknown: Iterable[int]) -> Solution:
+    """Sparse Gauss-Jordan elimination of the relations restricted to the unknown units,
+    tracking which combination of the relations each reduced row is.
+
+    Arithmetic is modulo the prime ``2**61 - 1``: exact for integer coefficients (the answer
+    over the rationals differs only if that prime divides a minor of the matrix). A unit is
+    determined when its unit vector lies in the row space, i.e. when its reduced row holds
+    nothing else."""
     unknown = set(unknown)
-    rows = [r for r in ({u: int(c) % PRIME for u, c in rel.items() if u in unknown and c}
-                        for rel in relations) if r]
+    rows = [{u: int(c) % PRIME for u, c in rel.items() if u in unknown and c} for rel in relations]
+    combos = [{i: 1} for i in range(len(rows))]
     where: dict[int, set[int]] = defaultdict(set)
     for i, row in enumerate(rows):
         for u in row:
             where[u].add(i)
-    pending = set(range(len(rows)))
+    queue = [(len(row), i) for i, row in enumerate(rows) if row]   # shortest row first
+    heapq.heapify(queue)
+    done: set[int] = set()
     pivots: dict[int, int] = {}
-    while pending:
-        i = min(pending, key=lambda k: (len(rows[k]), k))
-        pending.discard(i)
-        row = rows[i]
-        if not row:
+    while queue:
+        size, i = heapq.heappop(queue)
+        if i in done or not rows[i]:
             continue
-        pivot = min(row, key=lambda u: (len(where[u]), u))
-        scale = pow(row[pivot], PRIME - 2, PRIME)
-        for u in row:
-            row[u] = row[u] * scale % PRIME
+        if size != len(rows[i]):
+            heapq.heappush(queue, (len(rows[i]), i))
+            continue
+        done.add(i)
+        pivot = min(rows[i], key=lambda u: (len(where[u]), u))
+        _scale(rows[i], combos[i], pow(rows[i][pivot], PRIME - 2, PRIME))
         for k in where[pivot] - {i}:
-            _eliminate(rows[k], row, rows[k][pivot], k, where)
+            factor = rows[k][pivot]
+            _subtract(rows[k], rows[i], factor, k, where)
+            _subtract(combos[k], combos[i], factor)
         where[pivot] = {i}
         pivots[pivot] = i
-    return {u for u, i in pivots.items() if len(rows[i]) == 1}
+    return Solution(fixed={u: combos[i] for u, i in pivots.items() if len(rows[i]) == 1},
+                    dependencies=[combos[i] for i, row in enumerate(rows) if not row])
 
 
-def _eliminate(target: dict[int, int], row: dict[int, int], factor: int, k: int,
-               where: dict[int, set[int]]) -> None:
+def determined(relations: Sequence[Mapping[int, float]], unknown: Iterable[int]) -> set[int]:
+    """The ``unknown`` units that the relations fix, whatever the known units' values are."""
+    return set(solve(relations, unknown).fixed)
+
+
+def _scale(row: dict[int, int], combo: dict[int, int], factor: int) -> None:
+    for target in (row, combo):
+        for u in target:
+            target[u] = target[u] * factor % PRIME
+
+
+def _subtract(target: dict[int, int], row: Mapping[int, int], factor: int, k: int = -1,
+              where: dict[int, set[int]] | None = None) -> None:
     """``target -= factor * row`` (mod the prime), keeping the column index ``where`` current."""
     for u, v in row.items():
         value = (target.get(u, 0) - factor * v) % PRIME
         if value:
-            if u not in target:
+            if where is not None and u not in target:
                 where[u].add(k)
             target[u] = value
         elif u in target:
             del target[u]
-            where[u].discard(k)
-
-
-def _choose(system: System, unit: int, attacker: str, unknown: set[int], rows: list[int]) -> set[int]:
-    """Published units to withhold so that ``unit`` is no longer determined: a complement in
-    every relation where it is the only cell the attacker does not know; otherwise (it is
-    determined through several relations) the cheapest published unit near it that, once
-    withheld, leaves it undetermined. Zero cells are never complements: anyone may guess them."""
-    known = system.sole.get(attacker, frozenset()) if attacker else frozenset()
-    chosen: set[int] = set()
-    for r in system.index[unit]:
-        hidden = [u for u in system.relations[r] if u in unknown and u not in known]
-        found = _candidates(system, r, unknown)
-        if hidden == [unit] and found:
-            chosen.add(min(found)[1])
-    return chosen or _breaking(system, unit, known, unknown, rows)
-
-
-def _candidates(system: System, r: int, unknown: set[int]) -> list[tuple[tuple, int]]:
-    """The published, non-zero units of relation ``r`` with their order of preference."""
-    rel = system.relations[r]
-    return [(_rank(rel, u, system.cost), u) for u in rel if u not in unknown and system.contributors.get(u)]
-
-
-def _breaking(system: System, unit: int, known: frozenset[int], unknown: set[int], rows: list[int],
-              *, tries: int = 6, rings: int = 4) -> set[int]:
-    """The cheapest published unit whose withholding makes ``unit`` undetermined, searched ring
-    by ring outwards from ``unit`` through the relations of unknown units; the cheapest of all
-    rings if no tried one does."""
-    seen: set[int] = set()
-    frontier = {unit}
-    fallback: list[tuple[tuple, int]] = []
-    for _ in range(rings):
-        rels = {r for u in frontier for r in system.index[u]} - seen
-        if not rels:
-            break
-        seen |= rels
-        ring = sorted({c for r in rels for c in _candidates(system, r, unknown)})
-        for _, c in ring[:tries]:
-            test = [system.relations[r] for r in sorted(set(rows) | set(system.index[c]))]
-            if unit not in determined(test, (unknown - known) | {c}):
-                return {c}
-        fallback += ring
-        frontier = {u for r in rels for u in system.relations[r] if u in unknown and u not in known}
-    return {min(fallback)[1]} if fallback else set()
-
-
-def _rank(relation: dict[int, float], unit: int, cost: Mapping[int, float]) -> tuple[int, float, int]:
-    """Order of preference of a complement: a detail cell before the relation's total, then
-    the smallest amount."""
-    is_total = relation[unit] < 0 and sum(1 for c in relation.values() if c < 0) == 1
-    return (int(is_total), abs(cost.get(unit, 0.0)), unit)
+            if where is not None:
+                where[u].discard(k)

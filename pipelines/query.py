@@ -90,6 +90,8 @@ def format_relation(rel: duckdb.DuckDBPyRelation, fmt: str, *, limit: int = 1000
                     output: Path | None = None) -> str:
     if fmt == "table":
         frame = rel.limit(limit + 1).df()
+        if frame.empty:
+            return "  ".join(frame.columns) + "\n(no rows)"
         more = len(frame) > limit
         text = frame.head(limit).to_string(index=False, na_rep="NULL", max_colwidth=60)
         return text + (f"\n... (first {limit} rows shown; use --format csv for all)" if more else "")

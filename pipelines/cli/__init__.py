@@ -55,3 +55,4 @@ def main(ctx: click.Context, home: Path | None) -> None:
 # The subject modules register their commands on ``main`` when imported.
 from pipelines.cli import commands, marts, privacy, reports  # noqa: E402,F401,I001
 from pipelines.cli import ops  # noqa: E402,F401
+from pipelines.cli import products  # noqa: E402,F401

@@ -171,8 +171,21 @@ def run_dag(settings: Settings, dag_id: str) -> None:
 @click.option("--as-of", help="Snapshot id or ISO timestamp to read the lake as of.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file (needed for parquet).")
 @click.option("--limit", default=1000, show_default=True, help="Rows shown in table format.")
-def query(settings: Settings, sql: str, fmt: str, as_of: str | None, output: Path | None, limit: int) -> None:
-    """Run a read-only SQL query on the lake (tables: policy, claim, submissions, ...)."""
+@click.option("--as", "audience", metavar="AUDIENCE",
+              help="Query through an audience's data product instead of the lake: regulator, public "
+                   "or member:M (tables as `insurshare products show AUDIENCE` lists them).")
+def query(settings: Settings, sql: str, fmt: str, as_of: str | None, output: Path | None, limit: int,
+          audience: str | None) -> None:
+    """Run a read-only SQL query on the lake (tables: policy, claim, submissions, ...) or, with
+    --as, on one audience's data product."""
+    if audience:
+        from pipelines.errors import QueryError
+        from pipelines.products import query_product
+
+        if as_of:
+            raise QueryError("--as-of reads the lake; a product holds one snapshot (see `insurshare products list`).")
+        click.echo(query_product(settings, audience, sql, fmt=fmt, output=output, limit=limit))
+        return
     from pipelines.query import run_query
 
     click.echo(run_query(settings, sql, fmt=fmt, as_of=as_of, output=output, limit=limit))

@@ -10,7 +10,7 @@ audience's tables) -> ``build`` (files, audit entry, atomic rename) -> ``query``
 """
 
 from pipelines.products.build import ProductsResult, build_products, product_path, products_dir
-from pipelines.products.query import Audience, describe_product, open_product, query_product
+from pipelines.products.query import Audience, describe_product, list_products, open_product, query_product
 
-__all__ = ["Audience", "ProductsResult", "build_products", "describe_product", "open_product", "product_path",
+__all__ = ["Audience", "ProductsResult", "build_products", "describe_product", "list_products", "open_product", "product_path",
            "products_dir", "query_product"]

@@ -111,13 +111,15 @@ def member_tables(member: str, lake_tables: set[str], schemas_dir: Path = SCHEMA
 
 def regulator_tables(lake_tables: set[str]) -> list[Table]:
     """Every lake table as it is, the published industry tables and the disclosure decisions."""
-    tables = [Table(t, f"SELECT * FROM {LAKE}.{t}", DOCS.get(t, f"The lake's {t} table, unchanged"))
+    tables = [Table(t, f"SELECT * FROM {LAKE}.{t}", f"The lake's {t} table at the product's snapshot, unchanged")
               for t in sorted(lake_tables)]
     cells = """
-        SELECT u.unit, u.mart, u.measure, coalesce(x.grain, t.grain) AS grain, x.period,
-               coalesce(x.line_of_business, t.line_of_business) AS line_of_business,
-               coalesce(x.region_code, t.region_code) AS region_code, t.origin, t.age,
+        SELECT u.unit, u.mart, u.measure, x.grain, x.period, NULL AS origin, NULL::INTEGER AS age,
+               x.line_of_business, x.region_code, u.contributors, u.max_share, u.missing, u.primary_reason, u.reason
+        FROM dc_units u JOIN dc_xp x USING (row_id) WHERE u.mart = 'experience'
+        UNION ALL
+        SELECT u.unit, u.mart, u.measure, t.grain, NULL, t.origin, t.age, t.line_of_business, t.region_code,
                u.contributors, u.max_share, u.missing, u.primary_reason, u.reason
-        FROM dc_units u LEFT JOIN dc_xp x ON u.mart = 'experience' AND x.row_id = u.row_id
-        LEFT JOIN dc_tri t ON u.mart = 'triangle' AND t.row_id = u.row_id ORDER BY u.unit"""
+        FROM dc_units u JOIN dc_tri t USING (row_id) WHERE u.mart = 'triangle'
+        ORDER BY unit"""
     return tables + _published() + [Table("disclosure_cells", cells, DOCS["disclosure_cells"])]

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import pandas as pd
 
 from pipelines.disclosure import DERIVED, DisclosureRules, protect
 from pipelines.products import cells
@@ -49,15 +50,17 @@ def apply_control(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> Con
     primary = dict(con.execute("SELECT unit, primary_reason FROM dc_units WHERE primary_reason IS NOT NULL")
                    .fetchall())
     reasons = protect(primary, cells.systems(con))
-    con.execute("CREATE OR REPLACE TEMP TABLE dc_reasons (unit BIGINT, reason VARCHAR)")
-    if reasons:
-        con.executemany("INSERT INTO dc_reasons VALUES (?, ?)", sorted(reasons.items()))
+    decided = pd.DataFrame({"unit": pd.Series(list(reasons), dtype="int64"),
+                            "reason": pd.Series(list(reasons.values()), dtype="object")})
+    con.register("dc_decided", decided)
     con.execute("""CREATE OR REPLACE TEMP TABLE dc_units AS
-        SELECT u.*, r.reason FROM dc_units u LEFT JOIN dc_reasons r USING (unit)""")
+        SELECT u.*, r.reason::VARCHAR AS reason FROM dc_units u LEFT JOIN dc_decided r USING (unit)""")
+    con.unregister("dc_decided")
     _experience(con)
     _triangle(con)
     _factors(con)
     _ultimates(con)
+    _metric_hidden(con)
     counts = dict(con.execute("SELECT coalesce(reason, ''), count(*) FROM dc_units WHERE NOT missing "
                               "GROUP BY ALL").fetchall())
     total = sum(counts.values())
@@ -156,25 +159,29 @@ def _ultimates(con: duckdb.DuckDBPyConnection) -> None:
         FROM flagged ORDER BY grain, line_of_business, region_code, measure, origin_start""")
 
 
+def _metric_hidden(con: duckdb.DuckDBPyConnection) -> None:
+    """``dc_metric_hidden``: the experience cells whose industry ratio is withheld, per metric."""
+    pairs = ", ".join(f"('{metric}', '{m}')" for metric, inputs in METRIC_INPUTS.items() for m in inputs)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE dc_metric_hidden AS
+        SELECT x.grain, x.period, x.line_of_business, x.region_code, m.metric, min(u.reason) AS reason
+        FROM dc_xp x JOIN dc_units u ON u.mart = 'experience' AND u.row_id = x.row_id
+        JOIN (VALUES {pairs}) m(metric, measure) ON m.measure = u.measure
+        WHERE u.reason IS NOT NULL GROUP BY ALL""")
+
+
 def benchmark_sql(member: str) -> str:
     """A member's benchmark rows, the industry side withheld where the industry figure's
     inputs are (experience metrics) or the industry factor is (``ldf_*``)."""
     from pipelines.marts.cells import sql_literal
 
-    inputs = " ".join(f"WHEN '{metric}' THEN ['{a}', '{b}']" for metric, (a, b) in METRIC_INPUTS.items())
+    same = " AND ".join(f"x.{k} = b.{k}" for k in ("grain", "period", "line_of_business", "region_code", "metric"))
     return f"""
-        WITH xp_hidden AS (
-            SELECT x.grain, x.period, x.line_of_business, x.region_code, u.measure, u.reason
-            FROM dc_xp x JOIN dc_units u ON u.mart = 'experience' AND u.row_id = x.row_id
-            WHERE u.reason IS NOT NULL),
-        hidden AS (
+        WITH hidden AS (
             SELECT b.*, CASE WHEN b.metric LIKE 'ldf_%' THEN CASE WHEN f.ldf_suppressed THEN '{DERIVED}' END
-                             ELSE (SELECT min(h.reason) FROM xp_hidden h WHERE h.grain = b.grain
-                                   AND h.period = b.period AND h.line_of_business = b.line_of_business
-                                   AND h.region_code = b.region_code
-                                   AND list_contains(CASE b.metric {inputs} END, h.measure)) END AS reason
+                             ELSE x.reason END AS reason
             FROM {LAKE}.mart_benchmark b
-            LEFT JOIN pub_industry_factors f ON b.metric LIKE 'ldf_%' AND f.grain = b.grain
+            LEFT JOIN dc_metric_hidden x ON {same}
+            LEFT JOIN pub_industry_factors f ON f.grain = b.grain
              AND f.development = b.development AND f.line_of_business = b.line_of_business
              AND f.region_code = b.region_code AND 'ldf_' || f.measure = b.metric
             WHERE b.member_id = {sql_literal(member)})

@@ -34,7 +34,7 @@ class Audience:
         m = _AUDIENCE.fullmatch(str(text).strip())
         if not m:
             raise QueryError(f"Unknown audience {text!r}.",
-                             hint="Use --as regulator, --as public or --as member:M001.")
+                             hint="An audience is regulator, public or member:<member id>, e.g. member:M001.")
         return cls("member", m["member"]) if m["member"] else cls(m[0])
 
     @property
@@ -87,7 +87,8 @@ def query_product(settings: Settings, audience: str, sql: str, *, fmt: str = "ta
             return format_relation(rel, fmt, limit=limit, output=output)
         except duckdb.Error as exc:
             raise QueryError(f"The query failed: {str(exc).splitlines()[0]}",
-                             hint=f"List this product's tables with `insurshare products show {audience}`.") from None
+                             hint=f"A product reads only its own tables, no file; list them with "
+                                  f"`insurshare products show {audience}`.") from None
     finally:
         con.close()
 
@@ -105,6 +106,7 @@ def describe_product(settings: Settings, audience: str) -> str:
                            "FROM industry_experience").fetchone()
         linked = (con.execute("SELECT count(DISTINCT claim_no), max(other_members) FROM own_linked_claims").fetchone()
                   if info["audience"] == "member" else None)
+        sample = _sample(con, info["audience"] == "member")
     finally:
         con.close()
     who = Audience.parse(audience)
@@ -117,6 +119,46 @@ def describe_product(settings: Settings, audience: str) -> str:
            f"industry triangle cells: {cells[0]:,} published, {cells[1]:,} suppressed (NULL, never 0)"]
     if linked is not None:
         out.append(f"own claims linked to other members' claims: {linked[0]:,}"
-                   + (f" (at most {linked[1]} other members each; who they are is not shown)" if linked[0] else ""))
-    out += ["", tables.to_string(index=False, formatters={"rows": "{:,}".format}, max_colwidth=90)]
+                   + (f" (each with at most {linked[1]} other member{'s' if linked[1] != 1 else ''}; "
+                                    "who they are is not shown)" if linked[0] else ""))
+    out += ["", tables.to_string(index=False, formatters={"rows": "{:,}".format}, max_colwidth=90), "", *sample]
     return "\n".join(out)
+
+
+def _sample(con: duckdb.DuckDBPyConnection, member: bool) -> list[str]:
+    """The latest year's loss ratio by line, all provinces: the member's next to the industry's
+    (members), or the industry's amounts (others); suppressed values show as NULL."""
+    year = con.execute("SELECT max(period) FROM industry_experience WHERE grain = 'year'").fetchone()[0]
+    if year is None:
+        return []
+    if member:
+        frame = con.execute("""
+            SELECT line_of_business AS line, round(member_value, 4) AS your_loss_ratio,
+                   round(industry_value, 4) AS industry_loss_ratio, rank, ranked_members, suppression
+            FROM mart_benchmark WHERE metric = 'loss_ratio' AND grain = 'year' AND period = ?
+              AND region_code = 'ALL' ORDER BY line_of_business = 'ALL', line_of_business""", [year]).df()
+        title = f"Loss ratio {year}, all provinces: yours and the industry's"
+    else:
+        frame = con.execute("""
+            SELECT line_of_business AS line, earned_premium, incurred_loss, round(loss_ratio, 4) AS loss_ratio,
+                   suppression
+            FROM industry_experience WHERE grain = 'year' AND period = ? AND region_code = 'ALL'
+            ORDER BY line_of_business = 'ALL', line_of_business""", [year]).df()
+        title = f"Industry experience {year}, all provinces"
+    return [title, frame.to_string(index=False, na_rep="NULL", max_colwidth=60)]
+
+
+def list_products(settings: Settings) -> str:
+    """One line per product: audience, snapshot, disclosure profile, build time and size."""
+    lines = []
+    for path in sorted(products_dir(settings).glob("*.duckdb")):
+        stem = path.stem
+        who = f"member:{stem[len('member_'):]}" if stem.startswith("member_") else stem
+        con = open_product(settings, who)
+        try:
+            info = con.execute("SELECT lake_snapshot, disclosure_profile, built_at FROM product_info").fetchone()
+        finally:
+            con.close()
+        lines.append(f"{who:<16} lake snapshot {info[0]:<6} disclosure {info[1]:<8} built {info[2]:%Y-%m-%d %H:%M:%S} "
+                     f"{path.stat().st_size / 1e6:8.1f} MB  {path}")
+    return "\n".join(lines) or f"No products under {products_dir(settings)}; build them with `insurshare products build`."

@@ -1,0 +1,66 @@
+"""Rebuild the audiences' data products after every mart build.
+
+Scheduled on the ``insurshare://marts`` asset that ``build_marts`` updates (and runnable on
+demand: ``insurshare run-dag build_products``). The one task runs the same
+``pipelines.products.build_products`` as ``insurshare products build``: it pins the lake's
+current snapshot, applies disclosure control to the industry marts and writes one read-only
+DuckDB file per audience (regulator, public, each member) under ``$INSURSHARE_HOME/products``,
+with an audit entry. The disclosure rules come from the ``profile``, ``min_members`` and
+``max_share`` params, else from ``INSURSHARE_DISCLOSURE`` (and ``..._MIN_MEMBERS``,
+``..._MAX_SHARE``) in the worker's environment. It updates the ``insurshare://products`` asset.
+Only transient errors (a busy catalog, I/O) are retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pendulum
+from airflow.sdk import Asset, dag, get_current_context, task
+
+from pipelines.orchestration import fail_unless_retryable, task_settings
+
+MARTS = Asset("insurshare://marts")
+PRODUCTS = Asset("insurshare://products")
+
+
+def _rules(settings, params: dict):
+    from pipelines.disclosure import resolve_rules
+
+    env = settings.env
+    return resolve_rules(params.get("profile") or env.get("INSURSHARE_DISCLOSURE") or None,
+                         min_members=params.get("min_members") or env.get("INSURSHARE_DISCLOSURE_MIN_MEMBERS") or None,
+                         max_share=params.get("max_share") or env.get("INSURSHARE_DISCLOSURE_MAX_SHARE") or None)
+
+
+@dag(
+    dag_id="build_products",
+    schedule=[MARTS],
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["insurshare", "products", "disclosure"],
+    default_args={"owner": "insurshare", "retries": 3, "retry_delay": dt.timedelta(seconds=20),
+                  "retry_exponential_backoff": True},
+    params={"profile": None, "min_members": None, "max_share": None},
+    doc_md=__doc__,
+)
+def build_products():
+    @task(outlets=[PRODUCTS])
+    def build() -> dict:
+        """Rebuild every product from the lake's current snapshot with disclosure control."""
+        from pipelines.products import build_products as run
+
+        settings = task_settings()
+        try:
+            result = run(settings, _rules(settings, get_current_context()["params"]))
+        except Exception as exc:
+            fail_unless_retryable(exc)
+        print("\n".join(result.lines()))
+        return {"lake_snapshot": result.lake_snapshot, "marts_snapshot": result.marts_snapshot,
+                "products": sorted(result.rows), "withheld": result.control.withheld}
+
+    build()
+
+
+dag_object = build_products()

@@ -1,0 +1,54 @@
+"""Commands for the audiences' data products: build them, list them, show what one can see."""
+
+from __future__ import annotations
+
+import click
+
+from pipelines.cli import command, main
+from pipelines.config import Settings
+
+
+def disclosure_options(fn):
+    """``--profile``, ``--min-members`` and ``--max-share`` (also from the environment)."""
+    fn = click.option("--max-share", type=float, envvar="INSURSHARE_DISCLOSURE_MAX_SHARE",
+                      help="Largest member's share a published cell may have, e.g. 0.5 "
+                           "[env INSURSHARE_DISCLOSURE_MAX_SHARE; default: the profile's].")(fn)
+    fn = click.option("--min-members", type=int, envvar="INSURSHARE_DISCLOSURE_MIN_MEMBERS",
+                      help="Fewest members a published cell may have "
+                           "[env INSURSHARE_DISCLOSURE_MIN_MEMBERS; default: the profile's].")(fn)
+    return click.option("--profile", type=click.Choice(["default", "strict"]), envvar="INSURSHARE_DISCLOSURE",
+                        help="Disclosure rules: default (3 members, 50%) or strict (5 members, 25%) "
+                             "[env INSURSHARE_DISCLOSURE; default: default].")(fn)
+
+
+@main.group()
+def products() -> None:
+    """Read-only data products per audience: regulator, public, each member."""
+
+
+@command(products, "build")
+@disclosure_options
+def products_build(settings: Settings, profile: str | None, min_members: int | None, max_share: float | None) -> None:
+    """Rebuild every product from the lake's current snapshot, with disclosure control."""
+    from pipelines.disclosure import resolve_rules
+    from pipelines.products import build_products
+
+    result = build_products(settings, resolve_rules(profile, min_members=min_members, max_share=max_share))
+    click.echo("\n".join(result.lines()))
+
+
+@command(products, "list")
+def products_list(settings: Settings) -> None:
+    """List the products: audience, lake snapshot, disclosure profile, build time, size."""
+    from pipelines.products import list_products
+
+    click.echo(list_products(settings))
+
+
+@command(products, "show")
+@click.argument("audience")
+def products_show(settings: Settings, audience: str) -> None:
+    """Show what AUDIENCE (regulator, public or member:M001) can see: its tables and suppression."""
+    from pipelines.products import describe_product
+
+    click.echo(describe_product(settings, audience))

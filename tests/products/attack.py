@@ -1,0 +1,182 @@
+"""An attacker, written apart from ``pipelines.products``: what can a member (or the public)
+recompute exactly from what its product holds?
+
+It reads the published industry cells of a product, writes down the additive relations a
+competitor would know (provinces add up to ``ALL``, lines to ``ALL``, quarters to years, triangle
+accident quarters to accident years, experience losses = the latest triangle diagonal), moves
+everything it knows to the right-hand side (published cells, and the cells it alone contributes
+to, which it reads from its own rows) and solves. A withheld cell is recomputed when every
+solution gives it the same value (its column is not in the span of the other unknowns' columns,
+checked with numpy's SVD); the solver's value is then the cell's value.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+EXPERIENCE = ("written_premium", "written_exposure", "earned_premium", "earned_exposure",
+              "claim_count", "paid_loss", "incurred_loss")
+DIAGONAL = {"claim_count": "reported", "paid_loss": "paid", "incurred_loss": "incurred"}
+
+
+def system_of(key: tuple) -> str:
+    return DIAGONAL.get(key[1], key[1])
+
+
+@dataclass
+class Cells:
+    """Industry cells by key: ``('x', measure, grain, period_start, line, province)`` or
+    ``('t', measure, grain, line, province, origin_start, valuation_date)``."""
+
+    value: dict[tuple, float | None] = field(default_factory=dict)   # None: withheld or missing
+    withheld: set[tuple] = field(default_factory=set)
+    missing: set[tuple] = field(default_factory=set)
+    reason: dict[tuple, str] = field(default_factory=dict)           # of the withheld cells
+
+
+def published_cells(con) -> Cells:
+    """The industry cells as a product publishes them."""
+    cells = Cells()
+    for row in con.execute("SELECT * FROM industry_experience").df().itertuples():
+        for m in EXPERIENCE:
+            key = ("x", m, row.grain, str(row.period_start)[:10], row.line_of_business, row.region_code)
+            value = getattr(row, m)
+            reasons = dict(p.split(": ") for p in row.suppression.split("; ")) if isinstance(row.suppression, str) else {}
+            cells.value[key] = None if m in reasons else float(value)
+            if m in reasons:
+                cells.withheld.add(key)
+                cells.reason[key] = reasons[m]
+    for row in con.execute("SELECT * FROM industry_triangle").df().itertuples():
+        key = ("t", row.measure, row.grain, row.line_of_business, row.region_code, str(row.origin_start)[:10],
+               str(row.valuation_date)[:10])
+        cells.value[key] = None if row.suppressed or row.value is None or row.value != row.value else float(row.value)
+        if row.suppressed:
+            cells.withheld.add(key)
+            cells.reason[key] = row.suppression
+        elif cells.value[key] is None:
+            cells.missing.add(key)
+    return cells
+
+
+def mart_cells(con, scope: str) -> dict[tuple, dict[str | None, float | None]]:
+    """key -> {member (None for industry rows): value} from the marts of a product."""
+    out: dict[tuple, dict] = defaultdict(dict)
+    xp = con.execute(f"SELECT * FROM mart_experience WHERE scope = '{scope}'").df()
+    for row in xp.itertuples():
+        member = None if scope == "industry" else row.member_id
+        for m in EXPERIENCE:
+            key = ("x", m, row.grain, str(row.period_start)[:10], row.line_of_business, row.region_code)
+            out[key][member] = float(getattr(row, m))
+    for row in con.execute(f"SELECT * FROM mart_triangle WHERE scope = '{scope}'").df().itertuples():
+        key = ("t", row.measure, row.grain, row.line_of_business, row.region_code, str(row.origin_start)[:10],
+               str(row.valuation_date)[:10])
+        value = None if row.value is None or row.value != row.value else float(row.value)
+        out[key][None if scope == "industry" else row.member_id] = value
+    return out
+
+
+def relations(keys, missing=frozenset()) -> list[dict[tuple, float]]:
+    """Every additive relation among the cells (sum of coefficient x value = 0); a missing
+    triangle cell (no value: a member's snapshot is missing) is not the experience's twin."""
+    keys = set(keys)
+    groups: dict[tuple, dict[tuple, float]] = defaultdict(dict)
+    for k in keys:
+        if k[0] == "x":
+            _, m, grain, start, line, region = k
+            if line != "ALL":
+                groups[("xp", m, grain, start, line)][k] = -1.0 if region == "ALL" else 1.0
+            if region == "ALL":
+                groups[("xl", m, grain, start)][k] = -1.0 if line == "ALL" else 1.0
+            if grain == "year":
+                groups[("xy", m, start[:4], line, region)][k] = -1.0
+            else:
+                groups[("xy", m, start[:4], line, region)][k] = 1.0
+        else:
+            _, m, grain, line, region, origin, valued = k
+            groups[("tp", m, grain, line, origin, valued)][k] = -1.0 if region == "ALL" else 1.0
+            groups[("ty", m, line, region, origin[:4], valued)][k] = -1.0 if grain == "year" else 1.0
+    out = [rel for g, rel in groups.items() if len(rel) > 1 and (g[0] not in ("xy", "ty") or -1.0 in rel.values())]
+    latest = max((k[6] for k in keys if k[0] == "t" and k[2] == "quarter"), default=None)
+    for k in keys:
+        if k[0] == "x" and k[2] == "quarter" and k[1] in DIAGONAL and k[4] != "ALL":
+            twin = ("t", DIAGONAL[k[1]], "quarter", k[4], k[5], k[3], latest)
+            if twin in keys and twin not in missing:
+                out.append({k: 1.0, twin: -1.0})
+    return out
+
+
+def recompute(cells: Cells, known: dict[tuple, float], targets: set[tuple]) -> dict[tuple, float]:
+    """The ``targets`` that the relations fix, with the value the solver gives them.
+
+    ``known`` are the cells the attacker knows besides the published ones (the cells it alone
+    contributes to, with their values)."""
+    value = {k: v for k, v in cells.value.items() if v is not None} | known
+    unknown = {k for k in cells.value if k not in value}
+    by_system: dict[str, list[dict]] = defaultdict(list)
+    for rel in relations(cells.value, cells.missing):
+        if any(k in unknown for k in rel):
+            by_system[system_of(next(iter(rel)))].append(rel)
+    found = {}
+    for rels in by_system.values():
+        for block_rels, block in _blocks(rels, unknown):
+            col = {k: j for j, k in enumerate(block)}
+            matrix = np.zeros((len(block_rels), len(block)))
+            rhs = np.zeros(len(block_rels))
+            for i, rel in enumerate(block_rels):
+                for k, c in rel.items():
+                    if k in col:
+                        matrix[i, col[k]] = c
+                    else:
+                        rhs[i] -= c * value[k]
+            solution = np.linalg.lstsq(matrix, rhs, rcond=None)[0]
+            _, s, vt = np.linalg.svd(matrix, full_matrices=True)
+            rank = int((s > 1e-9 * max(matrix.shape)).sum())
+            null = vt[rank:]
+            for k, j in col.items():
+                if k in targets and (null.shape[0] == 0 or np.abs(null[:, j]).max() < 1e-9):
+                    found[k] = float(solution[j])
+    return found
+
+
+def _blocks(rels: list[dict], unknown: set[tuple]):
+    """Groups of unknown cells linked by relations, with their relations."""
+    parent: dict[tuple, tuple] = {}
+
+    def find(k):
+        parent.setdefault(k, k)
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for rel in rels:
+        ks = [k for k in rel if k in unknown]
+        for k in ks[1:]:
+            parent[find(k)] = find(ks[0])
+        find(ks[0])
+    blocks: dict[tuple, list] = defaultdict(list)
+    for k in parent:
+        blocks[find(k)].append(k)
+    rows: dict[tuple, list] = defaultdict(list)
+    for rel in rels:
+        rows[find(next(k for k in rel if k in unknown))].append(rel)
+    for root, block in blocks.items():
+        yield rows[root], sorted(block)
+
+
+def contributors(members: dict[str | None, float | None]) -> set[str]:
+    return {m for m, v in members.items() if m is not None and v}
+
+
+def attack(cells: Cells, truth_members: dict[tuple, dict], own: dict[tuple, dict], attacker: str | None
+           ) -> dict[tuple, float]:
+    """What ``attacker`` (a member, or None for the public) recomputes of the withheld cells that
+    hold someone else's amount. ``truth_members`` (the regulator's member rows) only says which
+    cells the attacker alone contributes to; their values come from its own rows ``own``."""
+    sole = {k: own[k][attacker] for k in cells.withheld if attacker and k in own
+            and contributors(truth_members.get(k, {})) == {attacker}}
+    targets = {k for k in cells.withheld if contributors(truth_members.get(k, {})) - {attacker}}
+    return recompute(cells, sole, targets)

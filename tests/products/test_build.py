@@ -1,0 +1,97 @@
+"""Building the products: one file per audience, described, audited, replaced atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from pipelines import audit, store
+from pipelines.cli import main
+from pipelines.config import Settings
+from pipelines.errors import NotFound
+from pipelines.products import build_products, open_product, product_path, products_dir
+from tests.marts.conftest import insert_rows
+from tests.products.conftest import small_rows
+
+AUDIENCES = ["regulator", "public", "member:M001", "member:M002", "member:M003", "member:M004"]
+
+
+def _cli(settings, *args):
+    return CliRunner().invoke(main, ["--home", str(settings.home), *args])
+
+
+def test_build_writes_one_file_per_audience_and_no_temporary_file(small_market):
+    names = sorted(p.name for p in products_dir(small_market).iterdir())
+    assert names == ["member_M001.duckdb", "member_M002.duckdb", "member_M003.duckdb", "member_M004.duckdb",
+                     "public.duckdb", "regulator.duckdb"]
+
+
+@pytest.mark.parametrize("audience", AUDIENCES)
+def test_build_product_info_and_catalog_describe_the_product(small_market, audience):
+    con = open_product(small_market, audience)
+    try:
+        info = con.execute("SELECT audience, member_id, lake_snapshot, marts_source_snapshot, disclosure_profile, "
+                           "min_members, max_share FROM product_info").fetchone()
+        catalog = dict(con.execute("SELECT table_name, rows FROM catalog").fetchall())
+        actual = {t: con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+                  for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    finally:
+        con.close()
+    lake = store.connect(small_market)
+    try:
+        marts = lake.execute("SELECT source_snapshot FROM lake.mart_builds").fetchone()[0]
+        audited = json.loads(lake.execute("SELECT details FROM lake.audit_log WHERE kind = 'products' "
+                                          "ORDER BY seq DESC LIMIT 1").fetchone()[0])
+    finally:
+        lake.close()
+    kind, _, member = audience.partition(":")
+    assert info == (kind, member or None, audited["lake_snapshot"], marts, "default", 3, 0.5)
+    assert catalog == actual
+
+
+def test_build_appends_an_audit_entry_vouching_for_every_file(small_market):
+    lake = store.connect(small_market)
+    try:
+        entry = lake.execute("SELECT subject, details, content_sha256 FROM lake.audit_log WHERE kind = 'products' "
+                             "ORDER BY seq DESC LIMIT 1").fetchone()
+    finally:
+        lake.close()
+    files = {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in products_dir(small_market).glob("*.duckdb")}
+    details = json.loads(entry[1])
+    assert entry[0] == f"snapshot {details['lake_snapshot']}"
+    assert entry[2] == audit.content_digest(files)
+    assert set(details["products"]) == set(files) and details["units_withheld"]["members"] > 0
+    result = _cli(small_market, "audit", "verify")
+    assert result.exit_code == 0 and "audit log intact" in result.output
+
+
+def test_build_without_marts_says_to_build_them(tmp_path):
+    settings = Settings(home=tmp_path / "home")
+    insert_rows(settings, "policy", small_rows()[0])
+    with pytest.raises(NotFound, match="has no marts to build products from.*insurshare build-marts"):
+        build_products(settings)
+
+
+def test_build_cli_shows_what_a_member_can_see(small_market):
+    result = _cli(small_market, "products", "show", "member:M002")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == f"Product for member:M002: {product_path(small_market, 'member_M002')}"
+    assert "disclosure default: at least 3 members per cell, largest member's share at most 50%" in lines
+    assert ("own claims linked to other members' claims: 1 (at most 2 other members each; "
+            "who they are is not shown)") in lines
+    assert any(line.split()[:2] == ["own_linked_claims", "1"] for line in lines)
+    assert "Loss ratio 2024, all provinces: yours and the industry's" in lines
+
+
+def test_build_cli_lists_products_and_explains_a_wrong_audience(small_market):
+    listed = _cli(small_market, "products", "list")
+    assert listed.exit_code == 0 and len(listed.output.splitlines()) == 6
+    assert listed.output.splitlines()[0].startswith("member:M001      lake snapshot")
+    wrong = _cli(small_market, "products", "show", "everyone")
+    assert wrong.exit_code == 1
+    assert wrong.output.strip() == ("Error: Unknown audience 'everyone'. "
+                                    "An audience is regulator, public or member:<member id>, e.g. member:M001.")
