@@ -1,7 +1,8 @@
 """Ingest member submissions into the shared lake.
 
-Every 15 minutes (and on demand): take files dropped in the landing zone into intake, then
-process every received submission in its own mapped task: premium data first, then claims
+Every 15 minutes (``INSURSHARE_INGEST_SCHEDULE`` sets another cron expression, or ``none``)
+and on demand: take files dropped in the landing zone into intake, then process every
+received submission in its own mapped task: premium data first, then claims
 (whose cross-dataset rule reads the member's accepted premium data). Each task runs the same
 ``pipelines.ingest.process_submission`` that ``insurshare ingest`` runs. A bad file ends in a
 recorded verdict, not a failed task; only transient errors (a busy catalog, I/O) are retried.
@@ -11,6 +12,7 @@ The ``insurshare://lake`` asset is updated when a submission is published.
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import pendulum
 from airflow.sdk import Asset, dag, task
@@ -18,11 +20,13 @@ from airflow.sdk import Asset, dag, task
 from pipelines.orchestration import fail_unless_retryable, task_settings
 
 LAKE = Asset("insurshare://lake")
+# How often the landing zone is polled: a cron expression, or "none" for on-demand runs only.
+SCHEDULE = os.environ.get("INSURSHARE_INGEST_SCHEDULE") or "*/15 * * * *"
 
 
 @dag(
     dag_id="ingest_submissions",
-    schedule="*/15 * * * *",
+    schedule=None if SCHEDULE.strip().lower() == "none" else SCHEDULE,
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,

@@ -177,11 +177,13 @@ def writer_lock(settings: Settings) -> Iterator[None]:
 
 def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
                       work: Callable[[duckdb.DuckDBPyConnection], T], *,
-                      message: str = "", extra: str = "{}", attempts: int = 8) -> tuple[T, int]:
+                      message: str = "", extra: str = "{}", attempts: int = 40) -> tuple[T, int]:
     """Run ``work(con)`` in one lake transaction; return its result and the new snapshot id.
 
     ``con`` must have the lake attached read-write. Busy catalogs and commit conflicts are
-    retried with exponential backoff; after ``attempts`` the error is raised as ``LakeBusy``.
+    retried with jittered exponential backoff (capped at 5 s, so 40 attempts wait about three
+    minutes: several writers publishing at once on a PostgreSQL catalog conflict on the audit
+    head and must each get through); after ``attempts`` the error is raised as ``LakeBusy``.
     """
     delay = 0.05
     for attempt in range(1, attempts + 1):

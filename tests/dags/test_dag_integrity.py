@@ -33,13 +33,13 @@ print("RESULT" + json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def dagbag(tmp_path_factory) -> dict:
+def _parse(tmp_path_factory, **extra_env: str) -> dict:
     home = tmp_path_factory.mktemp("airflow")
     missing_home = tmp_path_factory.mktemp("x") / "never-created"
-    env = {**os.environ, "AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-           "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR), "INSURSHARE_HOME": str(missing_home),
-           "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INSURSHARE_")}
+    env.update({"AIRFLOW_HOME": str(home), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR), "INSURSHARE_HOME": str(missing_home),
+                "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR", **extra_env})
     res = subprocess.run([sys.executable, "-c", PROBE, str(DAGS_DIR)], env=env, cwd=PROJECT_ROOT,
                          capture_output=True, text=True, timeout=300)
     line = next((x for x in res.stdout.splitlines() if x.startswith("RESULT")), None)
@@ -47,6 +47,11 @@ def dagbag(tmp_path_factory) -> dict:
     out = json.loads(line[len("RESULT"):])
     out["home_created"] = missing_home.exists()
     return out
+
+
+@pytest.fixture(scope="module")
+def dagbag(tmp_path_factory) -> dict:
+    return _parse(tmp_path_factory)
 
 
 def test_dag_files_exist():
@@ -77,6 +82,12 @@ def test_ingest_dag_schedule_and_asset(dagbag):
     assert dag["outlets"] == ["insurshare://lake/"]
     assert set(dag["retries"]) >= {"intake_landing", "pending_policy", "process_policy",
                                    "pending_claim", "process_claim"}
+
+
+@pytest.mark.parametrize("value, schedule", [("none", "NullTimetable"), ("0 * * * *", "0 * * * *")])
+def test_ingest_dag_schedule_is_configurable(tmp_path_factory, value, schedule):
+    dag = _parse(tmp_path_factory, INSURSHARE_INGEST_SCHEDULE=value)["dags"]["ingest_submissions"]
+    assert schedule in dag["schedule"] and "*/15" not in dag["schedule"]
 
 
 def test_dag_retry_policy_spends_retries_only_on_transient_errors():

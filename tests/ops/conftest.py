@@ -17,10 +17,11 @@ from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.scheduler import process_start_ticks, session_members
 
 
-def insurshare(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def insurshare(settings: Settings, *args: str, timeout: float = 600,
+               env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `insurshare ARGS` for the settings' home in a subprocess, as an operator would, with the
-    embedded defaults (no AIRFLOW* or INSURSHARE_* variable from the caller's environment)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "INSURSHARE_"))}
+    embedded defaults (no AIRFLOW* or INSURSHARE_* variable from the caller's environment) and ``env``."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "INSURSHARE_"))}, **(env or {})}
     env["INSURSHARE_HOME"] = str(settings.home)
     return subprocess.run([sys.executable, "-m", "pipelines", *args], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)

@@ -66,8 +66,13 @@ def _ok(res, step):
     return res.stdout
 
 
+# Ingestion on demand only: a scheduled run falling between `submit` and the REST trigger would
+# take the submissions first and leave the triggered run nothing to do.
+ON_DEMAND = {"INSURSHARE_INGEST_SCHEDULE": "none"}
+
+
 def _run_on_airflow(sc: Scenario, incoming, clock) -> None:
-    sc.started = _ok(insurshare(sc.settings, "airflow", "start", "--paused"), "start")
+    sc.started = _ok(insurshare(sc.settings, "airflow", "start", "--paused", env=ON_DEMAND), "start")
     clock("start")
     sc.url = re.search(r"at (http://\S+)", sc.started).group(1)
     sc.username, sc.password = re.search(r"login: (\S+) / (\S+)", sc.started).groups()
@@ -147,7 +152,7 @@ def test_airflow_start_prints_url_and_a_login_that_works(scenario):
     assert "LocalExecutor, parallelism 2" in scenario.started
     assert scenario.username == "admin" and len(scenario.password) >= 12
     # the login got a token, and the API lists exactly the project's DAGs (no examples)
-    assert scenario.dag_ids == {"build_marts", "ingest_submissions", "quality_reports"}
+    assert scenario.dag_ids == {"build_marts", "build_products", "ingest_submissions", "quality_reports"}
 
 
 def test_airflow_listens_on_localhost_only(scenario):
