@@ -34,14 +34,14 @@ def measure(task: str, *args: str, env: dict | None = None) -> dict:
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.child", task, *map(str, args)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, _ = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     out, err = proc.stdout.read(), proc.stderr.read()
     line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
     if os.waitstatus_to_exitcode(status) != 0 or line is None:
         raise RuntimeError(f"{task} failed:\n{err[-3000:]}")
-    result = json.loads(line[len("RESULT "):])
-    result.update(wall=round(wall, 2), peak_rss_mb=round(usage.ru_maxrss / 1024))
+    result = json.loads(line[len("RESULT "):])   # its peak_rss_mb is the child's own (VmHWM)
+    result.update(wall=round(wall, 2))
     return result
 
 

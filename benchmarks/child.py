@@ -99,7 +99,18 @@ def scan(home: str) -> dict:
     return {"seconds": time.perf_counter() - t}
 
 
+def peak_rss_mb() -> int:
+    """This process's own peak resident set (VmHWM). ``wait4``'s ``ru_maxrss`` is no good here: a
+    child created by fork + exec starts from its parent's high-water mark, so a large parent
+    (one that generated the data) would make every child look as large."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    return round(kb / 1024)
+
+
 TASKS = {"floor": floor, "insurshare": insurshare, "gx": gx, "marts": marts, "triangle": triangle, "scan": scan}
 
 if __name__ == "__main__":
-    print("RESULT " + json.dumps(TASKS[sys.argv[1]](*sys.argv[2:]), default=str))
+    result = TASKS[sys.argv[1]](*sys.argv[2:])
+    result["peak_rss_mb"] = peak_rss_mb()
+    print("RESULT " + json.dumps(result, default=str))

@@ -85,7 +85,7 @@ def process_submission(settings: Settings, submission_id: str,
     work = settings.work_dir / submission_id.replace("/", "_")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    con = store.connect(settings, read_only=False, database=str(work / "staging.duckdb"))
+    con = store.connect(settings, read_only=False)
     try:
         sub = load_submission(con, submission_id)
         if sub.status != "received":
