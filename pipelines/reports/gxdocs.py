@@ -136,39 +136,22 @@ def _shorten(kwargs: dict) -> None:
 
 
 def _from_counts(con: duckdb.DuckDBPyConnection, sid: str, sub: tuple, schemas_dir: Path) -> tuple[object, object]:
-    """The contract's suite, and a GX result made of the DuckDB engine's counts (see RECIPES.md)."""
-    from great_expectations.core import ExpectationSuiteValidationResult, ExpectationValidationResult
+    """The contract's suite, and a GX result made of the DuckDB engine's counts (see RECIPES.md).
 
-    from pipelines.validation.expectations import build_suite
+    The lake keeps (checked, failed) per rule but not the missing (NULL) rows GX reports, so the
+    result leaves GX's missing fields out (``pipelines.validation.gx_results``).
+    """
+    from pipelines.validation.gx_results import result_from_counts
 
     member, dataset, period, version, processed_at = sub
     contract = load_contract(dataset, version, schemas_dir)
     references = {r.id: [PLACEHOLDER] for r in contract.rules if r.kind in ("exists_in", "unique_across_periods")}
-    suite = build_suite(contract, CheckContext(member_id=member, period=parse_period(period)), sid, references)
     counts = {rid: (checked, failed) for rid, checked, failed in con.execute(
         "SELECT rule_id, checked, failed FROM r_rules WHERE submission_id = ?", [sid]).fetchall()}
     samples = _sample_values(con, sid, contract)
-    results = []
-    for exp in suite.expectations:
-        rid = exp.meta["rule_id"]
-        checked, failed = counts.get(rid, (0, 0))
-        results.append(ExpectationValidationResult(
-            success=failed == 0, expectation_config=exp.configuration,
-            result={"element_count": checked, "unexpected_count": failed,
-                    "unexpected_percent": 100.0 * failed / checked if checked else 0.0,
-                    "partial_unexpected_list": samples.get(rid, [])}))
-    ok = sum(r.success for r in results)
-    stamp = processed_at.isoformat() if processed_at else None
-    result = ExpectationSuiteValidationResult(
-        success=ok == len(results), results=results, suite_name=sid,
-        statistics={"evaluated_expectations": len(results), "successful_expectations": ok,
-                    "unsuccessful_expectations": len(results) - ok,
-                    "success_percent": 100.0 * ok / len(results) if results else None},
-        meta={"active_batch_definition": {"datasource_name": "insurshare", "data_connector_name": "duckdb",
-                                           "data_asset_name": sid, "batch_identifiers": {}},
-              "run_id": {"run_name": sid, "run_time": stamp}, "validation_time": stamp,
-              "engine": "insurshare DuckDB rule engine (counts in GX format)"})
-    return suite, result
+    ctx = CheckContext(member_id=member, period=parse_period(period))
+    return result_from_counts(contract, ctx, counts, references, name=sid, run_time=processed_at,
+                              samples={rid: samples.get(rid, []) for rid in counts})
 
 
 def _sample_values(con: duckdb.DuckDBPyConnection, sid: str, contract) -> dict[str, list]:

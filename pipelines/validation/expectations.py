@@ -70,7 +70,8 @@ def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
         return gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(contract.codes_of(col)),
                                                meta=meta, **cond)
     if kind == "pattern":
-        return gxe.ExpectColumnValuesToMatchRegex(column=col, regex=rule.params["pattern"], meta=meta, **cond)
+        return gxe.ExpectColumnValuesToMatchRegex(column=col, regex=_whole_value(rule.params["pattern"]),
+                                                  meta=meta, **cond)
     if kind == "free_text":
         return gxe.ExpectColumnValuesToNotMatchRegex(column=col, regex=FORMULA_START, meta=meta, **cond)
     if kind == "max_length":
@@ -145,3 +146,12 @@ def validate_frame(frame: pd.DataFrame, contract: DatasetContract, ctx: CheckCon
                      successful=int(stats["successful_expectations"]),
                      unexpected=unexpected, expectation_types=types,
                      result=result.to_json_dict())
+
+
+def _whole_value(pattern: str) -> str:
+    """The contract's pattern as GX's pandas engine must get it: Python's ``$`` also matches
+    before a final line break, so an end anchor becomes ``\\Z`` (the DuckDB engine matches the
+    whole value, and the contract allows no line break there)."""
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        return pattern[:-1] + "\\Z"
+    return pattern
