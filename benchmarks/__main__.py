@@ -28,17 +28,22 @@ from benchmarks.startup import startup_figures
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def measure(task: str, *args: str, env: dict | None = None) -> dict:
-    """Run ``benchmarks.child task args`` in a new process; add wall time and peak RSS."""
+def measure(task: str, *args: str, env: dict | None = None, timeout: float | None = None) -> dict:
+    """Run ``benchmarks.child task args`` in a new process; add its wall time. A child still
+    running after ``timeout`` seconds is killed and reported as ``timed_out`` (a lower bound)."""
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks.child", task, *map(str, args)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **(env or {})})
-    _, status, _ = os.wait4(proc.pid, 0)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"timed_out": True, "wall": round(time.perf_counter() - start, 2), "peak_rss_mb": None}
     wall = time.perf_counter() - start
-    out, err = proc.stdout.read(), proc.stderr.read()
     line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
-    if os.waitstatus_to_exitcode(status) != 0 or line is None:
+    if proc.returncode != 0 or line is None:
         raise RuntimeError(f"{task} failed:\n{err[-3000:]}")
     result = json.loads(line[len("RESULT "):])   # its peak_rss_mb is the child's own (VmHWM)
     result.update(wall=round(wall, 2))
@@ -61,7 +66,7 @@ def _home(path: Path) -> Path:
     return path
 
 
-def ingest_part(out: Path, rows: int, skip_gx: bool) -> dict:
+def ingest_part(out: Path, rows: int, skip_gx: bool, gx_timeout: float) -> dict:
     results = {}
     files = {"policy": out / f"policy_{rows}.csv", "claim": out / f"claim_{rows}.csv"}
     if not files["policy"].exists():
@@ -87,10 +92,12 @@ def ingest_part(out: Path, rows: int, skip_gx: bool) -> dict:
         c = None
         if not skip_gx:
             say(f"{dataset}: (c) GX pandas engine, same suite, same rows ...")
-            c = measure("gx", dataset, out / f"{dataset}_floor.parquet", refs if dataset == "claim" else "")
+            c = measure("gx", dataset, out / f"{dataset}_floor.parquet", refs if dataset == "claim" else "",
+                        timeout=gx_timeout)
         results[dataset] = {"rows": a["rows"], "floor": a, "insurshare": b, "gx": c,
                             "insurshare_over_floor": round(b["wall"] / a["wall"], 2),
-                            "gx_over_insurshare": round(c["wall"] / b["wall"], 2) if c else None}
+                            "gx_over_insurshare": round(c["wall"] / b["wall"], 2) if c else None,
+                            "gx_timed_out": bool(c and c.get("timed_out"))}
         say(_line(dataset, results[dataset]))
     return results
 
@@ -100,9 +107,12 @@ def _line(dataset: str, r: dict) -> str:
     parts = [f"{dataset} {r['rows']:,} rows:",
              f"floor {a['wall']:.1f} s ({r['rows'] / a['wall']:,.0f} rows/s, {a['peak_rss_mb']} MB)",
              f"InsurShare {b['wall']:.1f} s ({r['rows'] / b['wall']:,.0f} rows/s, {b['peak_rss_mb']} MB)"]
-    if c:
+    more = ">" if r.get("gx_timed_out") else ""
+    if c and more:
+        parts.append(f"GX stopped unfinished after {c['wall']:.0f} s")
+    elif c:
         parts.append(f"GX {c['wall']:.1f} s ({r['rows'] / c['wall']:,.0f} rows/s, {c['peak_rss_mb']} MB)")
-    parts.append(f"b/a {r['insurshare_over_floor']}" + (f", c/b {r['gx_over_insurshare']}" if c else ""))
+    parts.append(f"b/a {r['insurshare_over_floor']}" + (f", c/b {more}{r['gx_over_insurshare']}" if c else ""))
     return "  ".join(parts)
 
 
@@ -134,6 +144,8 @@ def main() -> None:
     parser.add_argument("--marts-rows", type=int, help="claim rows of the marts lake [100,000,000; 10,000,000 quick]")
     parser.add_argument("--out", type=Path, default=Path(os.environ.get("INSURSHARE_HOME", "data")) / "bench")
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
+    parser.add_argument("--gx-timeout", type=float, default=600,
+                        help="stop GX after this many seconds and report the time as a lower bound [600]")
     parser.add_argument("--parts", default="ingest,marts,startup", help="which parts to run")
     args = parser.parse_args()
     rows = args.rows or (1_000_000 if args.quick else 10_000_000)
@@ -145,7 +157,7 @@ def main() -> None:
     if "startup" in parts:
         results["startup"] = startup_figures(say)
     if "ingest" in parts:
-        results["ingest"] = ingest_part(args.out, rows, args.skip_gx)
+        results["ingest"] = ingest_part(args.out, rows, args.skip_gx, args.gx_timeout)
     if "marts" in parts:
         results["marts"] = marts_part(args.out, marts_rows)
     results["seconds"] = round(time.perf_counter() - started, 1)
