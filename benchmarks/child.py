@@ -66,14 +66,17 @@ def gx(dataset: str, parquet: str, refs: str) -> dict:
             "expectations": outcome.evaluated}
 
 
-def marts(home: str) -> dict:
+def marts(home: str, mode: str = "full") -> dict:
+    """``full``: every mart from every row (``--force``); ``incremental``: what a build after a new
+    submission does (only the slices the submission touched are recomputed)."""
     from pipelines.config import Settings
     from pipelines.marts.build import build_marts
 
     settings = Settings.from_env(home=Path(home))
     t = time.perf_counter()
-    result = build_marts(settings, force=True)
-    return {"seconds": time.perf_counter() - t, "rows": result.rows}
+    result = build_marts(settings, force=mode == "full")
+    return {"seconds": time.perf_counter() - t, "rows": result.rows, "mode": mode,
+            "how": result._how() if not result.skipped else "skipped"}
 
 
 def triangle(home: str) -> dict:
