@@ -81,7 +81,7 @@ def test_build_cli_shows_what_a_member_can_see(small_market):
     lines = result.output.splitlines()
     assert lines[0] == f"Product for member:M002: {product_path(small_market, 'member_M002')}"
     assert "disclosure default: at least 3 members per cell, largest member's share at most 50%" in lines
-    assert ("own claims linked to other members' claims: 1 (at most 2 other members each; "
+    assert ("own claims linked to other members' claims: 1 (each with at most 2 other members; "
             "who they are is not shown)") in lines
     assert any(line.split()[:2] == ["own_linked_claims", "1"] for line in lines)
     assert "Loss ratio 2024, all provinces: yours and the industry's" in lines

@@ -24,7 +24,8 @@ from tests.conftest import claim_row, policy_row, submit, write_csv
 
 POINTS = ["after-staging", "after-validation", "publish-before-commit", "after-publish-commit",
           "marts-before-commit"]
-TRIALS = 52
+TRIALS = 52          # kills wanted: 35 at named points, the rest by a timer at a random moment
+MAX_TRIALS = 120     # a timer may fire after the child finished; then another trial is added
 
 CHILD = r"""
 import sys
@@ -84,28 +85,42 @@ def base(settings, tmp_path):
     return settings
 
 
+def _run_child(target: str, env: dict, kill_after: float | None = None) -> subprocess.CompletedProcess:
+    child = subprocess.Popen([sys.executable, "-c", CHILD, target], env=env, cwd=PROJECT_ROOT,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if kill_after is not None:             # a kill from outside at a random moment
+        try:
+            child.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            child.send_signal(signal.SIGKILL)
+    _, err = child.communicate(timeout=300)
+    return subprocess.CompletedProcess(child.args, child.returncode, "", err)
+
+
 def test_crash_at_52_points_then_restart(base, tmp_path):
     settings = base
     rng = random.Random(2024)
     env = {**os.environ, "INSURSHARE_HOME": str(settings.home), "INSURSHARE_GX_MAX_ROWS": "0"}
+    # how long one ingestion child lives here (start-up included): the timer fires within it
+    got = submit(settings, write_csv(tmp_path / "calibrate.csv", _rows(999)), member="M002")
+    began = time.monotonic()
+    assert _run_child(got.submission.submission_id, env).returncode == 0
+    lifetime = time.monotonic() - began
     killed = {"fault": 0, "timer": 0, "finished": 0}
-    for trial in range(1, TRIALS + 1):
+    for trial in range(1, MAX_TRIALS + 1):
+        if killed["fault"] + killed["timer"] >= TRIALS:
+            break
         member = ("M001", "M002")[trial % 2]
         got = submit(settings, write_csv(tmp_path / f"p{trial}.csv", _rows(trial)), member=member)
         sid = got.submission.submission_id
         point = POINTS[trial % len(POINTS)] if trial % 3 else None
         target = "marts" if point == "marts-before-commit" else sid
         child_env = {**env, "INSURSHARE_FAULTS": point} if point else env
-        child = subprocess.Popen([sys.executable, "-c", CHILD, target], env=child_env, cwd=PROJECT_ROOT,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if point is None:                      # a kill from outside at a random moment
-            time.sleep(rng.uniform(0.3, 1.8))
-            child.send_signal(signal.SIGKILL)
-        _, err = child.communicate(timeout=300)
+        child = _run_child(target, child_env, None if point else rng.uniform(0.2, 0.98) * lifetime)
         if child.returncode == -signal.SIGKILL:
             killed["fault" if point else "timer"] += 1
         else:
-            assert child.returncode == 0, err[-2000:]
+            assert child.returncode == 0, child.stderr[-2000:]
             killed["finished"] += 1
         before = _invariants(settings)
         assert before[sid] in ("received", "accepted")
@@ -124,5 +139,5 @@ def test_crash_at_52_points_then_restart(base, tmp_path):
     assert problems == [], problems
     assert con.execute("SELECT count(*) FROM lake.submissions WHERE snapshot_id IS NULL "
                        "AND status NOT IN ('received', 'refused')").fetchone()[0] == 0
-    assert killed["fault"] + killed["timer"] >= 50, killed
-    print(f"crash trials: {killed}, audit entries {n}")
+    assert killed["fault"] + killed["timer"] >= 50 and killed["timer"] >= 10, killed
+    print(f"crash trials: {killed}, child lifetime {lifetime:.1f} s, audit entries {n}")
