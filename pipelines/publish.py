@@ -131,21 +131,21 @@ def _insert_rule_results(con: duckdb.DuckDBPyConnection, sub: Submission, contra
     rows = []
     for c in sub_rules.checks:
         rows.append([sub.submission_id, sub.dataset, c.id, "submission", "fatal", 1,
-                     int(c.id in verdict.failed_checks), None, None])
+                     int(c.id in verdict.failed_checks), None, None, None])
     if check is not None:
         for c in check.counts:
             rows.append([sub.submission_id, sub.dataset, c.rule.id, c.rule.kind, c.rule.severity,
                          c.checked, c.failed,
                          gx.expectation_types.get(c.rule.id) if gx else None,
-                         gx.unexpected.get(c.rule.id) if gx else None])
+                         gx.unexpected.get(c.rule.id) if gx else None, c.missing])
     names = ["submission_id", "dataset", "rule_id", "kind", "severity", "checked", "failed",
-             "gx_expectation", "gx_unexpected"]
+             "gx_expectation", "gx_unexpected", "missing"]
+    numbers = ("checked", "failed", "gx_unexpected", "missing")
     table = pa.Table.from_pylist([dict(zip(names, r, strict=True)) for r in rows],
-                                 schema=pa.schema([(n, pa.int64() if n in ("checked", "failed", "gx_unexpected")
-                                                    else pa.string()) for n in names]))
+                                 schema=pa.schema([(n, pa.int64() if n in numbers else pa.string()) for n in names]))
     con.register("_rule_results", table)
     try:
-        con.execute(f"INSERT INTO {L}.rule_results SELECT * FROM _rule_results")
+        con.execute(f"INSERT INTO {L}.rule_results ({', '.join(names)}) SELECT * FROM _rule_results")
     finally:
         con.unregister("_rule_results")
 

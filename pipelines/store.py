@@ -45,7 +45,7 @@ PLATFORM_TABLES = {
     "rule_results": """
         submission_id VARCHAR, dataset VARCHAR, rule_id VARCHAR, kind VARCHAR,
         severity VARCHAR, checked BIGINT, failed BIGINT, gx_expectation VARCHAR,
-        gx_unexpected BIGINT""",
+        gx_unexpected BIGINT, missing BIGINT""",
     "quarantine": """
         submission_id VARCHAR, member_id VARCHAR, dataset VARCHAR, period VARCHAR,
         source_row BIGINT, rule_ids VARCHAR[], reasons VARCHAR[], record VARCHAR""",
@@ -247,9 +247,15 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContrac
     """Create missing tables and add columns that a newer contract version introduced."""
     existing = {r[0] for r in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
+    have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?",
+                           [LAKE]).fetchall())
     for name, ddl in PLATFORM_TABLES.items():
         if name not in existing:
             con.execute(f"CREATE TABLE {LAKE}.{name} ({ddl})")
+            continue
+        for column, sql_type in _platform_columns(name):   # a column this version added
+            if (name, column) not in have:
+                con.execute(f"ALTER TABLE {LAKE}.{name} ADD COLUMN {column} {sql_type}")
     for contract in contracts:
         cols = dataset_table_columns(contract)
         if contract.dataset not in existing:
@@ -280,4 +286,10 @@ def ensure_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 def _columns_complete(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract]) -> bool:
     have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?",
                            [LAKE]).fetchall())
-    return all((c.dataset, n) in have for c in contracts for n, _ in dataset_table_columns(c))
+    return (all((c.dataset, n) in have for c in contracts for n, _ in dataset_table_columns(c))
+            and all((t, n) in have for t in PLATFORM_TABLES for n, _ in _platform_columns(t)))
+
+
+def _platform_columns(table: str) -> list[tuple[str, str]]:
+    """(name, type) of each column of a platform table, from its DDL."""
+    return [tuple(part.split(None, 1)) for part in (" ".join(PLATFORM_TABLES[table].split())).split(", ")]

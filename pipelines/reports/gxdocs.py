@@ -136,21 +136,22 @@ def _shorten(kwargs: dict) -> None:
 
 
 def _from_counts(con: duckdb.DuckDBPyConnection, sid: str, sub: tuple, schemas_dir: Path) -> tuple[object, object]:
-    """The contract's suite, and a GX result made of the DuckDB engine's counts (see RECIPES.md).
-
-    The lake keeps (checked, failed) per rule but not the missing (NULL) rows GX reports, so the
-    result leaves GX's missing fields out (``pipelines.validation.gx_results``).
-    """
+    """The contract's suite, and a GX result made of the DuckDB engine's counts (see RECIPES.md):
+    checked, failed and missing (NULL) rows per rule, as ``rule_results`` keeps them
+    (``pipelines.validation.gx_results``; submissions published before missing rows were kept
+    get a result without GX's missing fields)."""
     from pipelines.validation.gx_results import result_from_counts
 
     member, dataset, period, version, processed_at = sub
     contract = load_contract(dataset, version, schemas_dir)
     references = {r.id: [PLACEHOLDER] for r in contract.rules if r.kind in ("exists_in", "unique_across_periods")}
-    counts = {rid: (checked, failed) for rid, checked, failed in con.execute(
-        "SELECT rule_id, checked, failed FROM r_rules WHERE submission_id = ?", [sid]).fetchall()}
+    rows = con.execute("SELECT rule_id, checked, failed, missing FROM r_rules WHERE submission_id = ?",
+                       [sid]).fetchall()
+    counts = {rid: (checked, failed) for rid, checked, failed, _ in rows}
+    missing = {rid: n for rid, _, _, n in rows if n is not None} or None
     samples = _sample_values(con, sid, contract)
     ctx = CheckContext(member_id=member, period=parse_period(period))
-    return result_from_counts(contract, ctx, counts, references, name=sid, run_time=processed_at,
+    return result_from_counts(contract, ctx, counts, references, name=sid, run_time=processed_at, missing=missing,
                               samples={rid: samples.get(rid, []) for rid in counts})
 
 

@@ -34,6 +34,25 @@ class RuleCount:
     rule: Rule
     checked: int
     failed: int
+    missing: int | None = None   # checked rows with a NULL in the rule's columns (None: not counted)
+
+
+def missing_columns(rule: Rule) -> tuple[str, ...]:
+    """The columns whose NULL makes GX skip a row for ``rule``'s expectation (none for ``required``)."""
+    if rule.kind == "required":
+        return ()
+    if rule.kind in ("compare", "unique"):
+        return tuple(rule.columns)
+    return (rule.column,)
+
+
+def missing_sql(rule: Rule) -> str | None:
+    """Count of the rows ``rule`` applies to with a NULL in one of its columns (GX's missing)."""
+    columns = missing_columns(rule)
+    if not columns:
+        return None
+    nulls = " OR ".join(f"{q(c)} IS NULL" for c in columns)
+    return f"count(*) FILTER (WHERE ({when_sql(rule)}) AND ({nulls}))"
 
 
 @dataclass(frozen=True)
@@ -119,15 +138,18 @@ def check_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
     rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]
     con.execute(checked_sql(contract, ctx, materialise=rows <= MATERIALISE_UP_TO))
     applies = ", ".join(f"count(*) FILTER (WHERE {when_sql(r)})" for r in contract.rules)
+    missing = [(r.id, missing_sql(r)) for r in contract.rules if missing_sql(r)]
     totals = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE len(__errors) > 0), "
         f"count(*) FILTER (WHERE len(__fatal) > 0), count(*) FILTER (WHERE len(__warnings) > 0), "
         f"count(*) FILTER (WHERE len(__errors) > 0 OR len(__fatal) > 0), "
-        f"{applies} FROM checked").fetchone()
+        f"{applies}{''.join(', ' + sql for _, sql in missing)} FROM checked").fetchone()
+    n = 5 + len(contract.rules)
+    nulls = {rid: totals[n + i] for i, (rid, _) in enumerate(missing)}
     failed = dict(con.execute(
         "SELECT rule_id, count(*) FROM (SELECT unnest(__errors || __fatal || __warnings) AS rule_id "
         "FROM checked) GROUP BY rule_id").fetchall())
-    counts = tuple(RuleCount(rule=r, checked=totals[5 + i], failed=failed.get(r.id, 0))
+    counts = tuple(RuleCount(rule=r, checked=totals[5 + i], failed=failed.get(r.id, 0), missing=nulls.get(r.id))
                    for i, r in enumerate(contract.rules))
     return RowCheck(rows=totals[0], error_rows=totals[1], fatal_rows=totals[2],
                     warned_rows=totals[3], quarantined_rows=totals[4], counts=counts)

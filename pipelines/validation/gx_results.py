@@ -19,11 +19,10 @@ the unexpected rows, ``m`` the missing ones:
   compound key (``"any_value_is_missing"``) any column NULL.
 * a percentage over zero rows is None; an expectation over no (non-missing) rows succeeds.
 
-n and u are the engine's ``checked`` and ``failed`` of the rule. m is not among the counts the
-lake keeps: pass ``missing`` (``missing_counts`` computes it from table ``checked`` in one scan)
-to get every field above. Without it the missing fields are left out and ``unexpected_percent``
-is u / n, which is GX's value only when the column(s) have no NULL among the n rows (otherwise
-GX's ``unexpected_percent_total``).
+n, u and m are the engine's ``checked``, ``failed`` and ``missing`` of the rule (``check_rows``
+counts all three; ``rule_results`` keeps them). Without ``missing`` (submissions published
+before it was kept) the missing fields are left out and ``unexpected_percent`` is u / n, which
+is GX's value only when the column(s) have no NULL among the n rows.
 
 ``partial_unexpected_list`` is the caller's ``samples`` for the rule (cut to GX's 20); without
 them it is a list of None for ``not_be_null`` (that is what those values are) and empty for the
@@ -39,10 +38,11 @@ from collections.abc import Mapping, Sequence
 
 import duckdb
 
-from pipelines.contracts import DatasetContract, Rule
+from pipelines.contracts import DatasetContract
 from pipelines.validation.context import CheckContext
+from pipelines.validation.engine import missing_sql
 from pipelines.validation.expectations import build_suite
-from pipelines.validation.rules_sql import q, when_sql
+from pipelines.validation.rules_sql import q
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -50,27 +50,15 @@ PARTIAL_UNEXPECTED_COUNT = 20    # GX's partial_unexpected_count in result forma
 ENGINE = "insurshare DuckDB rule engine (counts in GX format)"
 
 
-def missing_columns(rule: Rule) -> tuple[str, ...]:
-    """The columns whose NULL makes GX skip a row for ``rule``'s expectation (none for ``required``)."""
-    if rule.kind == "required":
-        return ()
-    if rule.kind in ("compare", "unique"):
-        return tuple(rule.columns)
-    return (rule.column,)
-
-
 def missing_counts(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
                    table: str = "checked") -> dict[str, int]:
-    """Per rule, the rows it applies to where one of its ``missing_columns`` is NULL (one scan)."""
-    rules = [r for r in contract.rules if missing_columns(r)]
-    if not rules:
+    """Per rule, the rows it applies to where one of its ``missing_columns`` is NULL (one scan;
+    ``check_rows`` counts the same in its own pass and ingestion keeps it in ``rule_results``)."""
+    parts = [(r.id, missing_sql(r)) for r in contract.rules if missing_sql(r)]
+    if not parts:
         return {}
-    parts = []
-    for r in rules:
-        nulls = " OR ".join(f"{q(c)} IS NULL" for c in missing_columns(r))
-        parts.append(f"count(*) FILTER (WHERE ({when_sql(r)}) AND ({nulls}))")
-    row = con.execute(f"SELECT {', '.join(parts)} FROM {q(table)}").fetchone()
-    return {r.id: int(n) for r, n in zip(rules, row, strict=True)}
+    row = con.execute(f"SELECT {', '.join(sql for _, sql in parts)} FROM {q(table)}").fetchone()
+    return {rid: int(n) for (rid, _), n in zip(parts, row, strict=True)}
 
 
 def _pct(part: int, whole: int) -> float | None:

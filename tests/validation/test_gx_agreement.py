@@ -35,14 +35,17 @@ def _batch(dataset: str, seed: int) -> list[dict]:
 
 
 def _compare(tmp_path, dataset: str, seed: int):
+    gx, check = _both(tmp_path, dataset, seed)
+    return gx, {c.rule.id: c.failed for c in check.counts}
+
+
+def _both(tmp_path, dataset: str, seed: int):
     contract = load_contract(dataset)
     con, check, _ = run_rules(tmp_path, dataset, _batch(dataset, seed), references=REFS)
     frame = con.execute(
         f"SELECT {', '.join(q(c.name) for c in contract.columns)} FROM checked ORDER BY __row").df()
     ctx = CheckContext(member_id="M001", period=parse_period("2024Q1"))
-    gx = validate_frame(frame, contract, ctx, REFS, name=f"{dataset}-{seed}")
-    sql = {c.rule.id: c.failed for c in check.counts}
-    return gx, sql
+    return validate_frame(frame, contract, ctx, REFS, name=f"{dataset}-{seed}"), check
 
 
 @pytest.mark.parametrize("dataset", ["policy", "claim"])
@@ -53,6 +56,18 @@ def test_gx_unexpected_counts_equal_sql_counts(tmp_path, dataset, seed):
     mismatched = {rid: (n, sql[rid]) for rid, n in gx.unexpected.items() if n != sql[rid]}
     assert mismatched == {}
     assert sum(gx.unexpected.values()) > 0, "the batch should break some GX-expressible rules"
+
+
+@pytest.mark.parametrize("dataset", ["policy", "claim"])
+def test_engine_missing_counts_equal_gx_missing_counts(tmp_path, dataset):
+    """The NULL rows per rule that ingestion keeps (for Data Docs made from counts) are GX's."""
+    gx, check = _both(tmp_path, dataset, 1)
+    ours = {c.rule.id: c.missing for c in check.counts}
+    theirs = {r["expectation_config"]["meta"]["rule_id"]: r["result"].get("missing_count")
+              for r in gx.result["results"]}
+    compared = {rid: (n, ours[rid]) for rid, n in theirs.items() if n is not None}
+    assert compared and all(a == b for a, b in compared.values()), compared
+    assert any(n > 0 for n, _ in compared.values()), "the batch should hold NULLs GX skips"
 
 
 @pytest.mark.parametrize("dataset", ["policy", "claim"])
