@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, InsurShareError
+from pipelines.privacy.tokens import write_new_secret
 
 MAGIC = b"ISARC1"
 CHUNK = 1 << 20
@@ -49,15 +50,10 @@ def key_file(settings: Settings) -> Path:
 
 
 def create_key(path: Path, key_id: str = "a1") -> ArchiveKey:
-    if path.exists():
-        raise ConfigError(f"An archive key already exists at {path}; refusing to overwrite it.",
-                          hint="Files encrypted with it could no longer be read.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = ArchiveKey(key_id, secrets.token_bytes(32))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(f"{key.key_id}:{key.secret.hex()}\n")
-    return key
+    """Write a new random archive key to ``path`` (mode 0600); refuse to overwrite one."""
+    secret = write_new_secret(path, key_id, what="An archive key",
+                              hint="Files encrypted with it could no longer be read.")
+    return ArchiveKey(key_id, secret)
 
 
 def load_key(settings: Settings) -> ArchiveKey:

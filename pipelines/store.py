@@ -166,8 +166,15 @@ def writer_lock(settings: Settings) -> Iterator[None]:
     if settings.catalog_is_postgres:
         yield
         return
+    with file_lock(settings, "lake-writer"):
+        yield
+
+
+@contextmanager
+def file_lock(settings: Settings, name: str) -> Iterator[None]:
+    """An exclusive lock between processes of this machine: ``$INSURSHARE_HOME/locks/<name>.lock``."""
     settings.locks_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.locks_dir / "lake-writer.lock", "a+") as f:
+    with open(settings.locks_dir / f"{name}.lock", "a+") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -76,15 +76,22 @@ def load_key(settings: Settings) -> PseudonymKey:
 
 def create_key(path: Path, key_id: str = "k1") -> PseudonymKey:
     """Write a new random key to ``path`` (mode 0600); refuse to overwrite an existing key."""
+    secret = write_new_secret(path, key_id, what="A key",
+                              hint="Tokens made with it would no longer link; rotate instead.")
+    return PseudonymKey(key_id, secret)
+
+
+def write_new_secret(path: Path, key_id: str, *, what: str, hint: str) -> bytes:
+    """Write ``<key_id>:<64 hex digits>`` of a new random 256-bit secret to ``path``, created
+    with mode 0600 and never over an existing file (``what`` and ``hint`` say why not)."""
     if path.exists():
-        raise ConfigError(f"A key already exists at {path}; refusing to overwrite it.",
-                          hint="Tokens made with it would no longer link; rotate instead.")
+        raise ConfigError(f"{what} already exists at {path}; refusing to overwrite it.", hint=hint)
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = PseudonymKey(key_id, secrets.token_bytes(32))
+    secret = secrets.token_bytes(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(f"{key.key_id}:{key.secret.hex()}\n")
-    return key
+        f.write(f"{key_id}:{secret.hex()}\n")
+    return secret
 
 
 def bind_key(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> None:

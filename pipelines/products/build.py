@@ -13,14 +13,11 @@ Products of members that no longer exist are removed. Builds are serialised by a
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import hashlib
 import json
 import os
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,7 +72,7 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
     started = time.perf_counter()
     folder = products_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    with _build_lock(settings):
+    with store.file_lock(settings, "products"):
         for stale in folder.glob("*.duckdb.tmp*"):
             stale.unlink()
         snapshot = _current_snapshot(settings)
@@ -193,12 +190,3 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-@contextmanager
-def _build_lock(settings: Settings) -> Iterator[None]:
-    settings.locks_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.locks_dir / "products.lock", "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)

@@ -138,7 +138,7 @@ def check_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
     rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]
     con.execute(checked_sql(contract, ctx, materialise=rows <= MATERIALISE_UP_TO))
     applies = ", ".join(f"count(*) FILTER (WHERE {when_sql(r)})" for r in contract.rules)
-    missing = [(r.id, missing_sql(r)) for r in contract.rules if missing_sql(r)]
+    missing = [(r.id, sql) for r in contract.rules if (sql := missing_sql(r))]
     totals = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE len(__errors) > 0), "
         f"count(*) FILTER (WHERE len(__fatal) > 0), count(*) FILTER (WHERE len(__warnings) > 0), "

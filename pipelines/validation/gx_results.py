@@ -36,29 +36,14 @@ import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 
-import duckdb
-
 from pipelines.contracts import DatasetContract
 from pipelines.validation.context import CheckContext
-from pipelines.validation.engine import missing_sql
 from pipelines.validation.expectations import build_suite
-from pipelines.validation.rules_sql import q
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 PARTIAL_UNEXPECTED_COUNT = 20    # GX's partial_unexpected_count in result format BASIC
 ENGINE = "insurshare DuckDB rule engine (counts in GX format)"
-
-
-def missing_counts(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
-                   table: str = "checked") -> dict[str, int]:
-    """Per rule, the rows it applies to where one of its ``missing_columns`` is NULL (one scan;
-    ``check_rows`` counts the same in its own pass and ingestion keeps it in ``rule_results``)."""
-    parts = [(r.id, missing_sql(r)) for r in contract.rules if missing_sql(r)]
-    if not parts:
-        return {}
-    row = con.execute(f"SELECT {', '.join(sql for _, sql in parts)} FROM {q(table)}").fetchone()
-    return {rid: int(n) for (rid, _), n in zip(parts, row, strict=True)}
 
 
 def _pct(part: int, whole: int) -> float | None:

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from pipelines.contracts import load_contract
 from pipelines.validation.context import CheckContext, parse_period
 from pipelines.validation.expectations import validate_frame
-from pipelines.validation.gx_results import missing_counts, result_from_counts
+from pipelines.validation.gx_results import result_from_counts
 from pipelines.validation.rules_sql import q
 from tests.conftest import claim_row, credit_code, policy_row, resident_id, vin
 from tests.validation.helpers import run_rules
@@ -175,7 +175,7 @@ def compare(dataset: str, rows: list[dict[str, str]]) -> tuple[list[str], dict, 
         con, check, _ = run_rules(Path(tmp), dataset, rows, period=PERIOD, references=REFS)
         frame = con.execute(
             f"SELECT {', '.join(q(c.name) for c in contract.columns)} FROM checked ORDER BY __row").df()
-        missing = missing_counts(con, contract)
+        missing = {c.rule.id: c.missing for c in check.counts if c.missing is not None}
         samples = {rid: [float(v) if isinstance(v, Decimal) else v for (v,) in con.execute(
             f"SELECT {q(contract.rule(rid).column)} FROM checked "
             "WHERE list_contains(__errors || __fatal || __warnings, ?) ORDER BY __row LIMIT 20", [rid]).fetchall()]
