@@ -76,7 +76,7 @@ def marts(home: str, mode: str = "full") -> dict:
     t = time.perf_counter()
     result = build_marts(settings, force=mode == "full")
     return {"seconds": time.perf_counter() - t, "rows": result.rows, "mode": mode,
-            "how": result._how() if not result.skipped else "skipped"}
+            "how": result.how() if not result.skipped else "skipped"}
 
 
 def triangle(home: str) -> dict:

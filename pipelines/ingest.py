@@ -66,8 +66,7 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
         return []
     con = store.connect(settings, read_only=True)
     try:
-        if not con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND table_name = "
-                           "'submissions'", [L]).fetchone():
+        if "submissions" not in store.lake_tables(con):
             return []
         sql = (f"SELECT s.submission_id FROM {L}.submissions s WHERE s.status = 'received' "
                + ("AND s.dataset = ? " if dataset else "")
@@ -227,8 +226,7 @@ def repair_snapshot_ids(settings: Settings) -> int:
         return 0
     con = store.connect(settings, read_only=False)
     try:
-        if not con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND table_name = "
-                           "'submissions'", [L]).fetchone():
+        if "submissions" not in store.lake_tables(con):
             return 0
         missing = con.execute(f"""
             SELECT s.submission_id, max(n.snapshot_id)

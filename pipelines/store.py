@@ -217,12 +217,16 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
     raise AssertionError("unreachable")
 
 
+def lake_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """The names of the tables the attached lake holds."""
+    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                      [LAKE]).fetchall()}
+
+
 def _set_commit_message(con: duckdb.DuckDBPyConnection, message: str, extra: str) -> None:
     """Name the commit, and record the audit chain's head in it (see ``pipelines.audit``)."""
     info = json.loads(extra or "{}")
-    has_log = con.execute("SELECT 1 FROM duckdb_tables() WHERE database_name = ? AND table_name = 'audit_log'",
-                          [LAKE]).fetchone()
-    if has_log:
+    if "audit_log" in lake_tables(con):
         head = con.execute(f"SELECT entry_sha256 FROM {LAKE}.audit_log ORDER BY seq DESC LIMIT 1").fetchone()
         if head:
             info["audit_head"] = head[0]
@@ -252,8 +256,7 @@ def dataset_table_columns(contract: DatasetContract) -> list[tuple[str, str]]:
 
 def ensure_tables(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract]) -> None:
     """Create missing tables and add columns that a newer contract version introduced."""
-    existing = {r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
+    existing = lake_tables(con)
     have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?",
                            [LAKE]).fetchall())
     for name, ddl in PLATFORM_TABLES.items():
@@ -283,9 +286,7 @@ def ensure_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 
     contracts = [load_contract(d, None, settings.schemas_dir) for d in datasets(settings.schemas_dir)]
     wanted = set(PLATFORM_TABLES) | {c.dataset for c in contracts}
-    have = {r[0] for r in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [LAKE]).fetchall()}
-    if wanted <= have and _columns_complete(con, contracts):
+    if wanted <= lake_tables(con) and _columns_complete(con, contracts):
         return
     write_transaction(con, settings, lambda c: ensure_tables(c, contracts), message="ensure tables")
 

@@ -81,9 +81,10 @@ class BuildResult:
                     "(use --force to build again)")
         counts = ", ".join(f"{name} {n:,}" for name, n in self.rows.items())
         return (f"built marts from snapshot {self.source_snapshot} in {self.seconds:.1f} s "
-                f"(published as snapshot {self.snapshot}; {self._how()}): {counts}")
+                f"(published as snapshot {self.snapshot}; {self.how()}): {counts}")
 
-    def _how(self) -> str:
+    def how(self) -> str:
+        """Full build and why, or how many changed slices were read again."""
         if self.changes.get("full", True):
             return f"full build: {self.changes.get('reason', 'requested')}"
         n = sum(len(s) for s in self.changes["slices"].values())
@@ -220,9 +221,7 @@ def _publish_partials(con: duckdb.DuckDBPyConnection, changes: Changes) -> None:
 
 def last_build(con: duckdb.DuckDBPyConnection) -> int | None:
     """The source snapshot of the marts in the lake now (None if they were never built)."""
-    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
-                                      [store.LAKE]).fetchall()}
-    if not {*MARTS, BUILDS_TABLE} <= have:
+    if not {*MARTS, BUILDS_TABLE} <= store.lake_tables(con):
         return None
     row = con.execute(f"SELECT source_snapshot FROM {store.LAKE}.{BUILDS_TABLE} "
                       "ORDER BY built_at DESC LIMIT 1").fetchone()

@@ -70,9 +70,7 @@ def find_changes(con: duckdb.DuckDBPyConnection, previous: int | None, snapshot:
 
 def have_partials(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether the lake holds the partial aggregates of a build."""
-    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
-                                      [store.LAKE]).fetchall()}
-    return set(TABLES.values()) <= have
+    return set(TABLES.values()) <= store.lake_tables(con)
 
 
 def _structure_changed(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> bool:

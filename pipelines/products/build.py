@@ -78,7 +78,7 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
         snapshot = _current_snapshot(settings)
         con = store.connect(settings, read_only=True, snapshot=snapshot)
         try:
-            lake_tables = _lake_tables(con)
+            lake_tables = store.lake_tables(con)
             marts_snapshot = last_build(con)
             if marts_snapshot is None or not set(MARTS) <= lake_tables:
                 raise NotFound(f"The lake at snapshot {snapshot} has no marts to build products from.",
@@ -171,11 +171,6 @@ def _current_snapshot(settings: Settings) -> int:
         return store.current_snapshot(con)
     finally:
         con.close()
-
-
-def _lake_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
-                                      [store.LAKE]).fetchall()}
 
 
 def _temp(settings: Settings, name: str) -> Path:
