@@ -6,6 +6,9 @@ received submission in its own mapped task: premium data first, then claims
 (whose cross-dataset rule reads the member's accepted premium data). Each task runs the same
 ``pipelines.ingest.process_submission`` that ``insurshare ingest`` runs. A bad file ends in a
 recorded verdict, not a failed task; only transient errors (a busy catalog, I/O) are retried.
+One file never stops the others: a landing file that cannot be taken, or a submission the
+platform failed to process (recorded as ``SUB-PROCESSING``), fails its own task only, and the
+final ``check_run`` task then fails the run, so a run with failures never reports success.
 The ``insurshare://lake`` asset is updated when a submission is published.
 """
 
@@ -62,14 +65,24 @@ def ingest_submissions():
             outcome = process_submission(task_settings(), submission_id, progress=print)
         except Exception as exc:
             fail_unless_retryable(exc)
+        if outcome.failed:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(outcome.line())
         return {"submission_id": outcome.submission_id, "status": outcome.status}
 
-    policy = find_pending.override(task_id="pending_policy")("policy")
-    intake_landing() >> policy
+    @task(trigger_rule="none_failed")
+    def check_run() -> None:
+        """Runs only when no task before it failed: otherwise the run ends failed."""
+
+    landing = intake_landing()
+    policy = find_pending.override(task_id="pending_policy", trigger_rule="all_done")("policy")
+    landing >> policy
     processed_policy = process.override(task_id="process_policy").expand(submission_id=policy)
     claim = find_pending.override(task_id="pending_claim", trigger_rule="all_done")("claim")
     processed_policy >> claim
-    process.override(task_id="process_claim").expand(submission_id=claim)
+    processed_claim = process.override(task_id="process_claim").expand(submission_id=claim)
+    [landing, processed_policy, processed_claim] >> check_run()
 
 
 dag_object = ingest_submissions()

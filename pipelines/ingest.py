@@ -2,17 +2,19 @@
 
 ``process_submission`` is what the Airflow task and ``insurshare ingest`` call. A file that
 cannot be read, a header that is wrong and a submission that fails its thresholds all end in
-a recorded ``rejected`` verdict, never in an exception; what raises is what a retry or an
-operator can fix (a busy catalog, a missing key).
+a recorded ``rejected`` verdict, never in an exception. So does a failure of the platform
+itself while processing one file (``SUB-PROCESSING``): it is recorded against that submission,
+and the run goes on with the others. What raises is what a retry or an operator can fix (a
+busy catalog, an I/O hiccup, a missing key).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,20 +22,22 @@ import duckdb
 
 from pipelines import archive, store
 from pipelines.config import Settings
-from pipelines.contracts import DatasetContract, load_contract, load_submission_rules
-from pipelines.errors import FileRejected
+from pipelines.contracts import DatasetContract, SubmissionRules, load_contract, load_submission_rules
+from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
-from pipelines.privacy.tokens import bind_key, load_key
-from pipelines.publish import Published, publish, record_snapshot
-from pipelines.staging import stage_file
+from pipelines.privacy.tokens import PseudonymKey, bind_key, load_key
+from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshot
+from pipelines.staging import stage_file, staging_connection
 from pipelines.validation.context import CheckContext, parse_period
 from pipelines.validation.engine import RowCheck, check_rows
 from pipelines.validation.expectations import GxOutcome, validate_frame
 from pipelines.validation.rules_sql import q, reference_table
-from pipelines.verdict import decide, file_verdict, reconcile
+from pipelines.verdict import Verdict, decide, file_verdict, reconcile
+from pipelines.workspace import claim
 
 L = store.LAKE
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class Outcome:
     gx: str = "not run"
     timings: dict[str, float] = field(default_factory=dict)
     already_done: bool = False
+    failed: bool = False      # the platform failed to process it (recorded as SUB-PROCESSING)
 
     def line(self) -> str:
         rows = f"{self.rows_total:,} rows" if self.rows_total is not None else "unreadable"
@@ -78,89 +83,224 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
         con.close()
 
 
-def process_submission(settings: Settings, submission_id: str,
-                       progress: Callable[[str], None] | None = None) -> Outcome:
-    """Run every stage for one submission and publish the result in one transaction."""
-    work = settings.work_dir / submission_id.replace("/", "_")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+@dataclass
+class Run:
+    """What one ``ingest_all`` run did: outcomes, and the submissions it could not finish."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    failed: list[Outcome] = field(default_factory=list)       # recorded as SUB-PROCESSING
+    postponed: dict[str, str] = field(default_factory=dict)   # id -> transient error, still received
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.postponed
+
+
+def ingest_all(settings: Settings, submission_ids: list[str] | None = None, *, attempts: int = 3,
+               progress: Callable[[str], None] | None = None) -> Run:
+    """Process the given (default: every pending) submission; one failure never stops the others.
+
+    An error a retry can fix is tried ``attempts`` times with a growing pause; a submission that
+    still fails stays ``received`` for the next run and is listed in ``postponed``.
+    """
+    run = Run()
+    say = progress or (lambda _: None)
+    queue = list(submission_ids) if submission_ids else pending(settings)
+    seen: set[str] = set()
+    while queue:
+        for sid in queue:
+            seen.add(sid)
+            try:
+                outcome = _with_retries(settings, sid, attempts, run)
+            except ConfigError:
+                raise
+            except Exception as exc:   # even recording the failure failed: next run tries again
+                log.exception("processing %s failed and could not be recorded", sid)
+                run.postponed[sid] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+                outcome = None
+            if outcome is None:
+                say(f"{sid}: postponed - {run.postponed[sid]}")
+                continue
+            run.outcomes.append(outcome)
+            if outcome.failed:
+                run.failed.append(outcome)
+            say(outcome.line())
+        queue = [] if submission_ids else [s for s in pending(settings) if s not in seen]
+    return run
+
+
+def requeue(settings: Settings, submission_ids: list[str]) -> list[str]:
+    """Put submissions that the platform failed to process (``SUB-PROCESSING``) back in the queue.
+
+    Their recorded failure (verdict, rule results) is removed and the change audited; the next
+    ingestion processes them from the archived raw file.
+    """
+    from pipelines import audit
+
     con = store.connect(settings, read_only=False)
     try:
-        sub = load_submission(con, submission_id)
-        if sub.status != "received":
-            return _outcome_of(con, submission_id, already_done=True)
-        outcome = _run(con, settings, sub, work)
-        if progress:
-            progress(outcome.line())
-        return outcome
+        def work(c: duckdb.DuckDBPyConnection) -> list[str]:
+            rows = c.execute(
+                f"SELECT submission_id FROM {L}.submissions WHERE list_contains(?, submission_id) "
+                "AND status = 'rejected' AND starts_with(verdict_reasons[1], 'SUB-PROCESSING')",
+                [submission_ids]).fetchall()
+            ids = [r[0] for r in rows]
+            for table in ("rule_results", "quarantine", "validation_results"):
+                c.execute(f"DELETE FROM {L}.{table} WHERE list_contains(?, submission_id)", [ids])
+            c.execute(f"UPDATE {L}.submissions SET status = 'received', verdict = NULL, verdict_reasons = NULL, "
+                      "processed_at = NULL, snapshot_id = NULL WHERE list_contains(?, submission_id)", [ids])
+            for sid in ids:
+                audit.append(c, "requeued", sid, {"reason": "processing failed; queued again by the operator"})
+            return ids
+
+        ids, _ = store.write_transaction(con, settings, work, message="requeue failed submissions")
+        return ids
     finally:
         con.close()
-        shutil.rmtree(work, ignore_errors=True)
+
+
+def _with_retries(settings: Settings, submission_id: str, attempts: int, run: Run) -> Outcome | None:
+    delay = 1.0
+    for attempt in range(1, attempts + 1):
+        try:
+            return process_submission(settings, submission_id)
+        except Exception as exc:
+            if not is_retryable(exc):
+                raise
+            if attempt == attempts:
+                run.postponed[submission_id] = str(exc).splitlines()[0][:300]
+                return None
+            time.sleep(delay)
+            delay *= 4
+    return None
+
+
+def process_submission(settings: Settings, submission_id: str,
+                       progress: Callable[[str], None] | None = None) -> Outcome:
+    """Run every stage for one submission and publish the result in one transaction.
+
+    The file is read and checked in an isolated staging database (``staging.staging_connection``)
+    inside a work folder that only this process uses (``work.claim``); its plaintext is deleted
+    as soon as it is staged. Errors a retry can fix (a busy catalog, I/O) are raised; any other
+    failure is recorded against the submission as ``SUB-PROCESSING`` (see ``_record_failure``),
+    so it never stays ``received`` to crash every later run.
+    """
+    with claim(settings, submission_id) as folder:
+        con = store.connect(settings, read_only=False)
+        try:
+            sub = load_submission(con, submission_id)
+            if sub.status != "received":
+                return _outcome_of(con, submission_id, already_done=True)
+            try:
+                outcome = _run(con, settings, sub, folder)
+            except Exception as exc:
+                if is_retryable(exc) or isinstance(exc, ConfigError):
+                    raise
+                outcome = _record_failure(con, settings, sub, exc)
+            if progress:
+                progress(outcome.line())
+            return outcome
+        finally:
+            con.close()
 
 
 def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, work: Path) -> Outcome:
     contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
     sub_rules = load_submission_rules(settings.schemas_dir)
     key = load_key(settings)
-    ctx = CheckContext(member_id=sub.member_id, period=parse_period(sub.period),
-                       file_format=sub.file_format)
     timings: dict[str, float] = {}
-    check: RowCheck | None = None
-    gx: GxOutcome | None = None
-    facts: dict = {}
-    t0 = time.perf_counter()
-    try:
-        raw = archive.restore(settings, sub.sha256, work / f"raw.{sub.file_format}")
-        staged = stage_file(con, raw, file_name=sub.file_name,
-                            file_format=sub.file_format, contract=contract, work_dir=work,
-                            encoding=sub.manifest.get("encoding"))
-        facts["encoding"] = staged.encoding
-        timings["staging"] = time.perf_counter() - t0
-        checkpoint(settings, "after-staging")
-        references = _load_references(con, contract, sub)
-        ctx = CheckContext(member_id=sub.member_id, period=ctx.period, file_format=sub.file_format,
-                           references={rid: reference_table(contract.rule(rid)) for rid in references})
-        t1 = time.perf_counter()
-        bind_key(con, key)
-        check = check_rows(con, contract, ctx)
-        timings["validation"] = time.perf_counter() - t1
-        checkpoint(settings, "after-validation")
-        totals, unreadable = _control_totals(con, contract)
-        facts["totals"] = {k: str(v) for k, v in totals.items()}
-        verdict = decide(contract, sub_rules, check, file_name=sub.file_name, row_count_given=sub.manifest.get("row_count"),
-                         reconciliations=reconcile(contract, sub_rules, sub.manifest.get("control_totals") or {},
-                                                   totals, unreadable))
-        t2 = time.perf_counter()
-        gx = _run_gx(con, settings, contract, ctx, sub, check, references)
-        timings["gx"] = time.perf_counter() - t2
-    except FileRejected as exc:
-        verdict = file_verdict(exc.check_id, str(exc))
-        timings.setdefault("staging", time.perf_counter() - t0)
-    t3 = time.perf_counter()
-    result: Published
-    def publish_and_maybe_crash(c: duckdb.DuckDBPyConnection) -> Published:
-        published = publish(c, sub, contract, sub_rules, verdict, check, gx, timings, facts, key.key_id)
-        checkpoint(settings, "publish-before-commit")
-        return published
+    with staging_connection(settings, work) as st:
+        checked = _check(con, st, settings, sub, contract, sub_rules, key, work, timings)
+        t3 = time.perf_counter()
 
-    result, snapshot = store.write_transaction(
-        con, settings, publish_and_maybe_crash,
-        message=f"publish {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
+        def publish_and_maybe_crash(c: duckdb.DuckDBPyConnection) -> Published:
+            published = publish(c, sub, contract, sub_rules, checked, timings, key.key_id)
+            checkpoint(settings, "publish-before-commit")
+            return published
+
+        result, snapshot = store.write_transaction(
+            con, settings, publish_and_maybe_crash,
+            message=f"publish {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
     if not result.already_done:
         timings["publish"] = time.perf_counter() - t3
         checkpoint(settings, "after-publish-commit")
         store.write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, timings),
                                 message=f"record snapshot of {sub.submission_id}")
+    check, verdict = checked.check, checked.verdict
     return Outcome(submission_id=sub.submission_id, status=result.status,
                    rows_total=check.rows if check else None, rows_accepted=result.rows_accepted,
                    rows_quarantined=result.rows_quarantined, reasons=verdict.reasons,
                    snapshot_id=None if result.already_done else snapshot,
-                   gx=_gx_words(gx, check, settings), timings=timings, already_done=result.already_done)
+                   gx=_gx_words(checked.gx, check, settings), timings=timings, already_done=result.already_done)
 
 
-def _load_references(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
-                     sub: Submission) -> list[str]:
-    """Copy the member's published values that cross-dataset rules look up into staging tables."""
+def _check(con: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnection, settings: Settings,
+           sub: Submission, contract: DatasetContract, sub_rules: SubmissionRules, key: PseudonymKey,
+           work: Path, timings: dict[str, float]) -> Checked:
+    """Stage the file in ``st``, check its rows and decide; a file that cannot be read is a verdict."""
+    ctx = CheckContext(member_id=sub.member_id, period=parse_period(sub.period), file_format=sub.file_format)
+    t0 = time.perf_counter()
+    try:
+        raw = archive.restore(settings, sub.sha256, work / f"raw.{sub.file_format}")
+        try:
+            staged = stage_file(st, raw, file_name=sub.file_name, file_format=sub.file_format,
+                                contract=contract, work_dir=work, encoding=sub.manifest.get("encoding"))
+        finally:
+            raw.unlink(missing_ok=True)   # the plaintext lives no longer than the read
+        timings["staging"] = time.perf_counter() - t0
+        checkpoint(settings, "after-staging")
+        references = _load_references(con, st, contract, sub)
+        ctx = replace(ctx, references={rid: reference_table(contract.rule(rid)) for rid in references})
+        t1 = time.perf_counter()
+        bind_key(st, key)
+        check = check_rows(st, contract, ctx)
+        timings["validation"] = time.perf_counter() - t1
+        checkpoint(settings, "after-validation")
+        totals, unreadable = _control_totals(st, contract)
+        verdict = decide(contract, sub_rules, check, file_name=sub.file_name,
+                         row_count_given=sub.manifest.get("row_count"),
+                         reconciliations=reconcile(contract, sub_rules, sub.manifest.get("control_totals") or {},
+                                                   totals, unreadable))
+        t2 = time.perf_counter()
+        gx = _run_gx(st, settings, contract, ctx, sub, check, references)
+        timings["gx"] = time.perf_counter() - t2
+        facts = {"encoding": staged.encoding, "totals": {k: str(v) for k, v in totals.items()}}
+        return Checked(verdict, check, StagedRows(st, contract), gx, facts)
+    except FileRejected as exc:
+        timings.setdefault("staging", time.perf_counter() - t0)
+        return Checked(file_verdict(exc.check_id, str(exc)), None, None, None, {})
+
+
+def _record_failure(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission,
+                    exc: BaseException) -> Outcome:
+    """Record a submission that the platform failed to process as rejected (``SUB-PROCESSING``).
+
+    The member reads what kind of failure it was, never a traceback; the operator's log has the
+    traceback, and ``insurshare ingest --retry`` processes the submission again once fixed.
+    """
+    log.exception("processing %s failed", sub.submission_id)
+    what = str(exc).splitlines()[0][:300] if str(exc) else ""
+    message = (f"SUB-PROCESSING: file {sub.file_name!r} could not be processed ({type(exc).__name__}"
+               + (f": {what}" if what else "") + "). The platform's operator has been told; the file is "
+               "kept in the archive and will be processed again once the cause is fixed.")
+    verdict = Verdict(accepted=False, failed_checks=("SUB-PROCESSING",), reasons=(message,))
+    contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
+    checked = Checked(verdict, None, None, None, {})
+    result, snapshot = store.write_transaction(
+        con, settings, lambda c: publish(c, sub, contract, load_submission_rules(settings.schemas_dir),
+                                         checked, {}, None),
+        message=f"record failure of {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
+    if not result.already_done:
+        store.write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, {}),
+                                message=f"record snapshot of {sub.submission_id}")
+    return Outcome(submission_id=sub.submission_id, status=result.status, rows_total=None, rows_accepted=0,
+                   rows_quarantined=0, reasons=verdict.reasons, snapshot_id=snapshot, failed=True)
+
+
+def _load_references(con: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnection,
+                     contract: DatasetContract, sub: Submission) -> list[str]:
+    """Copy the member's published values that cross-dataset rules look up from the lake into
+    tables of the staging database (as Arrow: the staging database cannot reach the lake)."""
     rule_ids = []
     for rule in contract.rules:
         if rule.kind not in ("exists_in", "unique_across_periods"):
@@ -169,8 +309,13 @@ def _load_references(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
         column = rule.params.get("ref_column", rule.column)
         other_periods = "AND period <> ?" if rule.kind == "unique_across_periods" else ""
         args = [sub.member_id] + ([sub.period] if other_periods else [])
-        con.execute(f"CREATE OR REPLACE TABLE {reference_table(rule)} AS SELECT DISTINCT {q(column)} AS value "
-                    f"FROM {L}.{dataset} WHERE member_id = ? {other_periods} AND {q(column)} IS NOT NULL", args)
+        values = con.execute(f"SELECT DISTINCT {q(column)} AS value FROM {L}.{dataset} "
+                             f"WHERE member_id = ? {other_periods} AND {q(column)} IS NOT NULL", args).to_arrow_table()
+        st.register("_reference_values", values)
+        try:
+            st.execute(f"CREATE OR REPLACE TABLE {reference_table(rule)} AS SELECT value FROM _reference_values")
+        finally:
+            st.unregister("_reference_values")
         rule_ids.append(rule.id)
     return rule_ids
 

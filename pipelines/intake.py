@@ -25,7 +25,7 @@ from pipelines import archive, audit, store
 from pipelines.config import Settings
 from pipelines.contracts import datasets, load_contract
 from pipelines.errors import ContractError, InsurShareError, SubmissionError
-from pipelines.staging import format_of
+from pipelines.staging import format_of, text_encoding
 from pipelines.validation.context import parse_period
 
 MEMBER_RE = re.compile(r"[A-Z][A-Z0-9]{2,15}")
@@ -68,18 +68,29 @@ class Manifest:
         totals = control_totals or {}
         if not isinstance(totals, dict):
             raise SubmissionError("Control totals must be a mapping of column to amount.")
-        if row_count is not None and not (isinstance(row_count, int) or str(row_count).isdigit()):
-            raise SubmissionError(f"Row count {row_count!r} is not a whole number.")
-        clean = {}
-        for k, v in totals.items():
-            try:
-                clean[str(k)] = str(Decimal(str(v)))
-            except InvalidOperation:
-                raise SubmissionError(f"Control total {k}={v!r} is not a number.") from None
+        if row_count is not None and not (isinstance(row_count, int) and not isinstance(row_count, bool)
+                                          and row_count >= 0 or str(row_count).isdigit()):
+            raise SubmissionError(f"Row count {str(row_count)[:40]!r} is not a whole number.")
+        if encoding and text_encoding(str(encoding)) is None:
+            raise SubmissionError(f"Encoding {str(encoding)[:40]!r} is not a text encoding the platform knows.",
+                                  hint="Leave it out (UTF-8 and GB18030 are recognised) or name e.g. gb18030.")
+        clean = {str(k)[:64]: _amount(k, v) for k, v in totals.items()}
         return cls(member_id=str(member_id or ""), dataset=str(dataset or ""), period=str(period or ""),
                    contract_version=str(contract_version) if contract_version else None,
                    row_count=int(row_count) if row_count is not None else None,
                    control_totals=clean, encoding=str(encoding) if encoding else None)
+
+
+def _amount(column: object, value: object) -> str:
+    """A control total as an exact decimal string: finite, at most 30 digits before the point."""
+    try:
+        amount = Decimal(str(value).strip()) if not isinstance(value, (bool, dict, list)) else None
+    except InvalidOperation:
+        amount = None
+    if amount is None or not amount.is_finite() or abs(amount) >= Decimal(10) ** 30 or amount.as_tuple().exponent < -12:
+        raise SubmissionError(f"Control total {str(column)[:64]}={str(value)[:40]!r} is not an amount.",
+                              hint="Give the sum as a plain decimal number, e.g. 1234567.89.")
+    return str(amount)
 
 
 @dataclass(frozen=True)
@@ -157,18 +168,22 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest:
 
 def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: str | None = None,
             today: dt.date | None = None, received_at: dt.datetime | None = None,
-            con: duckdb.DuckDBPyConnection | None = None) -> Received:
+            con: duckdb.DuckDBPyConnection | None = None,
+            archived: tuple[str, int, Path] | None = None) -> Received:
     """Archive ``path`` and record it as a submission; ``SubmissionError`` if refused.
 
     ``received_at`` (UTC, default now) lets an operator load historical submissions with the
     time they really arrived, which timeliness is measured against. ``con`` (a connection from
-    ``intake_connection``) lets a batch of files share one connection.
+    ``intake_connection``) lets a batch of files share one connection; ``archived`` (what
+    ``archive.store`` returned for ``path``) skips archiving it again.
     """
     path = Path(path)
     file_name = file_name or path.name
-    if not path.is_file():
-        raise SubmissionError(f"File {str(path)!r} does not exist or is not a file.")
-    sha, size, archived = archive.store(settings, path)
+    if archived is None:
+        if not path.is_file():
+            raise SubmissionError(f"File {str(path)!r} does not exist or is not a file.")
+        archived = archive.store(settings, path)
+    sha, size, archived = archived
     received_at = received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     today = today or received_at.date()
     with intake_connection(settings, con) as c:
@@ -204,7 +219,7 @@ def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, ver
             file_name: str, sha: str, size: int, archived: Path, received_at: dt.datetime) -> Received:
     rows = con.execute(
         f"SELECT submission_id, version, sha256, status FROM {store.LAKE}.submissions "
-        "WHERE member_id = ? AND dataset = ? AND period = ? ORDER BY version",
+        "WHERE member_id = ? AND dataset = ? AND period = ? AND version IS NOT NULL ORDER BY version",
         [manifest.member_id, manifest.dataset, period]).fetchall()
     for sid, _, digest, _ in rows:
         if digest == sha:
@@ -227,9 +242,10 @@ def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, ver
 
 
 def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest: Manifest,
-                    file_name: str, sha: str, size: int, archived: Path, exc: InsurShareError) -> None:
+                    file_name: str, sha: str | None, size: int | None, archived: Path | None,
+                    exc: InsurShareError) -> None:
     stamp = dt.datetime.now(dt.UTC)
-    sid = f"refused-{sha[:12]}-{stamp.strftime('%Y%m%dT%H%M%S%f')}"
+    sid = f"refused-{(sha or 'unread')[:12]}-{stamp.strftime('%Y%m%dT%H%M%S%f')}"
 
     def work(c: duckdb.DuckDBPyConnection) -> None:
         c.execute(
@@ -238,8 +254,8 @@ def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest
             "sha256, archive_path, manifest, received_at, processed_at) "
             "VALUES (?, ?, ?, ?, ?, 'refused', 'rejected', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sid, manifest.member_id[:64], manifest.dataset[:64], manifest.period[:16],
-             manifest.contract_version, [str(exc)], file_name, format_of(file_name), size, sha,
-             str(archived), json.dumps(asdict(manifest))[:4096], stamp.replace(tzinfo=None),
+             manifest.contract_version, [str(exc)], file_name[:255], format_of(file_name), size, sha,
+             str(archived) if archived else None, json.dumps(asdict(manifest))[:4096], stamp.replace(tzinfo=None),
              stamp.replace(tzinfo=None)])
         audit.append(c, "refused", sid, {"file_name": file_name, "file_bytes": size, "sha256": sha,
                                          "reason": str(exc)})
@@ -252,13 +268,16 @@ def refuse_file(settings: Settings, path: Path, error: InsurShareError,
     """Archive a file whose manifest could not even be read, and record the refusal."""
     file_name = file_name or path.name
     sha, size, archived = archive.store(settings, path)
-    con = store.connect(settings, read_only=False)
-    try:
-        store.ensure_lake(con, settings)
+    with intake_connection(settings) as con:
         _record_refusal(con, settings, Manifest(member_id="", dataset="", period=""), file_name,
                         sha, size, archived, error)
-    finally:
-        con.close()
+
+
+def refuse_unread(settings: Settings, file_name: str, error: InsurShareError) -> None:
+    """Record the refusal of something that must not be read (a link, a device): nothing is archived."""
+    with intake_connection(settings) as con:
+        _record_refusal(con, settings, Manifest(member_id="", dataset="", period=""), file_name,
+                        None, None, None, error)
 
 
 def load_submission(con: duckdb.DuckDBPyConnection, submission_id: str) -> Submission:

@@ -1,58 +1,213 @@
 """The landing zone: members (or their transfer jobs) drop a file and then its manifest.
 
-``$INSURSHARE_HOME/landing/**/<file>`` is taken into intake once ``<file>.manifest.json``
-exists beside it (the manifest is written last, so a file still being uploaded is left
-alone). After intake the raw file is in the archive, and both files leave the landing zone,
-whether the submission was received or refused.
+``$INSURSHARE_HOME/landing/<member id>/**/<file>`` is taken into intake once
+``<file>.manifest.json`` exists beside it (the manifest is written last, so a file still being
+uploaded is left alone). The folder is the member's identity: a manifest that names another
+member is refused, and files outside a member's folder are refused too.
+
+Taking a file is safe against what a hostile or careless sender can put there:
+- only regular files are read: a symbolic link is never followed (it is removed and the
+  refusal recorded; what it pointed to is not read), and FIFOs, sockets and devices are
+  never opened;
+- the file and its manifest are first renamed into a private folder (``landing/.taking/``),
+  atomically, so a corrected file uploaded meanwhile lands beside them, untouched, and is
+  taken on the next run;
+- a file that changes while it is being read is archived as read and put back, to be taken
+  again once it is stable; it is never deleted unread.
+After intake the raw file is in the archive, and both files leave the landing zone, whether
+the submission was received or refused. One file's failure never stops the others: errors a
+retry can fix put the file back and are raised after every other file was taken.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import os
+import stat
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pipelines import archive
 from pipelines.config import Settings
-from pipelines.errors import InsurShareError, SubmissionError
-from pipelines.intake import Manifest, receive, refuse_file
+from pipelines.errors import InsurShareError, SubmissionError, is_retryable
+from pipelines.intake import MEMBER_RE, Manifest, receive, refuse_file, refuse_unread
 
 MANIFEST_SUFFIX = ".manifest.json"
+TAKING = ".taking"
+log = logging.getLogger(__name__)
 
 
 def landing_dir(settings: Settings) -> Path:
     return settings.home / "landing"
 
 
+@dataclass(frozen=True)
+class Landed:
+    """A data file and its manifest as found, and the member folder they are in."""
+
+    data: Path
+    manifest: Path
+    member: str | None      # None: not inside a member's folder
+
+
 def receive_landing(settings: Settings, progress: Callable[[str], None] | None = None) -> list[str]:
     """Take every landed file that has its manifest into intake; return one line per file."""
     root = landing_dir(settings)
-    if not root.exists():
+    if not root.is_dir() or root.is_symlink():
         return []
-    lines = []
-    for manifest_path in sorted(root.rglob(f"*{MANIFEST_SUFFIX}")):
-        data = manifest_path.with_name(manifest_path.name[: -len(MANIFEST_SUFFIX)])
-        if not data.is_file():
-            continue
-        line = _take(settings, data, manifest_path)
-        data.unlink()
-        manifest_path.unlink()
+    lines, transient = [], []
+    for landed in _landed(root):
+        try:
+            line = _take(settings, root, landed)
+        except Exception as exc:   # one file never stops the others
+            if is_retryable(exc):
+                transient.append(exc)
+                line = f"{landed.data.name}: not taken now, will be taken again - {exc}"
+            else:
+                log.exception("taking %s failed", landed.data)
+                line = f"{landed.data.name}: failed - {exc}"
         lines.append(line)
         if progress:
             progress(line)
+    if transient:
+        raise transient[0]
     return lines
 
 
-def _take(settings: Settings, data: Path, manifest_path: Path) -> str:
-    """Archive and receive one landed file; a refusal is recorded and described, not raised."""
+def _landed(root: Path) -> Iterator[Landed]:
+    """Every manifest under ``root`` (not following links, skipping hidden names) and its file."""
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(folder)
+        parts = here.relative_to(root).parts
+        for name in sorted(files):
+            if name.startswith(".") or not name.endswith(MANIFEST_SUFFIX) or name == MANIFEST_SUFFIX:
+                continue
+            data = here / name[: -len(MANIFEST_SUFFIX)]
+            if os.path.lexists(data):
+                yield Landed(data, here / name, parts[0] if parts else None)
+
+
+def _take(settings: Settings, root: Path, landed: Landed) -> str:
+    name = landed.data.name
+    problem = _not_regular(landed.data) or _not_regular(landed.manifest)
+    if problem:
+        for path in (landed.data, landed.manifest):
+            _remove_entry(path)
+        refuse_unread(settings, name, SubmissionError(f"Landed file {name!r} {problem}; it was not read.",
+                                                      hint="Upload the file itself, as a regular file."))
+        return f"{name}: refused - {problem}"
+    taken_data, taken_manifest = _move_aside(root, landed)
     try:
-        manifest = Manifest.from_file(manifest_path)
+        before = os.stat(taken_data)
+        archived = archive.store(settings, taken_data)
+        after = os.stat(taken_data)
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            _put_back(taken_data, landed.data, taken_manifest, landed.manifest)
+            return (f"{name}: changed while it was being taken (still uploading?); archived as read, "
+                    "left in place and taken again on the next run")
+        line = _intake(settings, taken_data, taken_manifest, landed, archived)
+    except BaseException:
+        _put_back(taken_data, landed.data, taken_manifest, landed.manifest)
+        raise
+    taken_data.unlink()
+    taken_manifest.unlink()
+    taken_data.parent.rmdir()
+    return line
+
+
+def _intake(settings: Settings, data: Path, manifest_path: Path, landed: Landed,
+            archived: tuple[str, int, Path]) -> str:
+    """Receive one taken, archived file; a refusal is recorded and described, not raised."""
+    name = landed.data.name
+    try:
+        manifest = _manifest_for(manifest_path, landed)
     except SubmissionError as exc:
-        refuse_file(settings, data, exc)
-        return f"{data.name}: refused - {exc}"
+        refuse_file(settings, data, exc, file_name=name)
+        return f"{name}: refused - {exc}"
     try:
-        got = receive(settings, data, manifest)
+        got = receive(settings, data, manifest, file_name=name, archived=archived)
     except InsurShareError as exc:
         if exc.retryable:
             raise
-        return f"{data.name}: refused - {exc}"
+        return f"{name}: refused - {exc}"
     verb = "received as" if got.created else "already received as"
-    return f"{data.name}: {verb} {got.submission.submission_id}"
+    return f"{name}: {verb} {got.submission.submission_id}"
+
+
+def _manifest_for(path: Path, landed: Landed) -> Manifest:
+    """The manifest, with the member of the folder (a manifest cannot name another member)."""
+    if landed.member is None or not MEMBER_RE.fullmatch(landed.member):
+        raise SubmissionError(f"Landed file {landed.data.name!r} is not inside a member's folder.",
+                              hint="Each member drops its files into landing/<member id>/, e.g. landing/M001/.")
+    manifest = Manifest.from_file(path)
+    if manifest.member_id and manifest.member_id != landed.member:
+        raise SubmissionError(
+            f"The manifest of {landed.data.name!r} in landing/{landed.member}/ names member "
+            f"{manifest.member_id[:40]!r}.", hint="A member submits only its own files, from its own folder.")
+    return replace(manifest, member_id=landed.member)
+
+
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` is not a regular file (None when it is), without following a link."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return "disappeared before it was taken"
+    if stat.S_ISLNK(mode):
+        return "is a symbolic link"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a folder, pipe, socket or device)"
+    return None
+
+
+def _remove_entry(path: Path) -> None:
+    """Remove a link or special file itself (never what a link points to); leave folders."""
+    try:
+        if not stat.S_ISDIR(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _move_aside(root: Path, landed: Landed) -> tuple[Path, Path]:
+    """Rename the pair into a private folder, atomically (the same file system)."""
+    private = root / TAKING
+    private.mkdir(mode=0o700, exist_ok=True)
+    folder = private / uuid.uuid4().hex
+    folder.mkdir(mode=0o700)
+    data, manifest = folder / "data", folder / "manifest.json"
+    os.rename(landed.manifest, manifest)
+    try:
+        os.rename(landed.data, data)
+    except OSError:
+        os.rename(manifest, landed.manifest)
+        folder.rmdir()
+        raise
+    if _not_regular(data) or _not_regular(manifest):   # swapped for a link between the checks
+        _put_back(data, landed.data, manifest, landed.manifest)
+        raise SubmissionError(f"Landed file {landed.data.name!r} changed into a link while it was taken.")
+    return data, manifest
+
+
+def _put_back(data: Path, data_home: Path, manifest: Path, manifest_home: Path) -> None:
+    """Return a taken pair to where it was, or beside it as ``<name>.changed-<n><suffix>`` when
+    a new upload took its place meanwhile."""
+    def names(n: int) -> tuple[Path, Path]:
+        if n == 0:
+            return data_home, manifest_home
+        other = data_home.with_name(f"{data_home.stem}.changed-{n}{data_home.suffix}")
+        return other, other.with_name(other.name + MANIFEST_SUFFIX)
+
+    n = 0
+    while any(os.path.lexists(p) for p in names(n)):
+        n += 1
+    for taken, home in zip((data, manifest), names(n), strict=True):
+        if os.path.lexists(taken):
+            os.rename(taken, home)
+    try:
+        data.parent.rmdir()
+    except OSError:
+        pass

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -20,11 +22,64 @@ from pipelines import audit, store
 from pipelines.contracts import DatasetContract, SubmissionRules
 from pipelines.intake import Submission
 from pipelines.privacy.rotation import check_key_current
-from pipelines.validation.engine import RowCheck, quarantine_select
+from pipelines.validation.engine import ACCEPTED, RowCheck, quarantine_select
 from pipelines.validation.expectations import GxOutcome
+from pipelines.validation.rules_sql import q
 from pipelines.verdict import Verdict
 
 L = store.LAKE
+ROWS_PER_BATCH = 122_880
+
+
+class StagedRows:
+    """The checked rows of one submission, still in its isolated staging database.
+
+    Publishing reads them from there as Arrow streams (the staging database cannot reach the
+    lake, and the lake connection never reads the member's file): the accepted rows in the
+    order of the dataset's table, and the quarantined rows. Each call opens a new stream, so a
+    publishing transaction that is retried reads them again.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, contract: DatasetContract) -> None:
+        self.con = con
+        self.contract = contract
+
+    def _stream(self, sql: str) -> pa.RecordBatchReader:
+        cursor = self.con.cursor()   # one stream per cursor: two may be open at once
+        reader = cursor.execute(sql).to_arrow_reader(ROWS_PER_BATCH)
+        return pa.RecordBatchReader.from_batches(reader.schema, _closing(reader, cursor))
+
+    def accepted(self) -> pa.RecordBatchReader:
+        cols = ", ".join(["__row", *(q(c.name) for c in self.contract.columns), "__warnings"])
+        return self._stream(f"SELECT {cols} FROM checked WHERE {ACCEPTED}")
+
+    def quarantined(self) -> pa.RecordBatchReader:
+        return self._stream(quarantine_select(self.contract))
+
+    def digest(self) -> tuple[int, int]:
+        """Row count and an order-free digest of the accepted rows (for the audit entry)."""
+        cols = ", ".join(q(c.name) for c in self.contract.columns)
+        return self.con.execute(
+            f"SELECT count(*), CAST(coalesce(sum(hash({cols}) % 1000000007), 0) AS BIGINT) FROM checked "
+            f"WHERE {ACCEPTED}").fetchone()
+
+
+def _closing(reader: pa.RecordBatchReader, cursor: duckdb.DuckDBPyConnection):
+    try:
+        yield from reader
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What staging and validation decided about one submission, ready to publish."""
+
+    verdict: Verdict
+    check: RowCheck | None          # None: the file could not be read (or processing failed)
+    rows: StagedRows | None
+    gx: GxOutcome | None
+    facts: dict                     # encoding used and control totals computed
 
 
 @dataclass(frozen=True)
@@ -36,15 +91,16 @@ class Published:
 
 
 def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract,
-            sub_rules: SubmissionRules, verdict: Verdict, check: RowCheck | None,
-            gx: GxOutcome | None, timings: dict[str, float], control_totals: dict,
-            key_id: str) -> Published:
+            sub_rules: SubmissionRules, checked: Checked, timings: dict[str, float],
+            key_id: str | None) -> Published:
     """The body of the publishing transaction (run it with ``store.write_transaction``)."""
     status = con.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",
                          [sub.submission_id]).fetchone()[0]
     if status != "received":
         return Published(status=status, rows_accepted=0, rows_quarantined=0, already_done=True)
-    check_key_current(con, key_id)
+    verdict, check = checked.verdict, checked.check
+    if key_id is not None:
+        check_key_current(con, key_id)
     slice_args = [sub.member_id, sub.dataset, sub.period]
     status = verdict.label
     accepted_rows = 0
@@ -56,25 +112,27 @@ def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetCo
             status = "superseded"
             _mark_superseded(con, [sub.submission_id], newer[0])
         else:
-            accepted_rows = _replace_slice(con, sub, contract)
+            accepted_rows = _replace_slice(con, sub, contract, checked.rows)
     quarantined = 0
-    if check is not None:
-        con.execute(
-            f"INSERT INTO {L}.quarantine SELECT ?, ?, ?, ?, source_row, rule_ids, reasons, record "
-            f"FROM ({quarantine_select(contract)})", [sub.submission_id, *slice_args])
+    if check is not None and check.quarantined_rows:
+        with _registered(con, "_staged_quarantine", checked.rows.quarantined()):
+            con.execute(f"INSERT INTO {L}.quarantine SELECT ?, ?, ?, ?, source_row, rule_ids, reasons, record "
+                        "FROM _staged_quarantine", [sub.submission_id, *slice_args])
         quarantined = check.quarantined_rows
-    _insert_rule_results(con, sub, contract, sub_rules, verdict, check, gx)
-    if gx is not None:
+    _insert_rule_results(con, sub, contract, sub_rules, verdict, check, checked.gx)
+    if checked.gx is not None:
+        gx = checked.gx
         con.execute(f"INSERT INTO {L}.validation_results VALUES (?, 'gx-pandas', ?, ?, ?, ?, ?)",
                     [sub.submission_id, gx.suite_name, gx.success, gx.evaluated, gx.successful,
                      json.dumps(gx.result, default=str)])
-    _audit(con, sub, contract, status, verdict, check, accepted_rows, quarantined)
+    _audit(con, sub, status, checked, accepted_rows, quarantined)
+    facts = checked.facts
     con.execute(
         f"UPDATE {L}.submissions SET status = ?, verdict = ?, verdict_reasons = ?, encoding = ?, "
         "control_totals = ?, rows_total = ?, rows_accepted = ?, rows_quarantined = ?, rows_warned = ?, "
         "error_row_share = ?, processed_at = ?, timings = ? WHERE submission_id = ?",
-        [status, verdict.label, list(verdict.reasons), control_totals.get("encoding"),
-         json.dumps(control_totals.get("totals", {}), default=str),
+        [status, verdict.label, list(verdict.reasons), facts.get("encoding"),
+         json.dumps(facts.get("totals", {}), default=str),
          check.rows if check else None, accepted_rows, quarantined,
          check.warned_rows if check else None,
          (check.error_rows / check.rows) if check and check.rows else None,
@@ -83,34 +141,41 @@ def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetCo
     return Published(status=status, rows_accepted=accepted_rows, rows_quarantined=quarantined)
 
 
-def _audit(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract, status: str,
-           verdict: Verdict, check: RowCheck | None, accepted: int, quarantined: int) -> None:
+@contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Iterator[None]:
+    con.register(name, data)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def _audit(con: duckdb.DuckDBPyConnection, sub: Submission, status: str, checked: Checked,
+           accepted: int, quarantined: int) -> None:
     """The verdict, and for an accepted submission the publish, with a digest of the rows."""
+    verdict, check = checked.verdict, checked.check
     failures = {c.rule.id: c.failed for c in check.counts if c.failed} if check else {}
     audit.append(con, "verdict", sub.submission_id,
                  {"verdict": verdict.label, "status": status, "reasons": list(verdict.reasons),
                   "rows_total": check.rows if check else None, "rows_quarantined": quarantined},
                  content={"sha256": sub.sha256, "failures": failures})
     if status == "accepted":
-        cols = ", ".join(f'"{c.name}"' for c in contract.columns)
-        n, digest = con.execute(
-            f"SELECT count(*), CAST(coalesce(sum(hash({cols}) % 1000000007), 0) AS BIGINT) FROM checked "
-            "WHERE len(__errors) = 0 AND len(__fatal) = 0").fetchone()
+        n, digest = checked.rows.digest()
         audit.append(con, "publish", sub.submission_id,
-                     {"table": contract.dataset, "member_id": sub.member_id, "period": sub.period,
+                     {"table": sub.dataset, "member_id": sub.member_id, "period": sub.period,
                       "rows": accepted},
                      content={"sha256": sub.sha256, "rows": n, "row_digest": digest})
 
 
-def _replace_slice(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract) -> int:
+def _replace_slice(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract,
+                   rows: StagedRows) -> int:
     table = f"{L}.{contract.dataset}"
     con.execute(f"DELETE FROM {table} WHERE member_id = ? AND period = ?", [sub.member_id, sub.period])
     cols = [n for n, _ in store.dataset_table_columns(contract)]
-    values = ", ".join(["?", "?", "?", "__row", *(f'"{c.name}"' for c in contract.columns), "__warnings"])
-    n = con.execute(
-        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {values} FROM checked "
-        "WHERE len(__errors) = 0 AND len(__fatal) = 0",
-        [sub.member_id, sub.period, sub.submission_id]).fetchone()[0]
+    with _registered(con, "_staged_accepted", rows.accepted()):
+        n = con.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}) SELECT ?, ?, ?, * FROM _staged_accepted",
+            [sub.member_id, sub.period, sub.submission_id]).fetchone()[0]
     older = [r[0] for r in con.execute(
         f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? AND period = ? "
         "AND status = 'accepted' AND submission_id <> ?",

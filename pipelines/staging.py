@@ -1,4 +1,12 @@
-"""Staging: a typed-later read of a submitted file into a local DuckDB table ``raw``.
+"""Staging: a typed-later read of a submitted file into an isolated DuckDB database.
+
+A member's file is read on its own connection (``staging_connection``): an in-memory
+database with no lake attached, file access only inside the submission's work folder, no
+extension loading and its configuration locked, so that nothing in a file can reach the lake,
+the keys or another member's data whatever it holds. Member-controlled text never enters SQL
+text: columns are read by position (``c0``, ``c1``, ...), the header is taken from what DuckDB
+itself read (so the header that is checked is the header that is read, in every format), and
+each column is then named by the contract's own name.
 
 Every column is read as text (``raw`` holds the trimmed strings and ``__row``, the data row
 number in the file, 1 for the first row under the header); the validation stage casts and
@@ -11,21 +19,26 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from pipelines.config import Settings
 from pipelines.contracts import DatasetContract
 from pipelines.errors import FileRejected
 from pipelines.store import load_extensions
+from pipelines.validation.rules_sql import q
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 ENCODINGS = ("utf-8", "gb18030")
 _CHUNK = 1 << 20
 MAX_LINE_BYTES = 4 << 20
+MAX_HEADER_CHARS = 1 << 20
+_NESTED = ("STRUCT", "MAP", "UNION", "[]", "LIST", "ARRAY")
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,31 @@ def format_of(name: str) -> str | None:
 
 def normalise_header(name: str) -> str:
     return name.replace("\ufeff", "").strip().lower()
+
+
+@contextmanager
+def staging_connection(settings: Settings, folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An isolated in-memory DuckDB for one submission: files only under ``folder``, no lake.
+
+    The excel reader is loaded before the configuration is locked; after that no extension can
+    be loaded, no file outside ``folder`` read or written, and no setting changed.
+    """
+    config = {"memory_limit": settings.duckdb_memory_limit, "autoinstall_known_extensions": False,
+              "autoload_known_extensions": False, "allow_unsigned_extensions": True}
+    if settings.duckdb_threads:
+        config["threads"] = settings.duckdb_threads
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(":memory:", config=config)
+    try:
+        load_extensions(con, ("excel",))
+        con.execute("SET temp_directory = ?", [str(folder / "spill")])
+        con.execute("SET allowed_directories = ?", [[str(folder)]])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET lock_configuration = true")
+        yield con
+    finally:
+        con.close()
 
 
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path, *, file_name: str, file_format: str,
@@ -88,6 +126,28 @@ def _sniff_format(path: Path) -> str:
     return "text"
 
 
+def _raw_view(con: duckdb.DuckDBPyConnection, header: tuple[str, ...], contract: DatasetContract,
+              *, header_row: bool = True, where: str = "") -> None:
+    """View ``raw`` over ``raw_file`` (columns ``c0``.., with the header as row 0 unless it came
+    from a schema): each column trimmed and named by the contract (never by the file), data rows
+    numbered from 1."""
+    names = {c.name: c.name for c in contract.columns}
+    cols = ", ".join(f"NULLIF(trim(CAST(c{i} AS VARCHAR)), '') AS {q(names[h])}" for i, h in enumerate(header))
+    number, first = ("rowid", "rowid > 0") if header_row else ("rowid + 1", "true")
+    con.execute(f"CREATE VIEW raw AS SELECT {number} AS __row, {cols} FROM raw_file WHERE {first}"
+                + (f" AND ({where})" if where else ""))
+
+
+def _header_row(con: duckdb.DuckDBPyConnection, width: int) -> tuple[str, ...]:
+    """The first row of ``raw_file`` as DuckDB read it: the header, normalised."""
+    first = con.execute(f"SELECT {', '.join(f'c{i}' for i in range(width))} FROM raw_file "
+                        "WHERE rowid = 0").fetchone() or ()
+    values = list(first)
+    while values and values[-1] is None:
+        values.pop()
+    return tuple(normalise_header("" if v is None else str(v)) for v in values)
+
+
 # -- CSV ---------------------------------------------------------------------------------
 
 def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
@@ -99,10 +159,10 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
         _transcode(path, source, used)
     header = _csv_header(source, file_name)
     check_header(header, contract, file_name)
-    columns = {name: "VARCHAR" for name in header}
+    columns = {f"c{i}": "VARCHAR" for i in range(len(header))}
     try:
         con.execute(
-            "CREATE TABLE raw_file AS SELECT * FROM read_csv(?, header = true, delim = ',', quote = '\"', "
+            "CREATE TABLE raw_file AS SELECT * FROM read_csv(?, header = false, delim = ',', quote = '\"', "
             "escape = '\"', auto_detect = false, columns = ?, null_padding = false, "
             f"max_line_size = {MAX_LINE_BYTES}, store_rejects = true, ignore_errors = true, strict_mode = true)",
             [str(source), columns])
@@ -112,33 +172,54 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
             "SUB-FILE", f"File {file_name!r} cannot be read as CSV"
             + (f": a line is longer than {MAX_LINE_BYTES // (1 << 20)} MB." if too_long else "."),
             hint="Export it again as comma-separated values with a header row.", file=file_name) from None
-    rejects = con.execute(
-        "SELECT line, error_type, column_name FROM reject_errors ORDER BY line LIMIT 5").fetchall()
-    if rejects:
-        count = con.execute("SELECT count(DISTINCT line) FROM reject_errors").fetchone()[0]
-        first = "; ".join(f"line {line}: {kind.lower()}" + (f" at column {col}" if col else "")
-                          for line, kind, col in rejects)
-        raise FileRejected(
-            "SUB-FILE", f"File {file_name!r} has {count} line(s) that do not split into the header's "
-            f"{len(header)} fields ({first}).",
-            hint="Quote fields that contain commas or quotes, and check that the file is complete.",
-            file=file_name, line=rejects[0][0])
-    con.execute(f"CREATE VIEW raw AS SELECT rowid + 1 AS __row, {_trimmed(header)} FROM raw_file")
+    _check_rejects(con, file_name, len(header))
+    if _header_row(con, len(header)) != header:
+        raise FileRejected("SUB-FILE", f"The header of file {file_name!r} does not read the same way twice "
+                           "(its first line is not a plain CSV record).",
+                           hint="Export it again as comma-separated values with one header line.", file=file_name)
+    _raw_view(con, header, contract)
+    if source != path:
+        source.unlink(missing_ok=True)
     return used
 
 
+def _check_rejects(con: duckdb.DuckDBPyConnection, file_name: str, width: int) -> None:
+    """One message per broken line (not per missing column), with the first few lines named."""
+    lines = con.execute("SELECT line, min(error_type) FROM reject_errors GROUP BY line ORDER BY line LIMIT 5").fetchall()
+    if not lines:
+        return
+    count = con.execute("SELECT count(DISTINCT line) FROM reject_errors").fetchone()[0]
+    words = {"MISSING COLUMNS": "too few fields", "TOO MANY COLUMNS": "too many fields",
+             "UNQUOTED VALUE": "a quote inside an unquoted field", "INVALID UNICODE": "invalid text"}
+    first = "; ".join(f"line {line}: {words.get(kind, kind.lower())}" for line, kind in lines)
+    raise FileRejected(
+        "SUB-FILE", f"File {file_name!r} has {count:,} line(s) that do not split into the header's "
+        f"{width} fields ({first}).",
+        hint="Quote fields that contain commas or quotes, and check that the file is complete.",
+        file=file_name, line=lines[0][0])
+
+
+def text_encoding(name: str) -> str | None:
+    """The codec name of a text encoding Python knows (``utf-8``, ``gb18030``, ...); None for an
+    unknown name or a codec that is not a text encoding (``rot13``, ``hex``, ``zip``)."""
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, TypeError, ValueError):
+        return None
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
 def _detect_encoding(path: Path, file_name: str, declared: str | None) -> str:
-    candidates = [declared.lower()] if declared else list(ENCODINGS)
+    candidates = [declared] if declared else list(ENCODINGS)
     failures = []
-    for enc in candidates:
-        try:
-            codecs.lookup(enc)
-        except LookupError:
-            raise FileRejected("SUB-ENCODING", f"Encoding {declared!r} of file {file_name!r} is not known.",
-                               hint="Use UTF-8 or GB18030.", file=file_name) from None
+    for given in candidates:
+        enc = text_encoding(given)
+        if enc is None:
+            raise FileRejected("SUB-ENCODING", f"Encoding {declared!r} of file {file_name!r} is not a text "
+                               "encoding the platform knows.", hint="Use UTF-8 or GB18030.", file=file_name)
         problem = _decode_problem(path, enc)
         if problem is None:
-            return "utf-8" if enc in ("utf-8", "utf8", "utf-8-sig") else enc
+            return "utf-8" if enc in ("utf-8", "utf-8-sig") else enc
         failures.append((enc, *problem))
     enc, line, offset = failures[0]
     tried = " or ".join(e.upper() for e, *_ in failures)
@@ -179,17 +260,28 @@ def _transcode(src: Path, dst: Path, encoding: str) -> None:
 
 
 def _csv_header(path: Path, file_name: str) -> tuple[str, ...]:
+    """The fields of the first line, which must end within ``MAX_HEADER_CHARS`` characters."""
     with open(path, encoding="utf-8-sig", newline="") as f:
-        first = f.readline(1 << 16)
-    if not first.strip():
+        head = f.read(MAX_HEADER_CHARS + 1)
+    ends = [i for i in (head.find("\n"), head.find("\r")) if i >= 0]
+    end = min(ends) if ends else len(head)
+    if end > MAX_HEADER_CHARS:
+        raise FileRejected(
+            "SUB-FILE", f"The first line of file {file_name!r} is longer than {MAX_HEADER_CHARS // (1 << 20)} MB "
+            "of text: it cannot be a header.",
+            hint="The first line must be the header: the contract's column names separated by commas.",
+            file=file_name)
+    if not head[:end].strip():
         raise FileRejected("SUB-EMPTY", f"File {file_name!r} is empty or starts with a blank line.",
                            hint="The first line must be the header with the contract's column names.",
                            file=file_name)
-    return tuple(normalise_header(h) for h in next(csv.reader(io.StringIO(first))))
-
-
-def _trimmed(header: tuple[str, ...]) -> str:
-    return ", ".join(f"NULLIF(trim(CAST(\"{h}\" AS VARCHAR)), '') AS \"{h}\"" for h in header)
+    try:
+        first = next(csv.reader([head[:end]], strict=True))
+    except csv.Error:
+        raise FileRejected("SUB-FILE", f"The first line of file {file_name!r} is not a CSV header (its quotes "
+                           "do not close).", hint="The first line must be the header: the contract's column "
+                           "names separated by commas.", file=file_name) from None
+    return tuple(normalise_header(h) for h in first)
 
 
 def check_header(header: tuple[str, ...], contract: DatasetContract, file_name: str) -> None:
@@ -232,57 +324,55 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
         raise FileRejected("SUB-FILE", f"File {file_name!r} is not a readable Parquet file.",
                            hint="Write the file again with a Parquet writer and send it again.",
                            file=file_name) from None
-    names = [r[0] for r in described]
-    header = tuple(normalise_header(n) for n in names)
+    header = tuple(normalise_header(r[0]) for r in described)
     check_header(header, contract, file_name)
-    cols = ", ".join(f"\"{n}\" AS \"{h}\"" for n, h in zip(names, header, strict=False))
+    nested = [h for h, r in zip(header, described, strict=True) if any(t in r[1].upper() for t in _NESTED)]
+    if nested:
+        raise FileRejected("SUB-FILE", f"File {file_name!r} holds nested values (lists, structs or maps) in "
+                           f"column(s) {', '.join(nested[:10])}; each column must hold one plain value per row.",
+                           hint="Write strings, numbers and dates as plain Parquet columns.", file=file_name,
+                           column=nested[0])
+    # Columns by position, never by the name in the file; bytes must be UTF-8 text.
+    cols = ", ".join((f"decode(#{i + 1})" if r[1].upper() == "BLOB" else f"CAST(#{i + 1} AS VARCHAR)") + f" AS c{i}"
+                     for i, r in enumerate(described))
     try:
         con.execute(f"CREATE TABLE raw_file AS SELECT {cols} FROM read_parquet(?)", [str(path)])
-    except duckdb.Error:
-        raise FileRejected("SUB-FILE", f"File {file_name!r} is a damaged Parquet file (its data pages cannot be read).",
-                           hint="Write the file again and send it again.", file=file_name) from None
-    con.execute(f"CREATE VIEW raw AS SELECT rowid + 1 AS __row, {_trimmed(header)} FROM raw_file")
+    except duckdb.Error as exc:
+        not_text = "utf" in str(exc).lower() or "unicode" in str(exc).lower()
+        raise FileRejected("SUB-FILE", f"File {file_name!r} holds binary values that are not UTF-8 text."
+                           if not_text else f"File {file_name!r} is a damaged Parquet file (its data pages "
+                           "cannot be read).", hint="Write the file again and send it again.", file=file_name) from None
+    _raw_view(con, header, contract, header_row=False)
 
 
-def _xlsx_header(path: Path, file_name: str) -> tuple[str, ...]:
+def _check_workbook(path: Path, file_name: str) -> None:
     try:
         with zipfile.ZipFile(path) as z:
             if not any(n.startswith("xl/worksheets/") for n in z.namelist()):
                 raise zipfile.BadZipFile("no worksheet")
-        import openpyxl
-
-        with open(path, "rb") as f:  # a file object: the archive path has no .xlsx suffix
-            wb = openpyxl.load_workbook(f, read_only=True)
-            try:
-                first = next(wb.worksheets[0].iter_rows(max_row=1, values_only=True), ())
-            finally:
-                wb.close()
-    except Exception:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise FileRejected("SUB-FILE", f"File {file_name!r} is not a readable XLSX workbook.",
                            hint="Save it again from the spreadsheet program as .xlsx and send it again.",
                            file=file_name) from None
-    while first and first[-1] is None:
-        first = first[:-1]
-    if not first:
-        raise FileRejected("SUB-EMPTY", f"The first sheet of {file_name!r} has no header row.",
-                           hint="The first row must hold the contract's column names.", file=file_name)
-    return tuple(normalise_header(str(h or "")) for h in first)
 
 
 def _stage_xlsx(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
                 contract: DatasetContract) -> None:
-    header = _xlsx_header(path, file_name)
-    check_header(header, contract, file_name)
-    load_extensions(con, ("excel",))
+    """The first sheet, read once by DuckDB with no header: its first row is the header checked."""
+    _check_workbook(path, file_name)
     try:
-        con.execute("CREATE TABLE raw_file AS SELECT * FROM read_xlsx(?, header = true, all_varchar = true, "
+        width = len(con.execute("DESCRIBE SELECT * FROM read_xlsx(?, header = false, all_varchar = true, "
+                                "stop_at_empty = false)", [str(path)]).fetchall())
+        cols = ", ".join(f"#{i + 1} AS c{i}" for i in range(width))
+        con.execute(f"CREATE TABLE raw_file AS SELECT {cols} FROM read_xlsx(?, header = false, all_varchar = true, "
                     "stop_at_empty = false)", [str(path)])
     except duckdb.Error:
         raise FileRejected("SUB-FILE", f"The first sheet of {file_name!r} cannot be read.",
                            hint="Save it again as .xlsx with the data on the first sheet.", file=file_name) from None
-    names = [r[0] for r in con.execute("DESCRIBE raw_file").fetchall()]
-    renamed = ", ".join(f"\"{n}\" AS \"{normalise_header(n)}\"" for n in names)
-    not_blank = " OR ".join(f"NULLIF(trim(\"{h}\"), '') IS NOT NULL" for h in header)
-    con.execute(f"CREATE TABLE raw_sheet AS SELECT rowid + 1 AS __row, {renamed} FROM raw_file")
-    con.execute(f"CREATE VIEW raw AS SELECT __row, {_trimmed(header)} FROM raw_sheet "
-                f"WHERE {not_blank}")
+    header = _header_row(con, width)
+    if not header:
+        raise FileRejected("SUB-EMPTY", f"The first sheet of {file_name!r} has no header row.",
+                           hint="The first row must hold the contract's column names.", file=file_name)
+    check_header(header, contract, file_name)
+    not_blank = " OR ".join(f"NULLIF(trim(c{i}), '') IS NOT NULL" for i in range(len(header)))
+    _raw_view(con, header, contract, where=not_blank)

@@ -12,6 +12,7 @@ import fcntl
 import importlib
 import json
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -122,6 +123,8 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
             raise ConfigError(f"No lake at {settings.catalog}.",
                               hint="Submit and ingest data first (see `insurshare --help`), or set INSURSHARE_HOME.")
         Path(settings.catalog).parent.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            _use_wal(Path(settings.catalog))
     Path(settings.data_path).mkdir(parents=True, exist_ok=True)
     options = [f"DATA_PATH '{settings.data_path}/'"]
     if read_only:
@@ -142,6 +145,31 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
                 hint="Put the data files back at the path the catalog names (see the error of DuckLake: "
                      f"{str(exc).splitlines()[0][:300]}), or set INSURSHARE_DATA_PATH to it.") from None
         raise
+
+
+_WAL: set[Path] = set()
+
+
+def _use_wal(path: Path) -> None:
+    """Put a SQLite catalog in write-ahead-log mode (once; the mode is kept in the file).
+
+    In SQLite's default rollback-journal mode a reader's shared lock blocks a writer's commit:
+    a process reading the catalog while it waits for the writer lock and another process holding
+    the writer lock while it waits to commit block each other (four parallel ``submit`` runs hung
+    for minutes). In WAL mode readers never block the writer nor the writer them; writers still
+    take turns through ``writer_lock``.
+    """
+    if path in _WAL:
+        return
+    try:
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        finally:
+            db.close()
+        _WAL.add(path)
+    except sqlite3.Error:
+        pass   # busy now: the next writer sets it
 
 
 def connect(settings: Settings, *, read_only: bool = True, snapshot: int | None = None,

@@ -11,7 +11,7 @@ import click
 
 from pipelines.cli import command, main
 from pipelines.config import Settings
-from pipelines.errors import InsurShareError
+from pipelines.errors import InsurShareError, is_retryable
 
 
 @command(main, "keygen")
@@ -135,21 +135,37 @@ def submit_index(settings: Settings, index: Path) -> None:
 
 @command(main, "ingest")
 @click.argument("submission_ids", nargs=-1)
-def ingest(settings: Settings, submission_ids: tuple[str, ...]) -> None:
-    """Process received submissions now, without Airflow (all pending ones by default)."""
-    from pipelines.ingest import pending, process_submission, repair_snapshot_ids
+@click.option("--retry", is_flag=True,
+              help="Queue the given submissions again that the platform failed to process (SUB-PROCESSING), "
+                   "then process them.")
+def ingest(settings: Settings, submission_ids: tuple[str, ...], retry: bool) -> None:
+    """Process received submissions now, without Airflow: the files waiting in the landing zone,
+    then every pending submission (or only SUBMISSION_IDS). One failure never stops the others;
+    the exit code is 1 when some submission could not be processed."""
+    from pipelines.ingest import ingest_all, repair_snapshot_ids, requeue
+    from pipelines.landing import receive_landing
 
+    if retry:
+        if not submission_ids:
+            raise click.UsageError("--retry needs the ids of the submissions to process again.")
+        again = requeue(settings, list(submission_ids))
+        click.echo(f"queued again: {', '.join(again) or 'none (only SUB-PROCESSING rejections can be)'}")
     repair_snapshot_ids(settings)
-    if submission_ids:
-        for sid in submission_ids:
-            click.echo(process_submission(settings, sid).line())
-        return
-    done = 0
-    while ids := pending(settings):
-        for sid in ids:
-            click.echo(process_submission(settings, sid).line())
-            done += 1
-    click.echo(f"processed {done} submission(s)")
+    landing_ok = True
+    if not submission_ids:
+        try:
+            receive_landing(settings, progress=click.echo)
+        except Exception as exc:   # transient: the files stay in the landing zone for the next run
+            if not is_retryable(exc):
+                raise
+            click.echo(f"landing zone: some files were left for the next run - {exc}")
+            landing_ok = False
+    run = ingest_all(settings, list(submission_ids) or None, progress=click.echo)
+    click.echo(f"processed {len(run.outcomes)} submission(s)"
+               + (f"; {len(run.failed)} failed to process (recorded as SUB-PROCESSING)" if run.failed else "")
+               + (f"; {len(run.postponed)} postponed by transient errors, still received" if run.postponed else ""))
+    if not (run.ok and landing_ok):
+        sys.exit(1)
 
 
 @command(main, "run-dag")

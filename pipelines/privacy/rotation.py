@@ -31,8 +31,9 @@ from pipelines.config import Settings
 from pipelines.contracts import load_contract
 from pipelines.errors import ConfigError, LakeBusy
 from pipelines.privacy.tokens import PseudonymKey, bind_key, create_key, parse_key, token_sql
-from pipelines.staging import stage_file
-from pipelines.validation.rules_sql import q
+from pipelines.staging import stage_file, staging_connection
+from pipelines.validation.rules_sql import lit, q
+from pipelines.workspace import claim
 
 L = store.LAKE
 
@@ -111,31 +112,39 @@ def _retokenise(con: duckdb.DuckDBPyConnection, settings: Settings, old: Pseudon
         FROM {L}.submissions s
         WHERE s.status = 'accepted' OR EXISTS (SELECT 1 FROM {L}.quarantine q WHERE q.submission_id = s.submission_id)
         ORDER BY s.submission_id""").fetchall()
-    bind_key(con, new)
     con.execute("CREATE OR REPLACE TABLE new_tokens (submission_id VARCHAR, dataset VARCHAR, source_row BIGINT, "
                 "tokens MAP(VARCHAR, VARCHAR), record VARCHAR)")
     for n, (sid, dataset, version, sha, fmt, name) in enumerate(subs, 1):
-        _tokens_of(con, settings, sid, dataset, version, sha, fmt, name)
+        _tokens_of(con, settings, new, sid, dataset, version, sha, fmt, name)
         say(f"[{n}/{len(subs)}] new tokens for {sid}")
     counts, _ = store.write_transaction(con, settings, lambda c: _apply(c, old, new, len(subs)),
                                         message=f"rotate pseudonymisation key {old.key_id} -> {new.key_id}")
     return Rotation(old.key_id, new.key_id, len(subs), *counts)
 
 
-def _tokens_of(con: duckdb.DuckDBPyConnection, settings: Settings, sid: str, dataset: str, version: str,
-               sha: str, fmt: str, name: str) -> None:
+def _tokens_of(con: duckdb.DuckDBPyConnection, settings: Settings, new: PseudonymKey, sid: str, dataset: str,
+               version: str, sha: str, fmt: str, name: str) -> None:
+    """The new tokens of one submission's rows, computed in an isolated staging database from
+    its raw file and appended to ``new_tokens`` (only tokens and the pseudonymised record leave it)."""
     contract = load_contract(dataset, version, settings.schemas_dir)
-    work = _work(settings) / "raw"
-    raw = archive.restore(settings, sha, work / f"raw.{fmt}")
-    for obj in ("raw", "raw_sheet", "raw_file"):
-        con.execute(f"DROP VIEW IF EXISTS {obj}") if obj == "raw" else con.execute(f"DROP TABLE IF EXISTS {obj}")
-    stage_file(con, raw, file_name=name, file_format=fmt, contract=contract, work_dir=work)
-    idents = contract.identifier_columns
-    mapping = ", ".join(f"'{c}': {token_sql('upper(' + q(c) + ')')}" for c in idents)
-    record = ", ".join(f"{q(c.name)} := {token_sql('upper(' + q(c.name) + ')')}" if c.identifier
-                       else f"{q(c.name)} := {q(c.name)}" for c in contract.columns)
-    con.execute(f"INSERT INTO new_tokens SELECT ?, ?, __row, MAP {{{mapping}}}, "
-                f"CAST(to_json(struct_pack({record})) AS VARCHAR) FROM raw", [sid, dataset])
+    with claim(settings, f"rotation-{sid}") as work, staging_connection(settings, work) as st:
+        raw = archive.restore(settings, sha, work / f"raw.{fmt}")
+        try:
+            stage_file(st, raw, file_name=name, file_format=fmt, contract=contract, work_dir=work)
+        finally:
+            raw.unlink(missing_ok=True)
+        bind_key(st, new)
+        idents = contract.identifier_columns
+        mapping = ", ".join(f"{lit(c)}: {token_sql('upper(' + q(c) + ')')}" for c in idents)
+        record = ", ".join(f"{q(c.name)} := {token_sql('upper(' + q(c.name) + ')')}" if c.identifier
+                           else f"{q(c.name)} := {q(c.name)}" for c in contract.columns)
+        rows = st.execute(f"SELECT ?::VARCHAR, ?::VARCHAR, __row, MAP {{{mapping}}}, "
+                          f"CAST(to_json(struct_pack({record})) AS VARCHAR) FROM raw", [sid, dataset]).to_arrow_table()
+    con.register("_new_tokens", rows)
+    try:
+        con.execute("INSERT INTO new_tokens SELECT * FROM _new_tokens")
+    finally:
+        con.unregister("_new_tokens")
 
 
 def _apply(con: duckdb.DuckDBPyConnection, old: PseudonymKey, new: PseudonymKey,

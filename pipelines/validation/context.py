@@ -31,6 +31,9 @@ def parse_period(label: str) -> Period:
         raise SubmissionError(f"Period {label!r} is not a quarter like 2024Q4 or a year like 2024.",
                               hint="Name the period as YYYYQn (or YYYY for annual data).")
     year = int(m["year"])
+    if not 1 <= year <= 9998:
+        raise SubmissionError(f"Period {label!r} is not a calendar year the platform can hold.",
+                              hint="Name the period as YYYYQn (or YYYY for annual data).")
     if m["quarter"]:
         q = int(m["quarter"])
         start = dt.date(year, 3 * q - 2, 1)

@@ -68,6 +68,11 @@ class RowCheck:
         return next(c.failed for c in self.counts if c.rule.id == rule_id)
 
 
+# The rows of table ``checked`` that are published, and those that go to the quarantine.
+ACCEPTED = "len(__errors) = 0 AND len(__fatal) = 0"
+QUARANTINED = "len(__errors) > 0 OR len(__fatal) > 0"
+
+
 # Up to this many rows the typed and flagged intermediates are materialised once (faster while
 # they fit in memory); above it they are streamed, since spilling them to disk costs more than
 # computing them again (10M claim rows: 65 s materialised, 27 s streamed, 1.5 GB memory limit).
@@ -158,5 +163,4 @@ def check_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
 def quarantine_select(contract: DatasetContract) -> str:
     """Rows failing an error or fatal rule, with reasons and the pseudonymised record as JSON."""
     return ("SELECT __row AS source_row, __errors || __fatal || __warnings AS rule_ids, "
-            "__reasons AS reasons, __record AS record FROM checked "
-            "WHERE len(__errors) > 0 OR len(__fatal) > 0")
+            f"__reasons AS reasons, __record AS record FROM checked WHERE {QUARANTINED}")
