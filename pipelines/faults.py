@@ -1,9 +1,10 @@
-"""Fault injection for the crash tests: die with SIGKILL at a named point.
+"""Fault injection for the crash and fault-isolation tests.
 
 ``INSURSHARE_FAULTS=publish-before-commit`` (comma-separated names) makes the process kill
-itself when it reaches that point, exactly as a power cut or an OOM kill would. Unset (the
-default) it does nothing. Points: ``after-staging``, ``after-validation``,
-``publish-before-commit``, ``after-publish-commit``, ``marts-before-commit``.
+itself with SIGKILL when it reaches that point, exactly as a power cut or an OOM kill would;
+``error@after-staging`` raises ``InjectedFault`` there instead, as a bug in the platform would.
+Unset (the default) it does nothing. Points: ``after-restore``, ``after-staging``,
+``after-validation``, ``publish-before-commit``, ``after-publish-commit``, ``marts-before-commit``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,16 @@ import signal
 from pipelines.config import Settings
 
 
+class InjectedFault(RuntimeError):
+    """A failure raised on purpose by ``INSURSHARE_FAULTS=error@<point>``."""
+
+
 def checkpoint(settings: Settings, name: str) -> None:
     wanted = settings.env.get("INSURSHARE_FAULTS", "")
-    if wanted and name in wanted.split(","):
+    if not wanted:
+        return
+    names = wanted.split(",")
+    if name in names:
         os.kill(os.getpid(), signal.SIGKILL)
+    if f"error@{name}" in names:
+        raise InjectedFault(f"fault injected at {name}")

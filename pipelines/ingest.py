@@ -243,6 +243,7 @@ def _check(con: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnection, settin
     try:
         raw = archive.restore(settings, sub.sha256, work / f"raw.{sub.file_format}")
         try:
+            checkpoint(settings, "after-restore")
             staged = stage_file(st, raw, file_name=sub.file_name, file_format=sub.file_format,
                                 contract=contract, work_dir=work, encoding=sub.manifest.get("encoding"))
         finally:

@@ -29,6 +29,7 @@ from pipelines.staging import format_of, text_encoding
 from pipelines.validation.context import parse_period
 
 MEMBER_RE = re.compile(r"[A-Z][A-Z0-9]{2,15}")
+SHA256_RE = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Manifest:
     row_count: int | None = None
     control_totals: dict[str, str] = field(default_factory=dict)
     encoding: str | None = None
+    sha256: str | None = None    # of the file as sent: intake refuses other bytes
 
     @classmethod
     def from_file(cls, path: Path, **overrides: object) -> Manifest:
@@ -57,15 +59,17 @@ class Manifest:
         if not isinstance(raw, dict):
             raise SubmissionError(f"Manifest {path.name!r} must be a JSON object.")
         values = {k: raw.get(k) for k in ("member_id", "dataset", "period", "contract_version",
-                                          "row_count", "control_totals", "encoding")}
+                                          "row_count", "control_totals", "encoding", "sha256")}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.build(**values)
 
     @classmethod
     def build(cls, *, member_id: object, dataset: object, period: object,
               contract_version: object = None, row_count: object = None,
-              control_totals: object = None, encoding: object = None) -> Manifest:
+              control_totals: object = None, encoding: object = None, sha256: object = None) -> Manifest:
         totals = control_totals or {}
+        if sha256 is not None and not (isinstance(sha256, str) and SHA256_RE.fullmatch(sha256.lower())):
+            raise SubmissionError(f"The manifest's sha256 {str(sha256)[:80]!r} is not 64 hexadecimal digits.")
         if not isinstance(totals, dict):
             raise SubmissionError("Control totals must be a mapping of column to amount.")
         if row_count is not None and not (isinstance(row_count, int) and not isinstance(row_count, bool)
@@ -78,7 +82,8 @@ class Manifest:
         return cls(member_id=str(member_id or ""), dataset=str(dataset or ""), period=str(period or ""),
                    contract_version=str(contract_version) if contract_version else None,
                    row_count=int(row_count) if row_count is not None else None,
-                   control_totals=clean, encoding=str(encoding) if encoding else None)
+                   control_totals=clean, encoding=str(encoding) if encoding else None,
+                   sha256=sha256.lower() if sha256 else None)
 
 
 def _amount(column: object, value: object) -> str:
@@ -119,7 +124,7 @@ class Received:
 # -- manifest checks ---------------------------------------------------------------------
 
 def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest: Manifest,
-                   file_name: str, today: dt.date) -> str:
+                   file_name: str, today: dt.date, sha: str = "") -> str:
     """Raise ``SubmissionError`` naming the file when the manifest cannot be accepted.
 
     Returns the contract version the submission follows.
@@ -161,6 +166,10 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest:
     if format_of(file_name) is None:
         raise SubmissionError(f"File {file_name!r} is not .csv, .parquet or .xlsx.",
                               hint="Name the file by its format.", file=file_name)
+    if manifest.sha256 and manifest.sha256 != sha:
+        raise SubmissionError(f"File {file_name!r} is not the file its manifest describes: its sha256 is "
+                              f"{sha[:12]}..., the manifest says {manifest.sha256[:12]}...",
+                              hint="The file was changed or damaged on the way; send it again.", file=file_name)
     return contract.version
 
 
@@ -188,7 +197,7 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
     today = today or received_at.date()
     with intake_connection(settings, con) as c:
         try:
-            version = check_manifest(settings, c, manifest, file_name, today)
+            version = check_manifest(settings, c, manifest, file_name, today, sha)
         except InsurShareError as exc:
             _record_refusal(c, settings, manifest, file_name, sha, size, archived, exc)
             raise

@@ -31,13 +31,13 @@ def parse_period(label: str) -> Period:
         raise SubmissionError(f"Period {label!r} is not a quarter like 2024Q4 or a year like 2024.",
                               hint="Name the period as YYYYQn (or YYYY for annual data).")
     year = int(m["year"])
-    if not 1 <= year <= 9998:
+    if not 1 <= year <= 9999:
         raise SubmissionError(f"Period {label!r} is not a calendar year the platform can hold.",
                               hint="Name the period as YYYYQn (or YYYY for annual data).")
     if m["quarter"]:
         q = int(m["quarter"])
         start = dt.date(year, 3 * q - 2, 1)
-        end = (dt.date(year + (q == 4), (3 * q) % 12 + 1, 1) - dt.timedelta(days=1))
+        end = dt.date(year, 12, 31) if q == 4 else dt.date(year, 3 * q + 1, 1) - dt.timedelta(days=1)
     else:
         start, end = dt.date(year, 1, 1), dt.date(year, 12, 31)
     return Period(label=m.group(0), start=start, end=end)
