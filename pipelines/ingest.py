@@ -243,20 +243,20 @@ def _check(con: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnection, settin
     try:
         raw = archive.restore(settings, sub.sha256, work / f"raw.{sub.file_format}")
         try:
-            checkpoint(settings, "after-restore")
+            checkpoint(settings, "after-restore", sub.submission_id)
             staged = stage_file(st, raw, file_name=sub.file_name, file_format=sub.file_format,
                                 contract=contract, work_dir=work, encoding=sub.manifest.get("encoding"))
         finally:
             raw.unlink(missing_ok=True)   # the plaintext lives no longer than the read
         timings["staging"] = time.perf_counter() - t0
-        checkpoint(settings, "after-staging")
+        checkpoint(settings, "after-staging", sub.submission_id)
         references = _load_references(con, st, contract, sub)
         ctx = replace(ctx, references={rid: reference_table(contract.rule(rid)) for rid in references})
         t1 = time.perf_counter()
         bind_key(st, key)
         check = check_rows(st, contract, ctx)
         timings["validation"] = time.perf_counter() - t1
-        checkpoint(settings, "after-validation")
+        checkpoint(settings, "after-validation", sub.submission_id)
         totals, unreadable = _control_totals(st, contract)
         verdict = decide(contract, sub_rules, check, file_name=sub.file_name,
                          row_count_given=sub.manifest.get("row_count"),

@@ -32,6 +32,7 @@ from pathlib import Path
 from pipelines import archive
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, SubmissionError, is_retryable
+from pipelines.faults import checkpoint
 from pipelines.intake import MEMBER_RE, Manifest, receive, refuse_file, refuse_unread
 
 MANIFEST_SUFFIX = ".manifest.json"
@@ -52,12 +53,21 @@ class Landed:
     member: str | None      # None: not inside a member's folder
 
 
+class LandingFailed(InsurShareError):
+    """Some landed files could not be taken (each recorded as refused); the others were."""
+
+
 def receive_landing(settings: Settings, progress: Callable[[str], None] | None = None) -> list[str]:
-    """Take every landed file that has its manifest into intake; return one line per file."""
+    """Take every landed file that has its manifest into intake; return one line per file.
+
+    One file's failure never stops the others. Afterwards, an error a retry can fix is raised
+    (those files were put back); failures of the platform itself raise ``LandingFailed`` (those
+    files were archived and recorded as refused), so the run does not report success.
+    """
     root = landing_dir(settings)
     if not root.is_dir() or root.is_symlink():
         return []
-    lines, transient = [], []
+    lines, transient, failed = [], [], []
     for landed in _landed(root):
         try:
             line = _take(settings, root, landed)
@@ -67,13 +77,35 @@ def receive_landing(settings: Settings, progress: Callable[[str], None] | None =
                 line = f"{landed.data.name}: not taken now, will be taken again - {exc}"
             else:
                 log.exception("taking %s failed", landed.data)
-                line = f"{landed.data.name}: failed - {exc}"
+                failed.append(landed.data.name)
+                line = f"{landed.data.name}: failed - {_refuse_failure(settings, root, landed, exc)}"
         lines.append(line)
         if progress:
             progress(line)
     if transient:
         raise transient[0]
+    if failed:
+        raise LandingFailed(f"{len(failed)} landed file(s) could not be taken: {', '.join(failed[:10])}.",
+                            hint="They were archived and recorded as refused; the log has the cause.")
     return lines
+
+
+def _refuse_failure(settings: Settings, root: Path, landed: Landed, exc: Exception) -> str:
+    """Archive and record as refused a file whose intake failed (else it would fail every run)."""
+    what = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}" if str(exc) else type(exc).__name__
+    error = SubmissionError(f"Landed file {landed.data.name!r} could not be taken in ({what}).",
+                            hint="The platform's operator has been told; send the file again once it is fixed.")
+    try:
+        if _not_regular(landed.data) is None:
+            taken_data, taken_manifest = _move_aside(root, landed)
+            refuse_file(settings, taken_data, error, file_name=landed.data.name)
+            taken_data.unlink()
+            taken_manifest.unlink()
+            taken_data.parent.rmdir()
+        return f"recorded as refused ({what})"
+    except Exception:
+        log.exception("recording the failure of %s failed", landed.data)
+        return f"left in place ({what})"
 
 
 def _landed(root: Path) -> Iterator[Landed]:
@@ -122,6 +154,7 @@ def _intake(settings: Settings, data: Path, manifest_path: Path, landed: Landed,
             archived: tuple[str, int, Path]) -> str:
     """Receive one taken, archived file; a refusal is recorded and described, not raised."""
     name = landed.data.name
+    checkpoint(settings, "landing-take", name)
     try:
         manifest = _manifest_for(manifest_path, landed)
     except SubmissionError as exc:

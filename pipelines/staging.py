@@ -342,7 +342,21 @@ def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
         raise FileRejected("SUB-FILE", f"File {file_name!r} holds binary values that are not UTF-8 text."
                            if not_text else f"File {file_name!r} is a damaged Parquet file (its data pages "
                            "cannot be read).", hint="Write the file again and send it again.", file=file_name) from None
+    _reject_nul(con, file_name, header)
     _raw_view(con, header, contract, header_row=False)
+
+
+def _reject_nul(con: duckdb.DuckDBPyConnection, file_name: str, header: tuple[str, ...]) -> None:
+    """A NUL character is not text (a CSV holding one fails its encoding check): refuse it in
+    the other formats too, naming the first row and column."""
+    hit = " OR ".join(f"contains(c{i}, chr(0))" for i in range(len(header)))
+    first = con.execute(f"SELECT rowid + 1, [{', '.join(f'contains(c{i}, chr(0))' for i in range(len(header)))}] "
+                        f"FROM raw_file WHERE {hit} ORDER BY rowid LIMIT 1").fetchone()
+    if first:
+        column = header[first[1].index(True)]
+        raise FileRejected("SUB-FILE", f"File {file_name!r} holds a NUL character in row {first[0]:,}, column "
+                           f"{column}: it is not text.", hint="Remove the control characters and send it again.",
+                           file=file_name, row=first[0], column=column)
 
 
 def _check_workbook(path: Path, file_name: str) -> None:

@@ -143,7 +143,7 @@ def ingest(settings: Settings, submission_ids: tuple[str, ...], retry: bool) -> 
     then every pending submission (or only SUBMISSION_IDS). One failure never stops the others;
     the exit code is 1 when some submission could not be processed."""
     from pipelines.ingest import ingest_all, repair_snapshot_ids, requeue
-    from pipelines.landing import receive_landing
+    from pipelines.landing import LandingFailed, receive_landing
 
     if retry:
         if not submission_ids:
@@ -155,10 +155,10 @@ def ingest(settings: Settings, submission_ids: tuple[str, ...], retry: bool) -> 
     if not submission_ids:
         try:
             receive_landing(settings, progress=click.echo)
-        except Exception as exc:   # transient: the files stay in the landing zone for the next run
-            if not is_retryable(exc):
+        except Exception as exc:   # the other files were taken; go on with the queue
+            if not (is_retryable(exc) or isinstance(exc, LandingFailed)):
                 raise
-            click.echo(f"landing zone: some files were left for the next run - {exc}")
+            click.echo(f"landing zone: {exc}")
             landing_ok = False
     run = ingest_all(settings, list(submission_ids) or None, progress=click.echo)
     click.echo(f"processed {len(run.outcomes)} submission(s)"

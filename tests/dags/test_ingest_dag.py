@@ -175,3 +175,44 @@ def test_dag_generated_lake_holds_only_current_versions(generated_run):
     rows = con.execute("SELECT sum(rows_accepted) FROM lake.submissions WHERE status = 'accepted'").fetchone()[0]
     held = con.execute("SELECT (SELECT count(*) FROM lake.policy) + (SELECT count(*) FROM lake.claim)").fetchone()[0]
     assert rows == held > 0
+
+
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory):
+    """One submission the platform fails to process and one landed file it fails to take (both
+    injected faults), beside two good files: one DAG run."""
+    tmp = tmp_path_factory.mktemp("failing")
+    settings = Settings(home=tmp / "home")
+    from pipelines.keys import create_keys
+    from pipelines.members import add_members
+
+    create_keys(settings)
+    add_members(settings, {"M001": "One", "M002": "Two", "M003": "Three"})
+    rows = [policy_row(transaction_id=f"T{i:04d}", policy_no=f"P{i:04d}") for i in range(5)]
+    submit(settings, write_csv(tmp / "pol.csv", rows))
+    for member in ("M002", "M003"):
+        landing = settings.home / "landing" / member
+        landing.mkdir(parents=True)
+        write_csv(landing / f"{member}.csv", rows)
+        manifest_json(landing / f"{member}.csv.manifest.json", member_id=member, dataset="policy", period="2024Q1")
+    env = {**os.environ, "INSURSHARE_HOME": str(settings.home),
+           "INSURSHARE_FAULTS": "error@after-validation:M001-policy-2024Q1-v1,error@landing-take:M003.csv"}
+    run = subprocess.run([sys.executable, "-m", "pipelines", "run-dag", "ingest_submissions"], env=env,
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600)
+    return settings, run
+
+
+def test_dag_run_with_failures_is_not_a_success(failing_run):
+    _, run = failing_run
+    assert run.returncode == 1 and "DAG ingest_submissions finished: failed" in run.stdout, run.stdout[-2000:]
+
+
+def test_dag_run_with_failures_still_processes_the_others(failing_run):
+    settings, _ = failing_run
+    con = store.connect(settings)
+    got = {r[0]: (r[1], (r[2] or [""])[0][:40]) for r in con.execute(
+        "SELECT coalesce(nullif(member_id, ''), file_name), status, verdict_reasons FROM lake.submissions").fetchall()}
+    assert got == {"M001": ("rejected", "SUB-PROCESSING: file 'pol.csv' could no"),
+                   "M002": ("accepted", ""),
+                   "M003.csv": ("refused", "Landed file 'M003.csv' could not be take")}
+    assert list((settings.home / "landing").rglob("*.csv")) == []

@@ -1,23 +1,33 @@
-"""A corpus of 200+ malformed files goes through one worker: each gets a recorded verdict
-with a clear message within bounded time and memory, and none stops the worker."""
+"""A corpus of 300+ hostile and damaged files goes through one worker: each ends in the outcome
+the corpus states for it (refused, rejected with the named check, or accepted), with a clear
+message, never a traceback, never stuck in ``received``; the lake stays consistent."""
 
 from __future__ import annotations
 
 import resource
 import time
+from collections import Counter
 
 import pytest
 
+from pipelines import store
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError
-from pipelines.ingest import process_submission
+from pipelines.ingest import pending, process_submission
 from pipelines.intake import Manifest, receive, refuse_file
 from pipelines.keys import create_keys
 from pipelines.members import add_members
 from tests.conftest import TODAY
-from tests.hostile.corpus import build_corpus
+from tests.hostile.corpus import RECORDED, build_corpus
 
-SECONDS_PER_FILE = 60
+SECONDS_PER_FILE = 60   # a guard against a hang, not a performance target
+
+
+def _manifest(item):
+    if item.manifest is not None:
+        return Manifest.from_file(item.manifest)
+    fields = {"member_id": item.member, "dataset": item.dataset, "period": "2024Q1", **item.fields}
+    return Manifest.build(**fields)
 
 
 @pytest.fixture(scope="module")
@@ -25,90 +35,86 @@ def outcomes(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     settings = Settings(home=tmp / "home", gx_max_rows=0, duckdb_memory_limit="1GB")
     create_keys(settings)
-    add_members(settings, {"M001": "One"})
+    add_members(settings, {"M001": "One", "M002": "Two"})
     corpus = build_corpus(tmp / "corpus")
     results = []
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     for item in corpus:
         start = time.perf_counter()
         try:
-            if item.manifest is not None:
-                try:
-                    manifest = Manifest.from_file(item.manifest)
-                except InsurShareError as exc:
-                    refuse_file(settings, item.path, exc)
-                    raise
-            else:
-                manifest = Manifest.build(member_id="M001", dataset=item.dataset, period="2024Q1")
+            try:
+                manifest = _manifest(item)
+            except InsurShareError as exc:
+                refuse_file(settings, item.path, exc)
+                raise
             got = receive(settings, item.path, manifest, today=TODAY)
             outcome = process_submission(settings, got.submission.submission_id)
             results.append((item, outcome.status, " ".join(outcome.reasons), time.perf_counter() - start))
         except InsurShareError as exc:
             results.append((item, "refused", str(exc), time.perf_counter() - start))
     rss_growth_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024
-    return corpus, results, rss_growth_mb
+    return settings, corpus, results, rss_growth_mb
 
 
-def test_hostile_corpus_is_large(outcomes):
-    corpus, results, _ = outcomes
-    assert len(corpus) >= 200 and len(results) == len(corpus)
+def test_hostile_corpus_is_large_and_states_every_outcome(outcomes):
+    _, corpus, results, _ = outcomes
+    assert len(corpus) >= 300 and len(results) == len(corpus)
+    kinds = Counter(item.expect for item in corpus)
+    assert kinds["refused"] >= 50 and kinds["rejected"] >= 80 and kinds[RECORDED] >= 50, kinds
 
 
-def test_hostile_every_file_gets_a_recorded_verdict(outcomes):
-    _, results, _ = outcomes
-    statuses = {status for _, status, _, _ in results}
-    assert statuses <= {"rejected", "refused", "accepted", "superseded"}
-    refused_or_rejected = [r for r in results if r[1] in ("rejected", "refused")]
-    assert len(refused_or_rejected) >= 0.8 * len(results)
+def test_hostile_every_file_ends_as_the_corpus_says(outcomes):
+    _, _, results, _ = outcomes
+    wrong = []
+    for item, status, message, _ in results:
+        final = "accepted" if status == "superseded" else status
+        if item.expect == RECORDED:
+            ok = final in ("accepted", "rejected")
+        else:
+            ok = final == item.expect
+            if ok and item.expect == "rejected":
+                ok = message.startswith(item.check or "SUB-") and "SUB-PROCESSING" not in message
+            if ok and item.expect == "refused":
+                ok = item.words in message
+        if not ok:
+            wrong.append((item.label, item.expect, item.check or item.words, status, message[:200]))
+    assert wrong == []
 
 
-def test_hostile_rejections_name_the_check_and_the_file(outcomes):
-    _, results, _ = outcomes
+def test_hostile_nothing_is_stuck_and_nothing_crashed(outcomes):
+    settings, _, results, _ = outcomes
+    assert pending(settings) == []
+    for item, _, message, _ in results:
+        assert "Traceback" not in message and "SUB-PROCESSING" not in message, (item.label, message)
+    con = store.connect(settings)
+    try:
+        statuses = dict(con.execute("SELECT status, count(*) FROM lake.submissions GROUP BY ALL").fetchall())
+    finally:
+        con.close()
+    assert "received" not in statuses
+
+
+def test_hostile_rejections_name_the_file(outcomes):
+    _, _, results, _ = outcomes
     for item, status, message, _ in results:
         if status == "rejected":
-            assert message.startswith("SUB-"), (item.label, message)
             assert repr(item.path.name) in message, (item.label, message)
-        if status == "refused":
-            assert message and "Traceback" not in message, item.label
 
 
-def test_hostile_accepted_files_are_only_mild_damage(outcomes):
-    _, results, _ = outcomes
-    for item, status, _, _ in results:
-        if status in ("accepted", "superseded"):
-            assert any(w in item.label for w in ("flipped", "truncated", "legacy CJK", "(valid)")), item.label
-
-
-@pytest.mark.parametrize("label,check", [
-    ("XLSX zip bomb (1 GB sheet)", "SUB-FILE"),
-    ("ten megabyte field", "SUB-FILE"),
-    ("hundred thousand columns", "SUB-COLUMNS-"),
-    ("CSV in utf-16", "SUB-ENCODING"),
-    ("nul bytes", "SUB-"),
-    ("empty", "SUB-EMPTY"),
-    ("header of the other dataset", "SUB-COLUMNS-MISSING"),
-    ("semicolon separated", "SUB-COLUMNS-MISSING"),
-])
-def test_hostile_known_cases_fail_the_right_check(outcomes, label, check):
-    _, results, _ = outcomes
-    item, status, message, _ = next(r for r in results if r[0].label == label)
-    assert status == "rejected" and message.startswith(check), (status, message)
-
-
-@pytest.mark.parametrize("label,words", [
-    ("manifest: deeply nested", "not valid JSON"),
-    ("manifest: huge", "larger than 1 MB"),
-    ("manifest: path-like member", "is not a member id"),
-    ("manifest: row count not a number", "is not a whole number"),
-])
-def test_hostile_manifests_are_refused_clearly(outcomes, label, words):
-    _, results, _ = outcomes
-    _, status, message, _ = next(r for r in results if r[0].label == label)
-    assert status == "refused" and words in message
+def test_hostile_lake_holds_only_whole_accepted_slices(outcomes):
+    settings, _, _, _ = outcomes
+    con = store.connect(settings)
+    try:
+        accepted = con.execute("SELECT submission_id, rows_accepted FROM lake.submissions "
+                               "WHERE status = 'accepted'").fetchall()
+        published = dict(con.execute("SELECT submission_id, count(*) FROM lake.policy GROUP BY ALL").fetchall())
+    finally:
+        con.close()
+    assert len(accepted) <= 1 and published == {sid: n for sid, n in accepted if n}
 
 
 def test_hostile_time_and_memory_are_bounded(outcomes):
-    _, results, rss_growth_mb = outcomes
+    _, _, results, rss_growth_mb = outcomes
     slowest = max(results, key=lambda r: r[3])
     assert slowest[3] < SECONDS_PER_FILE, (slowest[0].label, slowest[3])
     assert rss_growth_mb < 1500, rss_growth_mb

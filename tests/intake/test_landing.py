@@ -148,9 +148,15 @@ def test_landing_one_bad_file_does_not_stop_the_others(settings, monkeypatch):
         return real(s, data, manifest, landed, archived)
 
     monkeypatch.setattr(landing, "_intake", crash_on_a)
-    lines = receive_landing(settings)
-    assert lines == ["a.csv: failed - a bug", "b.csv: received as M002-policy-2024Q1-v1"]
-    assert (landing_dir(settings) / "M001" / "a.csv").exists()     # put back, not lost
+    data = (landing_dir(settings) / "M001" / "a.csv").read_bytes()
+    lines = []
+    with pytest.raises(landing.LandingFailed, match="1 landed file"):
+        receive_landing(settings, progress=lines.append)
+    assert lines == ["a.csv: failed - recorded as refused (RuntimeError: a bug)",
+                     "b.csv: received as M002-policy-2024Q1-v1"]
+    assert _archived(settings, data) and list(landing_dir(settings).rglob("*.csv")) == []   # archived, not lost
+    refused = [s for s in _submissions(settings) if s[2] == "refused"]
+    assert len(refused) == 1 and "could not be taken in" in refused[0][4][0]     # and not taken every run
 
 
 @pytest.mark.parametrize("name", ["..manifest.json", ".hidden.csv.manifest.json"])
