@@ -82,6 +82,10 @@ def receive_landing(settings: Settings, progress: Callable[[str], None] | None =
         lines.append(line)
         if progress:
             progress(line)
+    try:
+        (root / TAKING).rmdir()   # left only while a file is being taken
+    except OSError:
+        pass
     if transient:
         raise transient[0]
     if failed:

@@ -212,7 +212,7 @@ def test_dag_run_with_failures_still_processes_the_others(failing_run):
     con = store.connect(settings)
     got = {r[0]: (r[1], (r[2] or [""])[0][:40]) for r in con.execute(
         "SELECT coalesce(nullif(member_id, ''), file_name), status, verdict_reasons FROM lake.submissions").fetchall()}
-    assert got == {"M001": ("rejected", "SUB-PROCESSING: file 'pol.csv' could no"),
+    assert got == {"M001": ("rejected", "SUB-PROCESSING: file 'pol.csv' could not"),
                    "M002": ("accepted", ""),
                    "M003.csv": ("refused", "Landed file 'M003.csv' could not be take")}
     assert list((settings.home / "landing").rglob("*.csv")) == []
