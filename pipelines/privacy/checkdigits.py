@@ -158,3 +158,24 @@ def valid_sql(scheme: str, expr: str) -> str:
     if scheme == "resident_id_or_credit_code":
         return f"({resident_id_valid_sql(expr)} OR {credit_code_valid_sql(expr)})"
     raise ValueError(f"unknown check-digit scheme {scheme!r}")
+
+
+# -- payment cards (ISO/IEC 7812 Luhn check) -------------------------------------------
+
+LUHN_DOUBLED = "0246813579"     # digit d doubled, with the digits of 2d added: "0246813579"[d]
+
+
+def is_valid_luhn(value: str) -> bool:
+    """A digit string whose last digit is its Luhn check digit (payment card numbers)."""
+    if not value.isascii() or not value.isdigit():
+        return False
+    total = sum(int(LUHN_DOUBLED[int(d)]) if i % 2 else int(d) for i, d in enumerate(reversed(value)))
+    return total % 10 == 0
+
+
+def luhn_valid_sql(expr: str) -> str:
+    """SQL that is true when ``expr`` is a digit string passing the Luhn check."""
+    digit = f"CAST(substr({expr}, length({expr}) - i::INTEGER, 1) AS INTEGER)"
+    value = f"CASE WHEN i % 2 = 1 THEN CAST(substr('{LUHN_DOUBLED}', {digit} + 1, 1) AS INTEGER) ELSE {digit} END"
+    return (f"coalesce(regexp_full_match({expr}, '[0-9]+') "
+            f"AND list_sum(list_transform(range(length({expr})), i -> {value})) % 10 = 0, false)")
