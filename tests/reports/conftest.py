@@ -147,3 +147,11 @@ def scenario(tmp_path_factory) -> Scenario:
     settings, ids = build_scenario(tmp / "home", files)
     built = build_reports(settings, ReportOptions(today=REPORT_DAY))
     return Scenario(settings=settings, ids=ids, built=built)
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory):
+    """Hostile submissions through ingestion, marts, products and reports (see ``hostile.py``)."""
+    from tests.reports.hostile import make_hostile
+
+    return make_hostile(tmp_path_factory.mktemp("hostile"))
