@@ -15,16 +15,18 @@ downloads can be compared with its product.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.config import Settings
 from pipelines.contracts import load_contract
+from pipelines.intake import Manifest, receive
 from pipelines.keys import create_keys
 from pipelines.members import add_members
 from tests.conftest import claim_row, policy_row, resident_id, write_csv
-from tests.reports.conftest import REPORT_DAY, _ingest, receive_at
+from tests.reports.conftest import REPORT_DAY, _ingest
 
 PAYLOADS = (
     '<script>document.title="XSS01";window.xss=1</script>',
@@ -60,7 +62,7 @@ def hostile_rows(dataset: str) -> list[dict[str, str]]:
     make, key = (policy_row, "transaction_id") if dataset == "policy" else (claim_row, "claim_no")
     rows = []
     for column in load_contract(dataset).column_names:
-        for i, payload in enumerate(PAYLOADS):
+        for payload in PAYLOADS:
             row = make(**{column: payload})
             if column != key:
                 row[key] = f"K{len(rows):05d}"
@@ -83,9 +85,6 @@ def build_hostile(home: Path, files: Path) -> tuple[Settings, dict[str, str]]:
     def send(name: str, rows: list[dict], member: str, dataset: str, period: str, gx: bool,
              file_name: str | None = None) -> None:
         path = write_csv(files / f"{name}.csv", rows)
-        import datetime as dt
-
-        from pipelines.intake import Manifest, receive
         got = receive(settings, path, Manifest.build(member_id=member, dataset=dataset, period=period),
                       file_name=file_name, received_at=dt.datetime(2024, 4, 20, 9), today=REPORT_DAY)
         ids[name] = got.submission.submission_id
@@ -118,4 +117,3 @@ def make_hostile(tmp: Path) -> Hostile:
     return Hostile(settings, ids, build_reports(settings, ReportOptions(today=REPORT_DAY)))
 
 
-__all__ = ["FILE_NAME", "MARKER", "PAYLOADS", "PERSON", "Hostile", "make_hostile", "receive_at"]

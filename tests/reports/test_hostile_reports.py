@@ -20,6 +20,7 @@ import duckdb
 import pytest
 from openpyxl import load_workbook
 
+from pipelines import store
 from pipelines.privacy.tokens import load_key
 from pipelines.products.build import product_path
 from pipelines.reports.html import visible
@@ -180,9 +181,6 @@ def test_nothing_a_member_receives_holds_a_platform_token(hostile, tmp_path):
     for member in ("M001", "M002"):
         sheet = load_workbook(hostile.built.root / "submissions" / hostile.ids[f"{member}_clean"] / "quarantine.xlsx")
         assert not [c.value for row in sheet.active.iter_rows() for c in row if token.search(str(c.value))]
-    lake = duckdb.connect()
-    from pipelines import store
-
     with store.connect(hostile.settings, read_only=True) as lake:
         stored = lake.execute("SELECT count(*) FROM lake.quarantine WHERE regexp_matches(record, ?)",
                               [f"{key_id}:[0-9a-f]{{64}}"]).fetchone()[0]
