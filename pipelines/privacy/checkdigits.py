@@ -173,9 +173,15 @@ def is_valid_luhn(value: str) -> bool:
     return total % 10 == 0
 
 
-def luhn_valid_sql(expr: str) -> str:
-    """SQL that is true when ``expr`` is a digit string passing the Luhn check."""
-    digit = f"CAST(substr({expr}, length({expr}) - i::INTEGER, 1) AS INTEGER)"
-    value = f"CASE WHEN i % 2 = 1 THEN CAST(substr('{LUHN_DOUBLED}', {digit} + 1, 1) AS INTEGER) ELSE {digit} END"
-    return (f"coalesce(regexp_full_match({expr}, '[0-9]+') "
-            f"AND list_sum(list_transform(range(length({expr})), i -> {value})) % 10 = 0, false)")
+def luhn_valid_sql(expr: str, max_digits: int = 19) -> str:
+    """SQL that is true when ``expr`` is a string of at most ``max_digits`` digits passing the Luhn check.
+
+    Unrolled over the positions (no lambda: DuckDB runs a list lambda element by element).
+    """
+    def digit(i: int) -> str:         # the i-th digit from the right (0-based), 0 beyond the string
+        return f"coalesce(ascii(substr({expr}, length({expr}) - {i}, 1)) - 48, 0)"
+    terms = [digit(i) if i % 2 == 0 else f"(ascii(substr('{LUHN_DOUBLED}', {digit(i)} + 1, 1)) - 48)"
+             for i in range(max_digits)]
+    guarded = " + ".join(f"CASE WHEN length({expr}) > {i} THEN {t} ELSE 0 END" for i, t in enumerate(terms))
+    return (f"coalesce(regexp_full_match({expr}, '[0-9]{{1,{max_digits}}}') "
+            f"AND ({guarded}) % 10 = 0, false)")

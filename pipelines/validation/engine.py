@@ -30,7 +30,7 @@ from pipelines.validation.rules_sql import (
     when_sql,
     window_column,
 )
-from pipelines.validation.screening import hits_sql, masked_sql
+from pipelines.validation.screening import hits_query, masked_sql
 
 
 @dataclass(frozen=True)
@@ -136,9 +136,11 @@ def _screened(contract: DatasetContract, typed: str) -> str:
     screened = [r.column for r in contract.rules if r.kind == "identifiers_in_text"]
     if not screened:
         return typed
-    hits = ", ".join(f"{hits_sql(q(c))} AS {hits_column(c)}" for c in screened)
-    masked = ", ".join(f"{masked_sql(q(c), hits_column(c))} AS {q(c)}" for c in screened)
-    return f"SELECT * REPLACE ({masked}) FROM (SELECT *, {hits} FROM ({typed}))"
+    joins = " ".join(f"LEFT JOIN ({hits_query(q(c))}) AS {q('p_' + c)} ON {q('p_' + c)}.__row = t.__row"
+                     for c in screened)
+    hits = ", ".join(f"coalesce({q('p_' + c)}.hits, []::VARCHAR[]) AS {hits_column(c)}" for c in screened)
+    masked = ", ".join(f"{masked_sql('t.' + q(c), q('p_' + c) + '.hits')} AS {q(c)}" for c in screened)
+    return f"SELECT t.* REPLACE ({masked}), {hits} FROM ({typed}) AS t {joins}"
 
 
 def _as_received(col) -> str:
