@@ -109,7 +109,7 @@ def test_free_text_masks_never_lengthen_a_text():
     assert all(len(mask(k)) <= n for k, n in shortest.items())
 
 
-@given(st.text("0123456789", min_size=1, max_size=25))
+@given(st.text("0123456789", min_size=1, max_size=19))     # card numbers have at most 19 digits
 @settings(max_examples=200, deadline=None)
 def test_luhn_sql_agrees_with_python(digits):
     con = _duck()
