@@ -26,7 +26,7 @@ BASE_TYPES = ("string", "date", "integer", "decimal")
 ROW_RULE_KINDS = (
     "required", "type", "codes", "pattern", "free_text", "max_length",
     "unique", "unique_across_periods", "compare", "range", "check_digit",
-    "resident_id_agrees", "exists_in",
+    "resident_id_agrees", "exists_in", "identifiers_in_text",
 )
 CHECK_DIGIT_SCHEMES = ("resident_id", "credit_code", "vin", "resident_id_or_credit_code")
 COMPARE_OPS = (">", ">=", "<", "<=", "=")
@@ -97,7 +97,7 @@ class Rule:
     @property
     def touches_identifier_values(self) -> bool:
         """Rules that read raw identifier values run before tokenisation and only in SQL."""
-        return self.kind in ("check_digit", "resident_id_agrees") or bool(
+        return self.kind in ("check_digit", "resident_id_agrees", "identifiers_in_text") or bool(
             self.params.get("identifier"))
 
 
@@ -322,6 +322,13 @@ def _derived_rules(prefix: str, columns: tuple[Column, ...], source: str) -> lis
                 id=f"{prefix}-SAFE-{c.name}", kind="free_text", severity="error",
                 description=f"{c.name} does not start with = + - @ or a tab (a spreadsheet formula).",
                 fix=f"Remove the leading formula character from {c.name}.",
+                columns=(c.name,), source=where))
+            rules.append(Rule(
+                id=f"{prefix}-PII-{c.name}", kind="identifiers_in_text", severity="warn",
+                description=(f"{c.name} holds no personal identifier (resident id, credit code, VIN, mobile "
+                             "or landline number, bank card, e-mail); one found is masked in the published value."),
+                fix=(f"Leave identity numbers, phone numbers, VINs, bank cards and e-mail addresses out of "
+                     f"{c.name}; identifiers belong in their own columns, which are pseudonymised."),
                 columns=(c.name,), source=where))
         if c.max_length:
             rules.append(Rule(

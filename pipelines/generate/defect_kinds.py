@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from pipelines.contracts import DatasetContract
 from pipelines.generate.defects import DefectContext, DefectKind, Truth, impossible_date
+from pipelines.generate.identities import mobile, vin
 from pipelines.generate.texts import FORMULAS
 from pipelines.privacy.checkdigits import (
     CREDIT_ALPHABET,
@@ -105,7 +106,25 @@ def _formula(column: str) -> Callable[[dict, DefectContext], Truth]:
     return apply
 
 
-def common_kinds(free_text: str) -> list[DefectKind]:
+IDENTIFIER_LABELS = (("身份证号", " ID "), ("联系电话", " tel "), ("车架号", " VIN "))
+
+
+def _identifier_in_text(column: str, own: str) -> Callable[[dict, DefectContext], Truth]:
+    """An identifier typed into free text: the row's own ``own`` identifier, a mobile or a VIN."""
+    def apply(row: dict, ctx: DefectContext) -> Truth:
+        choice = ctx.r.randrange(3)
+        value = (row.get(own) or mobile(ctx.r)) if choice == 0 else mobile(ctx.r) if choice == 1 \
+            else vin(ctx.r, ctx.r.randint(2010, 2024))
+        label = IDENTIFIER_LABELS[choice][ctx.r.random() < 0.3]
+        added = f"，{label}{value}" if label[0] != " " else f"{label}{value}"
+        room = ctx.contract.column(column).max_length - len(added)
+        text = (row.get(column) or "")[:room]
+        row[column] = (text + added).strip(" ，") if text else added.strip(" ，")
+        return _truth(ctx, f"identifier_in_text:{column}", ("identifiers_in_text", column))
+    return apply
+
+
+def common_kinds(free_text: str, own_identifier: str) -> list[DefectKind]:
     return [
         _bad_code("region_code", BAD_REGIONS, weight=1.5),
         DefectKind("bad_code:coverage_code", 1.0, lambda row, ctx: bool(row.get("line_of_business"))
@@ -115,6 +134,8 @@ def common_kinds(free_text: str) -> list[DefectKind]:
         DefectKind("nonexistent_date", 1.5, lambda row, ctx: ctx.file_format != "parquet"
                    and bool(_date_columns(row, ctx)), _nonexistent_date),
         DefectKind(f"formula:{free_text}", 1.0, lambda row, ctx: True, _formula(free_text)),
+        DefectKind(f"identifier_in_text:{free_text}", 0.5, lambda row, ctx: True,
+                   _identifier_in_text(free_text, own_identifier), warning=True),
     ]
 
 
@@ -197,7 +218,7 @@ def policy_kinds() -> list[DefectKind]:
     person = lambda row, ctx: _is_person(row) and row.get("birth_date") is not None \
         and row.get("gender") is not None                      # noqa: E731
     return [
-        *common_kinds("product_name"),
+        *common_kinds("product_name", "insured_id"),
         _bad_code("channel", BAD_CHANNELS, weight=0.5),
         DefectKind("bad_check_digit:person", 1.5, lambda row, ctx: _is_person(row), _bad_person_id),
         DefectKind("bad_check_digit:organisation", 1.0,
@@ -247,7 +268,7 @@ def _closed_with_reserve(row: dict, ctx: DefectContext) -> Truth:
 def claim_kinds() -> list[DefectKind]:
     dated = lambda row, ctx: isinstance(row.get("accident_date"), dt.date)   # noqa: E731
     return [
-        *common_kinds("loss_description"),
+        *common_kinds("loss_description", "claimant_id"),
         DefectKind("bad_check_digit:claimant_id", 2.0, lambda row, ctx: row.get("claimant_id") is not None,
                    _bad_claimant),
         DefectKind("orphan_claim", 2.0, lambda row, ctx: dated(row, ctx) and row.get("region_code") is not None,

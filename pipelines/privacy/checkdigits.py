@@ -158,3 +158,30 @@ def valid_sql(scheme: str, expr: str) -> str:
     if scheme == "resident_id_or_credit_code":
         return f"({resident_id_valid_sql(expr)} OR {credit_code_valid_sql(expr)})"
     raise ValueError(f"unknown check-digit scheme {scheme!r}")
+
+
+# -- payment cards (ISO/IEC 7812 Luhn check) -------------------------------------------
+
+LUHN_DOUBLED = "0246813579"     # digit d doubled, with the digits of 2d added: "0246813579"[d]
+
+
+def is_valid_luhn(value: str) -> bool:
+    """A digit string whose last digit is its Luhn check digit (payment card numbers)."""
+    if not value.isascii() or not value.isdigit():
+        return False
+    total = sum(int(LUHN_DOUBLED[int(d)]) if i % 2 else int(d) for i, d in enumerate(reversed(value)))
+    return total % 10 == 0
+
+
+def luhn_valid_sql(expr: str, max_digits: int = 19) -> str:
+    """SQL that is true when ``expr`` is a string of at most ``max_digits`` digits passing the Luhn check.
+
+    Unrolled over the positions (no lambda: DuckDB runs a list lambda element by element).
+    """
+    def digit(i: int) -> str:         # the i-th digit from the right (0-based), 0 beyond the string
+        return f"coalesce(ascii(substr({expr}, length({expr}) - {i}, 1)) - 48, 0)"
+    terms = [digit(i) if i % 2 == 0 else f"(ascii(substr('{LUHN_DOUBLED}', {digit(i)} + 1, 1)) - 48)"
+             for i in range(max_digits)]
+    guarded = " + ".join(f"CASE WHEN length({expr}) > {i} THEN {t} ELSE 0 END" for i, t in enumerate(terms))
+    return (f"coalesce(regexp_full_match({expr}, '[0-9]{{1,{max_digits}}}') "
+            f"AND ({guarded}) % 10 = 0, false)")

@@ -11,11 +11,18 @@ member's published ids that cross-period and cross-dataset rules look up) are cu
 
 GX's pages load their CSS and JavaScript from CDNs: offline they show unstyled. They are an
 extra for data teams; the platform's own report is the self-contained one.
+
+Member-controlled values reach these pages only as the sampled unexpected values of each
+result, which GX 1.24 writes into its tables as raw HTML. Before GX renders, every string in
+every result is made inert (``inert``: HTML-escaped, quotes included, with invisible and
+direction-changing characters shown as ``[U+XXXX]``), and platform tokens in it become the
+member's pseudonyms (``pseudonyms``), as on every page a member receives.
 """
 
 from __future__ import annotations
 
 import fcntl
+import html
 import json
 import os
 from dataclasses import dataclass
@@ -24,9 +31,11 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import load_contract
+from pipelines.reports.html import visible
+from pipelines.reports.pseudonyms import member_scoped_text
 from pipelines.validation.context import CheckContext, parse_period
 
-STAMP_FORMAT = 2
+STAMP_FORMAT = 3       # 3: results made inert and member-scoped (pages of format 2 are rebuilt)
 PLACEHOLDER = "<the member's accepted values at validation time>"
 SHOWN_VALUES = 20     # a reference set (the member's published ids) is cut to this many values
 
@@ -90,8 +99,10 @@ def _build(con: duckdb.DuckDBPyConnection, root: Path, ids: list[str], schemas_d
         sub = con.execute("SELECT member_id, dataset, period, contract_version, processed_at FROM r_subs "
                           "WHERE submission_id = ?", [sid]).fetchone()
         stored = con.execute("SELECT result FROM validation_results WHERE submission_id = ?", [sid]).fetchone()
-        suite, result = (_from_gx(stored[0], sid) if stored else
+        suite, result = (_from_gx(member_scoped_text(con, sub[0], stored[0]), sid) if stored else
                          _from_counts(con, sid, sub, schemas_dir))
+        for evr in result.results:
+            evr.result = inert(evr.result)
         context.suites.add_or_update(suite)
         suite_key = ExpectationSuiteIdentifier(name=sid)
         key = ValidationResultIdentifier(expectation_suite_identifier=suite_key,
@@ -99,6 +110,22 @@ def _build(con: duckdb.DuckDBPyConnection, root: Path, ids: list[str], schemas_d
         context.validation_results_store.set(key, result)
         keys += [suite_key, key]
     context.build_data_docs(resource_identifiers=keys)
+
+
+def inert(value: object) -> object:
+    """``value`` with every string in it safe to paste into HTML as text or an attribute value.
+
+    GX inserts sampled values into its pages without escaping them; escaped here, the browser
+    shows exactly the text the member sent. Characters that are invisible or reorder text
+    (bidirectional overrides, zero-width spaces, controls) are shown as ``[U+XXXX]``.
+    """
+    if isinstance(value, str):
+        return html.escape(visible(value), quote=True)
+    if isinstance(value, list | tuple):
+        return [inert(v) for v in value]
+    if isinstance(value, dict):
+        return {k: inert(v) for k, v in value.items()}
+    return value
 
 
 def _suite_from_results(name: str, configs: list) -> object:

@@ -10,13 +10,28 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup
 
 TEMPLATES = Path(__file__).parent / "templates"
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u115f\u1160\u180e"
+                        "\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]")
+
+
+def visible(text: str) -> str:
+    """``text`` with invisible and direction-changing characters written as ``[U+XXXX]``."""
+    return _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+
+
+def _finalize(value: object) -> object:
+    """Every value a template prints (the platform's own markup, ``Markup``, is left alone)."""
+    return visible(value) if isinstance(value, str) and not isinstance(value, Markup) \
+        else value
 
 
 def _num(value: object, places: int | None = None) -> str:
@@ -49,7 +64,7 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
-                             keep_trailing_newline=True)
+                             keep_trailing_newline=True, finalize=_finalize)
     env.filters.update(num=_num, pct=_pct, yesno=_yesno)
     return env
 

@@ -1,7 +1,8 @@
 """A submission's quarantined rows as CSV or XLSX, for the member to correct and send again.
 
 Rows come from the lake's ``quarantine`` table: the row number in the file, the rule ids it
-broke, the reasons, and the row as received with identifiers already replaced by tokens.
+broke, the reasons, and the row as received with identifiers replaced by the member's own
+pseudonyms (``pseudonyms``: the lake's platform tokens never reach a member).
 Text that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
 return, and not a plain number) is written with a leading single quote, in both formats.
 """
@@ -20,9 +21,10 @@ import duckdb
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, load_contract
 from pipelines.errors import NotFound, QueryError
+from pipelines.reports.pseudonyms import member_scoped_sql
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_NUMBER = re.compile(r"[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?")
 _ILLEGAL_XLSX = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 FORMATS = ("csv", "xlsx")
 
@@ -38,12 +40,17 @@ def neutralise(value: object) -> str:
 
 
 def quarantine_rows(con: duckdb.DuckDBPyConnection, submission_id: str, contract: DatasetContract,
-                    table: str = "quarantine") -> tuple[list[str], list[list[str]]]:
-    """Header and neutralised rows of the submission's quarantine, in file order."""
+                    table: str = "quarantine", member: str | None = None) -> tuple[list[str], list[list[str]]]:
+    """Header and neutralised rows of the submission's quarantine, in file order.
+
+    With ``member``, tokens in the records become that member's pseudonyms; without, ``table``
+    must already hold them (the reports' ``r_quarantine``).
+    """
     header = ["source_row", "rule_ids", "reasons", *contract.column_names]
+    record_sql = member_scoped_sql(member, "record") if member is not None else "record"
     out = []
     for source_row, rule_ids, reasons, record in con.execute(
-            f"SELECT source_row, rule_ids, reasons, record FROM {table} WHERE submission_id = ? "
+            f"SELECT source_row, rule_ids, reasons, {record_sql} FROM {table} WHERE submission_id = ? "
             "ORDER BY source_row", [submission_id]).fetchall():
         values = json.loads(record or "{}")
         out.append([str(source_row), "; ".join(rule_ids or []), neutralise(" | ".join(reasons or [])),
@@ -85,20 +92,21 @@ def write_xlsx(path: Path, header: list[str], rows: list[list[str]], *, title: s
 
 
 def export_quarantine(settings: Settings, submission_id: str, to: Path) -> int:
-    """Write the quarantined rows of ``submission_id`` to ``to`` (.csv or .xlsx); return the count."""
+    """Write the quarantined rows of ``submission_id`` to ``to`` (.csv or .xlsx), identifiers as the
+    submitting member's pseudonyms; return the count."""
     from pipelines.query import reader
 
     fmt = to.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise QueryError(f"Cannot write quarantined rows as {to.name!r}.", hint="Name the file .csv or .xlsx.")
     with reader(settings) as con:
-        found = con.execute("SELECT dataset, contract_version FROM submissions WHERE submission_id = ? "
+        found = con.execute("SELECT dataset, contract_version, member_id FROM submissions WHERE submission_id = ? "
                             "AND status <> 'refused'", [submission_id]).fetchone()
         if found is None:
             raise NotFound(f"Submission {submission_id!r} does not exist.",
                            hint="List submissions with `insurshare status`.")
         contract = load_contract(found[0], found[1], settings.schemas_dir)
-        header, rows = quarantine_rows(con, submission_id, contract)
+        header, rows = quarantine_rows(con, submission_id, contract, member=found[2])
     if fmt == "csv":
         to.parent.mkdir(parents=True, exist_ok=True)
         to.write_text(csv_text(header, rows), encoding="utf-8")

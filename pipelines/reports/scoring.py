@@ -34,7 +34,7 @@ SCORES = (*DIMENSIONS, "overall")
 KIND_DIMENSION = {
     "required": "completeness",
     "type": "validity", "codes": "validity", "pattern": "validity", "free_text": "validity",
-    "max_length": "validity", "range": "validity", "check_digit": "validity",
+    "max_length": "validity", "range": "validity", "check_digit": "validity", "identifiers_in_text": "validity",
     "unique": "uniqueness", "unique_across_periods": "uniqueness",
     "compare": "consistency", "resident_id_agrees": "consistency", "exists_in": "consistency",
 }

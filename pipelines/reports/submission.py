@@ -18,6 +18,7 @@ import duckdb
 
 from pipelines.contracts import DatasetContract, load_contract, load_submission_rules
 from pipelines.reports.options import ReportOptions
+from pipelines.reports.pseudonyms import scope_to_members
 from pipelines.reports.scoring import KIND_DIMENSION, dimension_of, record, records
 from pipelines.validation.context import parse_period
 from pipelines.validation.rules_sql import q
@@ -35,7 +36,7 @@ def previous_period(label: str) -> str:
 
 
 def short_token(value: object) -> object:
-    """A pseudonym token cut for display (``k1:3f2a9c0d...``); still a token, never a raw value."""
+    """A pseudonym cut for display (``m:3f2a9c0d...``); still a pseudonym, never a raw value."""
     text = str(value) if value is not None else None
     if text and ":" in text and len(text) > 24:
         return text[: text.index(":") + 11] + "…"
@@ -52,7 +53,8 @@ def prepare_submissions(con: duckdb.DuckDBPyConnection, contracts: list[DatasetC
     """Load what the submission reports read into temporary tables, once for all reports.
 
     Every query on the lake pays for reading the catalog; reading each table once and the
-    reports from memory keeps a run over hundreds of submissions quick.
+    reports from memory keeps a run over hundreds of submissions quick. Records read for the
+    member (quarantined rows, samples) hold the member's pseudonyms, never platform tokens.
     """
     con.execute("CREATE OR REPLACE TEMP TABLE r_rules AS SELECT r.* FROM rule_results r "
                 "SEMI JOIN r_subs s ON s.submission_id = r.submission_id")
@@ -60,6 +62,7 @@ def prepare_submissions(con: duckdb.DuckDBPyConnection, contracts: list[DatasetC
                 "evaluated, successful FROM validation_results")
     con.execute("CREATE OR REPLACE TEMP TABLE r_quarantine AS SELECT q.* FROM quarantine q "
                 "SEMI JOIN r_subs s ON s.submission_id = q.submission_id")
+    scope_to_members(con, "r_quarantine", "record")
     con.execute("""
         CREATE OR REPLACE TEMP TABLE r_qsamples AS
         WITH q AS (SELECT submission_id, source_row, unnest(rule_ids) AS rule_id, reasons, record
@@ -67,14 +70,14 @@ def prepare_submissions(con: duckdb.DuckDBPyConnection, contracts: list[DatasetC
         SELECT * FROM q
         QUALIFY row_number() OVER (PARTITION BY submission_id, rule_id ORDER BY source_row) <= ?""",
                 [n_samples])
-    con.execute("CREATE OR REPLACE TEMP TABLE r_wsamples (submission_id VARCHAR, rule_id VARCHAR, "
-                "source_row BIGINT, record VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE r_wsamples (submission_id VARCHAR, member_id VARCHAR, "
+                "rule_id VARCHAR, source_row BIGINT, record VARCHAR)")
     con.execute("CREATE OR REPLACE TEMP TABLE r_published (submission_id VARCHAR, rows BIGINT, totals VARCHAR)")
     for c in contracts:
         table = q(c.dataset)
         con.execute(f"""
             INSERT INTO r_wsamples
-            WITH w AS (SELECT submission_id, unnest(dq_warnings) AS rule_id, source_row,
+            WITH w AS (SELECT submission_id, member_id, unnest(dq_warnings) AS rule_id, source_row,
                               CAST(to_json(t) AS VARCHAR) AS record
                        FROM {table} t WHERE len(dq_warnings) > 0)
             SELECT * FROM w
@@ -83,6 +86,7 @@ def prepare_submissions(con: duckdb.DuckDBPyConnection, contracts: list[DatasetC
         sums = ", ".join(f"'{col}', CAST(coalesce(sum({q(col)}), 0) AS VARCHAR)" for col in c.control_totals)
         con.execute(f"INSERT INTO r_published SELECT submission_id, count(*), "
                     f"CAST(json_object({sums}) AS VARCHAR) FROM {table} GROUP BY submission_id")
+    scope_to_members(con, "r_wsamples", "record")
 
 
 def submission_facts(con: duckdb.DuckDBPyConnection, submission_id: str, options: ReportOptions,

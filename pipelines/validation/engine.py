@@ -3,7 +3,9 @@
 ``check_rows`` turns table ``raw`` (trimmed text) into table ``checked``: typed columns
 (identifiers replaced by tokens), the rule ids each row fails by severity, and the reasons.
 Rules that read raw identifier values run in the same pass, before the tokens replace them,
-so raw identifiers never leave the local staging database.
+so raw identifiers never leave the local staging database. Free-text columns are screened for
+identifiers in the same pass (``screening``): every later rule, the quarantine record and the
+published value see the text with each identifier masked.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pipelines.validation.rules_sql import (
     applies_sql,
     duplicates_cte,
     feature,
+    hits_column,
     identifier_features,
     identifier_map_cte,
     q,
@@ -27,6 +30,7 @@ from pipelines.validation.rules_sql import (
     when_sql,
     window_column,
 )
+from pipelines.validation.screening import hits_query, masked_sql
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def checked_sql(contract: DatasetContract, ctx: CheckContext, *, materialise: bo
     typed = ", ".join(
         [f"{typed_sql(c, ctx.file_format)} AS {q(c.name)}" for c in cols]
         + [f"{q(c.name)} AS {text_col(c.name)}" for c in cols if c.base_type != "string"])
+    typed = _screened(contract, f"SELECT __row, {typed} FROM raw")
     ctes, joins, extra = [], [], []
     for rule in contract.rules:
         dup = duplicates_cte(rule)
@@ -115,7 +120,7 @@ def checked_sql(contract: DatasetContract, ctx: CheckContext, *, materialise: bo
     how = "MATERIALIZED" if materialise else "NOT MATERIALIZED"
     return f"""
 CREATE TABLE checked AS
-WITH typed AS {how} (SELECT __row, {typed} FROM raw),
+WITH typed AS {how} ({typed}),
 {''.join(c + ', ' for c in ctes)}
 joined AS (SELECT typed.*{''.join(', ' + e for e in extra)} FROM typed {' '.join(joins)}),
 flagged AS {how} (SELECT *, {flags} FROM joined),
@@ -128,6 +133,19 @@ SELECT __row, {out_cols},
   CASE WHEN __any THEN CAST(to_json(struct_pack({record})) AS VARCHAR) END AS __record
 FROM marked
 """
+
+
+def _screened(contract: DatasetContract, typed: str) -> str:
+    """``typed`` with each screened free-text column's identifiers listed (raw, in ``__pii_<column>``)
+    and masked in the column itself."""
+    screened = [r.column for r in contract.rules if r.kind == "identifiers_in_text"]
+    if not screened:
+        return typed
+    joins = " ".join(f"LEFT JOIN ({hits_query(q(c))}) AS {q('p_' + c)} ON {q('p_' + c)}.__row = t.__row"
+                     for c in screened)
+    hits = ", ".join(f"coalesce({q('p_' + c)}.hits, []::VARCHAR[]) AS {hits_column(c)}" for c in screened)
+    masked = ", ".join(f"{masked_sql('t.' + q(c), q('p_' + c) + '.hits')} AS {q(c)}" for c in screened)
+    return f"SELECT t.* REPLACE ({masked}), {hits} FROM ({typed}) AS t {joins}"
 
 
 def _as_received(col) -> str:

@@ -15,6 +15,7 @@ from pipelines.contracts import Column, DatasetContract, Rule
 from pipelines.privacy import checkdigits
 from pipelines.privacy.tokens import token_sql
 from pipelines.validation.context import CheckContext
+from pipelines.validation.screening import kinds_sql
 
 FORMULA_START = r"^[=+\-@\t\r]"
 
@@ -119,6 +120,11 @@ def identifier_features(contract: DatasetContract) -> dict[str, set[str]]:
     return needs
 
 
+def hits_column(column: str) -> str:
+    """The column of ``typed`` listing the identifiers found in free-text ``column`` (raw values)."""
+    return q(f"__pii_{column}")
+
+
 def feature(column: str, name: str) -> str:
     """The column of the identifier map holding ``name`` for ``column`` (``tok``: its token)."""
     return q(f"{column}__{name}")
@@ -163,6 +169,8 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
         return f"regexp_matches({c}, {lit(FORMULA_START)})"
     if kind == "max_length":
         return f"length({c}) > {int(rule.params['max_length'])}"
+    if kind == "identifiers_in_text":
+        return f"len({hits_column(rule.column)}) > 0"
     if kind == "unique":
         return f"{window_column(rule)} IS NOT NULL"
     if kind in ("unique_across_periods", "exists_in"):
@@ -219,6 +227,9 @@ def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
         text = f"'{col} starts with ' || {shown(f'left({c}, 1)')} || ' (a spreadsheet formula)'"
     elif kind == "max_length":
         text = f"'{col} has ' || length({c}) || ' characters, more than {rule.params['max_length']}'"
+    elif kind == "identifiers_in_text":
+        text = (f"'{col} holds what looks like: ' || {kinds_sql(hits_column(col))} || "
+                "' (masked in the published value)'")
     elif kind == "unique":
         key = " || '/' || ".join(f"CAST({q(x)} AS VARCHAR)" for x in rule.columns)
         text = f"'{'/'.join(rule.columns)} ' || {shown(key)} || ' appears ' || {window_column(rule)} || ' times'"

@@ -177,4 +177,4 @@ def test_ground_truth_covers_the_defect_catalogue(small_set, default_rate_set):
                for rows in generated.truth.values() for _, d in rows.values()}
     assert defects >= {"bad_code", "bad_check_digit", "missing_required", "duplicate_key", "orphan_claim",
                        "impossible_dates", "nonexistent_date", "disagrees_with_id", "formula",
-                       "negative_paid", "malformed", "closed_with_reserve"}
+                       "negative_paid", "malformed", "closed_with_reserve", "identifier_in_text"}

@@ -72,6 +72,7 @@ class Visit:
     requests: list[str] = field(default_factory=list)     # every URL the page asked for
     layout: dict = field(default_factory=dict)
     screenshot: Path | None = None
+    probe: object = None                                  # what the probe expression returned, if any
 
     @property
     def errors(self) -> list[dict]:
@@ -159,7 +160,8 @@ class Browser:
                 return True
         return False
 
-    def visit(self, path: Path, width: int, height: int, shot: Path) -> Visit:
+    def visit(self, path: Path, width: int, height: int, shot: Path, probe: str | None = None) -> Visit:
+        """Open ``path``; with ``probe``, also evaluate that JavaScript expression once the page settled."""
         url = path.resolve().as_uri()
         target = self.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
@@ -175,6 +177,9 @@ class Browser:
         visit = Visit(url=url, width=width)
         visit.layout = self.call("Runtime.evaluate", {"expression": LAYOUT_JS, "returnByValue": True},
                                  session=session)["result"]["value"]
+        if probe is not None:
+            visit.probe = self.call("Runtime.evaluate", {"expression": probe, "returnByValue": True},
+                                    session=session)["result"].get("value")
         data = self.call("Page.captureScreenshot", {"format": "png"}, session=session)["data"]
         shot.parent.mkdir(parents=True, exist_ok=True)
         shot.write_bytes(base64.b64decode(data))

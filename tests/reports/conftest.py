@@ -46,6 +46,7 @@ class Scenario:
     settings: Settings
     ids: dict[str, str]           # name in the table above -> submission id
     built: object                 # pipelines.reports.Built
+    files: Path                   # the files sent, as the members wrote them
 
     def json(self, path: Path) -> dict:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -117,7 +118,7 @@ def build_scenario(home: Path, files: Path) -> tuple[Settings, dict[str, str]]:
            policy_row(transaction_id="TBAD2", policy_no="PBAD2", product_name=FORMULA, written_premium="-5.00",
                       transaction_type="EN"),
            ]
-    q1[3]["phone"] = "12345"                                  # a warning: published, flagged
+    q1[3]["phone"] = "1381234567X"                            # a warning: published, flagged
     send("m1_pol_q1", q1, "2024-04-20T09:00:00", "M001", gx=True)
     send("m1_pol_q2_v1", _q2(_policies(50, start=100)), "2024-07-20T09:00:00", "M001", period="2024Q2")
     send("m1_pol_q2_v2", _q2(_policies(30, start=100, written_premium="800.00")), "2024-07-25T09:00:00", "M001",
@@ -146,4 +147,12 @@ def scenario(tmp_path_factory) -> Scenario:
     files.mkdir()
     settings, ids = build_scenario(tmp / "home", files)
     built = build_reports(settings, ReportOptions(today=REPORT_DAY))
-    return Scenario(settings=settings, ids=ids, built=built)
+    return Scenario(settings=settings, ids=ids, built=built, files=files)
+
+
+@pytest.fixture(scope="session")
+def hostile(tmp_path_factory):
+    """Hostile submissions through ingestion, marts, products and reports (see ``hostile.py``)."""
+    from tests.reports.hostile import make_hostile
+
+    return make_hostile(tmp_path_factory.mktemp("hostile"))

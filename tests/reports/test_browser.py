@@ -8,6 +8,7 @@ under the test's temporary folder; with ``INSURSHARE_DOCS_SCREENSHOT=1`` the das
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -81,3 +82,27 @@ def test_browser_opens_report_offline_and_readable(scenario, browser, shots, pag
     if page == "dashboard" and width == 1280 and os.environ.get("INSURSHARE_DOCS_SCREENSHOT"):
         (PROJECT_ROOT / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, PROJECT_ROOT / "docs" / "dashboard.png")
+
+
+PROBE = ("JSON.stringify({title: document.title, xss: window.xss === undefined ? null : window.xss, "
+         "injected: document.querySelectorAll('[id^=XSS],[class^=XSS],iframe,body[onload],svg[onload]').length})")
+
+
+def test_browser_probe_sees_a_payload_that_runs(browser, tmp_path, shots):
+    from tests.reports.hostile import PAYLOADS
+
+    page = tmp_path / "raw.html"
+    page.write_text(f"<!doctype html><title>raw</title><p>{PAYLOADS[0]}</p><p>{PAYLOADS[7]}</p>", encoding="utf-8")
+    got = json.loads(browser.visit(page, 390, 844, shots / "raw.png", probe=PROBE).probe)
+    assert got == {"title": "XSS01", "xss": 1, "injected": 1}
+
+
+@pytest.mark.parametrize("page", ["policy_gx", "policy_counts", "claim_gx", "report"])
+def test_browser_runs_no_member_script_in_reports_or_data_docs(hostile, browser, shots, page):
+    from tests.reports.test_hostile_reports import _gx_page
+
+    path = hostile.built.submissions[hostile.ids["policy_gx"]] if page == "report" else _gx_page(hostile, page)
+    visit = browser.visit(path, 1280, 900, shots / f"hostile-{page}.png", probe=PROBE)
+    got = json.loads(visit.probe)
+    assert "XSS" not in got["title"].upper() and got["xss"] is None and got["injected"] == 0, got
+    assert [r for r in visit.requests if r.startswith("javascript:")] == []

@@ -10,6 +10,8 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from pipelines.cli import main
+from pipelines.contracts import load_contract
+from pipelines.reports.pseudonyms import member_scoped_text
 from pipelines.reports.quarantine import neutralise
 from tests.conftest import resident_id
 from tests.reports.conftest import FORMULA
@@ -46,10 +48,14 @@ def test_quarantine_csv_holds_the_lake_rows_pseudonymised(scenario, tmp_path):
     lake = _lake_rows(scenario, sid)
     assert [(int(r["source_row"]), r["rule_ids"]) for r in rows] == [(n, "; ".join(ids)) for n, ids, _ in lake]
     assert [r["rule_ids"] for r in rows] == ["POL-CODE-region_code", "POL-SAFE-product_name"]
+    idents = set(load_contract("policy").identifier_columns)
+    con = scenario.lake()
     for got, (_, _, record) in zip(rows, lake, strict=True):
-        assert {c: got[c] for c in record if c != "product_name"} == {
-            c: neutralise(v) for c, v in record.items() if c != "product_name"}
-        assert got["insured_id"].startswith("k1:") and resident_id() not in got.values()
+        plain = set(record) - idents - {"product_name"}
+        assert {c: got[c] for c in plain} == {c: neutralise(record[c]) for c in plain}
+        # identifiers: the member's own pseudonym of the lake's platform token, never the token
+        assert {c: got[c] for c in idents} == {c: member_scoped_text(con, "M001", record[c]) for c in idents}
+        assert got["insured_id"].startswith("m:") and resident_id() not in got.values()
     assert rows[1]["product_name"] == "'" + FORMULA and rows[1]["written_premium"] == "-5.00"
     assert (scenario.built.root / "submissions" / sid / "quarantine.csv").read_text() == \
         (tmp_path / "rows.csv").read_text()

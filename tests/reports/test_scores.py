@@ -13,7 +13,7 @@ from tests.reports.conftest import REPORT_DAY
 
 # written out again here (not imported) so that a change to the mapping has to be made twice
 COMPLETENESS = {"required"}
-VALIDITY = {"type", "codes", "pattern", "free_text", "max_length", "range", "check_digit"}
+VALIDITY = {"type", "codes", "pattern", "free_text", "max_length", "range", "check_digit", "identifiers_in_text"}
 UNIQUENESS = {"unique", "unique_across_periods"}
 CONSISTENCY = {"compare", "resident_id_agrees", "exists_in"}
 QUARTER_END = {"1": (3, 31), "2": (6, 30), "3": (9, 30), "4": (12, 31)}

@@ -76,6 +76,6 @@ def test_gx_expresses_every_rule_but_raw_text_and_identifier_checks(dataset):
     ctx = CheckContext(member_id="M001", period=parse_period("2024Q1"))
     missing = {r.id for r in contract.rules if expectation_for(r, contract, ctx, REFS) is None}
     expected = {r.id for r in contract.rules
-                if r.kind in ("type", "check_digit", "resident_id_agrees")
+                if r.kind in ("type", "check_digit", "resident_id_agrees", "identifiers_in_text")
                 or (r.kind == "pattern" and contract.column(r.column).identifier)}
     assert missing == expected

@@ -26,6 +26,7 @@ POLICY_CASES = {
     "formula in free text": ({"product_name": "=cmd|' /C calc'!A0"}, {"POL-SAFE-product_name"}),
     "formula in policy number": ({"policy_no": "=1+1"}, {"POL-FMT-policy_no"}),
     "over-long product name": ({"product_name": "车" * 101}, {"POL-LEN-product_name"}),
+    "mobile in product name (warning)": ({"product_name": "团险13812345678"}, {"POL-PII-product_name"}),
     "expiry before effective": ({"expiry_date": "2024-01-09"}, {"POL-X01"}),
     "expiry equals effective": ({"expiry_date": "2024-01-10"}, {"POL-X01"}),
     "one-day policy": ({"expiry_date": "2024-01-11", "written_exposure": "0.002740"}, set()),
@@ -71,6 +72,10 @@ CLAIM_CASES = {
     "orphan claim": ({"policy_no": "P9999"}, {"CLM-D01"}),
     "unknown cause (warning)": ({"cause_code": "ALIENS"}, {"CLM-CODE-cause_code"}),
     "formula description": ({"loss_description": "@SUM(A1:A9)"}, {"CLM-SAFE-loss_description"}),
+    "resident id in description (warning)": ({"loss_description": f"伤者{resident_id()}"},
+                                             {"CLM-PII-loss_description"}),
+    "formula and vin in description": ({"loss_description": f"=车架号{vin()}"},
+                                       {"CLM-SAFE-loss_description", "CLM-PII-loss_description"}),
     "missing accident date": ({"accident_date": None}, {"CLM-REQ-accident_date"}),
 }
 
