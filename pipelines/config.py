@@ -7,15 +7,21 @@ and the DAG tasks only.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from pipelines.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 DAGS_DIR = PROJECT_ROOT / "dags"
 
 DEFAULT_GX_MAX_ROWS = 1_000_000
+DEFAULT_QUERY_TIMEOUT = 300.0   # seconds
+DEFAULT_QUERY_MEMORY = "2GB"
+DEFAULT_QUERY_TEMP = "4GB"
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,9 @@ class Settings:
     gx_max_rows: int = DEFAULT_GX_MAX_ROWS
     duckdb_memory_limit: str = "2GB"
     duckdb_threads: int = 0
+    query_timeout: float = DEFAULT_QUERY_TIMEOUT   # a user's query is killed after this many seconds
+    query_memory: str = DEFAULT_QUERY_MEMORY       # ... or when its process grows by more than this
+    query_temp: str = DEFAULT_QUERY_TEMP           # ... or when it spills more than this to disk
     env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -59,11 +68,25 @@ class Settings:
             values["gx_max_rows"] = int(env["INSURSHARE_GX_MAX_ROWS"])
         if env.get("INSURSHARE_DUCKDB_MEMORY"):
             values["duckdb_memory_limit"] = env["INSURSHARE_DUCKDB_MEMORY"]
+        if env.get("INSURSHARE_QUERY_TIMEOUT"):
+            values["query_timeout"] = float(env["INSURSHARE_QUERY_TIMEOUT"])
+        if env.get("INSURSHARE_QUERY_MEMORY"):
+            values["query_memory"] = env["INSURSHARE_QUERY_MEMORY"]
+        if env.get("INSURSHARE_QUERY_TEMP"):
+            values["query_temp"] = env["INSURSHARE_QUERY_TEMP"]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def query_memory_bytes(self) -> int:
+        return parse_bytes(self.query_memory, "INSURSHARE_QUERY_MEMORY")
+
+    @property
+    def query_temp_bytes(self) -> int:
+        return parse_bytes(self.query_temp, "INSURSHARE_QUERY_TEMP")
 
     @property
     def archive_dir(self) -> Path:
@@ -95,3 +118,16 @@ class Settings:
     @property
     def catalog_is_postgres(self) -> bool:
         return self.catalog.startswith(("postgres:", "postgresql:", "dbname=", "host="))
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str, name: str = "size") -> int:
+    """``"2GB"``, ``"512 MiB"`` or ``"1000000"`` as a number of bytes (DuckDB's spelling of sizes)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", str(text))
+    unit = m[2].lower() if m else ""
+    if not m or unit not in _UNITS or float(m[1]) <= 0:
+        raise ConfigError(f"{name}={text!r} is not a size.", hint="Write it like 2GB, 512MB or 1GiB.")
+    return int(float(m[1]) * _UNITS[unit])

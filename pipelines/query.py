@@ -13,14 +13,18 @@ import duckdb
 
 from pipelines import store
 from pipelines.config import Settings
-from pipelines.errors import QueryError
+from pipelines.errors import ConfigError, QueryError
 
 FORMATS = ("table", "csv", "json", "parquet")
 
 
 @contextmanager
 def reader(settings: Settings, as_of: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection with the lake attached read-only (at snapshot ``as_of``) as the default schema."""
+    """A connection with the lake attached read-only (at snapshot ``as_of``) as the default schema.
+
+    For the platform's own SQL (reports, exports, summaries), never for a user's: that runs in
+    ``pipelines.sandbox``.
+    """
     snapshot = None
     con = store.new_connection(settings)
     try:
@@ -55,6 +59,7 @@ def resolve_snapshot(settings: Settings, as_of: str) -> int:
 
 
 def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Exactly one statement, and a SELECT (the first of ``sandbox.check_sql``'s checks)."""
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
@@ -68,22 +73,22 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def run_query(settings: Settings, sql: str, *, fmt: str = "table", as_of: str | None = None,
               output: Path | None = None, limit: int = 1000) -> str:
-    """Run ``sql`` read-only and return it formatted (``parquet`` needs ``output``)."""
+    """Run ``sql`` read-only on the lake and return it formatted (``parquet`` needs ``output``).
+
+    The query runs in the sandbox (``pipelines.sandbox``): no file but the lake's, no catalog
+    maintenance, and a time, memory and disk budget.
+    """
+    from pipelines import sandbox
+
     if fmt not in FORMATS:
         raise QueryError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if fmt == "parquet" and output is None:
         raise QueryError("The parquet format writes a file.", hint="Add --output FILE.parquet.")
-    with reader(settings, as_of) as con:
-        check_read_only(con, sql)
-        try:
-            rel = con.sql(sql)
-            if fmt == "parquet":
-                rel.write_parquet(str(output))
-                return f"wrote {output}"
-            return format_relation(rel, fmt, limit=limit, output=output)
-        except duckdb.Error as exc:
-            raise QueryError(f"The query failed: {str(exc).splitlines()[0]}",
-                             hint="List tables with `insurshare query \"SHOW TABLES\"`.") from None
+    if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
+        raise ConfigError(f"No lake at {settings.catalog}.",
+                          hint="Submit and ingest data first (see `insurshare --help`), or set INSURSHARE_HOME.")
+    snapshot = resolve_snapshot(settings, as_of) if as_of is not None else None
+    return sandbox.run(settings, sandbox.Request(sql, fmt, limit, snapshot=snapshot), output)
 
 
 def format_relation(rel: duckdb.DuckDBPyRelation, fmt: str, *, limit: int = 1000,

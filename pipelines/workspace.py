@@ -28,10 +28,16 @@ def submissions_dir(settings: Settings) -> Path:
     return settings.work_dir / "submissions"
 
 
+def queries_dir(settings: Settings) -> Path:
+    """Scratch folders of users' queries (spill files, results), one per running query."""
+    return settings.work_dir / "queries"
+
+
 @contextmanager
-def claim(settings: Settings, name: str) -> Iterator[Path]:
-    """A fresh, locked, owner-only folder for ``name`` (a submission id); removed on exit."""
-    root = submissions_dir(settings)
+def claim(settings: Settings, name: str, *, root: Path | None = None) -> Iterator[Path]:
+    """A fresh, locked, owner-only folder for ``name`` (a submission id) under ``root`` (default
+    ``submissions_dir``); removed on exit."""
+    root = root or submissions_dir(settings)
     folder = root / f"{_UNSAFE.sub('_', name)[:120]}-{os.getpid()}"
     with _sweeping(root):   # no sweep can run between creating the folder and locking it
         _sweep(root)
@@ -45,9 +51,10 @@ def claim(settings: Settings, name: str) -> Iterator[Path]:
         os.close(fd)
 
 
-def sweep(settings: Settings) -> list[Path]:
-    """Remove the work folders that no live process holds; return them."""
-    root = submissions_dir(settings)
+def sweep(settings: Settings, root: Path | None = None) -> list[Path]:
+    """Remove the work folders under ``root`` (default ``submissions_dir``) that no live process
+    holds; return them."""
+    root = root or submissions_dir(settings)
     with _sweeping(root):
         return _sweep(root)
 

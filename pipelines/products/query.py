@@ -2,8 +2,9 @@
 
 A product is opened read-only with ``enable_external_access = false`` (no ``read_parquet``,
 ``read_csv``, ``ATTACH``, ``COPY``: a member cannot reach the lake's files or another
-product) and ``lock_configuration = true`` (no ``SET`` can undo that); queries go through
-``query.check_read_only`` like the lake's.
+product) and ``lock_configuration = true`` (no ``SET`` can undo that). A user's query runs in
+``pipelines.sandbox`` like the lake's: checked, in a child process with a time, memory and
+disk budget, spilling into its own scratch folder (never next to the product).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import sandbox
 from pipelines.config import Settings
 from pipelines.errors import NotFound, QueryError
 from pipelines.products.build import product_path, products_dir
-from pipelines.query import FORMATS, check_read_only, format_relation
+from pipelines.query import FORMATS
+from pipelines.sandbox import product_connection
 
 _AUDIENCE = re.compile(r"regulator|public|member:(?P<member>[A-Za-z0-9_-]{1,32})")
 
@@ -45,26 +48,29 @@ class Audience:
         return f"member:{self.member}" if self.member else self.kind
 
 
-def open_product(settings: Settings, audience: str | Audience) -> duckdb.DuckDBPyConnection:
-    """A locked-down, read-only connection to the audience's product."""
+def existing_product(settings: Settings, audience: str | Audience) -> Path:
+    """The audience's product file; a clear error when it does not exist."""
     who = audience if isinstance(audience, Audience) else Audience.parse(audience)
     path = product_path(settings, who.product)
     if not path.exists():
-        raise NotFound(f"There is no product for {who} at {path}.", hint=_known(settings))
-    config = {"enable_external_access": False, "lock_configuration": True,
-              "autoload_known_extensions": False, "autoinstall_known_extensions": False,
-              "memory_limit": settings.duckdb_memory_limit}
-    if settings.duckdb_threads:
-        config["threads"] = settings.duckdb_threads
-    return duckdb.connect(str(path), read_only=True, config=config)
+        raise NotFound(f"There is no product for {who}.", hint=_known(settings))
+    return path
+
+
+def open_product(settings: Settings, audience: str | Audience) -> duckdb.DuckDBPyConnection:
+    """A locked-down, read-only connection to the audience's product (for the platform's own
+    SQL; a user's runs in the sandbox)."""
+    path = existing_product(settings, audience)
+    settings.work_dir.mkdir(parents=True, exist_ok=True)
+    return product_connection(path, memory=settings.duckdb_memory_limit, threads=settings.duckdb_threads,
+                              temp_dir=settings.work_dir / "duckdb_tmp")
 
 
 def _known(settings: Settings) -> str:
-    names = sorted(p.stem for p in products_dir(settings).glob("*.duckdb"))
-    audiences = [f"member:{n[len('member_'):]}" if n.startswith("member_") else n for n in names]
-    if not audiences:
+    """How to find the audiences, without naming them: whoever mistyped one may be any member."""
+    if not any(products_dir(settings).glob("*.duckdb")):
         return "Build the products with `insurshare products build`."
-    return f"Products exist for: {', '.join(audiences)} (rebuild with `insurshare products build`)."
+    return "The platform's operator lists the audiences with `insurshare products list`."
 
 
 def query_product(settings: Settings, audience: str, sql: str, *, fmt: str = "table",
@@ -74,23 +80,8 @@ def query_product(settings: Settings, audience: str, sql: str, *, fmt: str = "ta
         raise QueryError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if fmt == "parquet" and output is None:
         raise QueryError("The parquet format writes a file.", hint="Add --output FILE.parquet.")
-    con = open_product(settings, audience)
-    try:
-        check_read_only(con, sql)
-        try:
-            rel = con.sql(sql)
-            if fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                pq.write_table(rel.fetch_arrow_table(), str(output))
-                return f"wrote {output}"
-            return format_relation(rel, fmt, limit=limit, output=output)
-        except duckdb.Error as exc:
-            raise QueryError(f"The query failed: {str(exc).splitlines()[0]}",
-                             hint=f"A product reads only its own tables, no file; list them with "
-                                  f"`insurshare products show {audience}`.") from None
-    finally:
-        con.close()
+    path = existing_product(settings, audience)
+    return sandbox.run(settings, sandbox.Request(sql, fmt, limit, product=str(path)), output)
 
 
 def describe_product(settings: Settings, audience: str) -> str:
