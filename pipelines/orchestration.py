@@ -76,7 +76,11 @@ def run_dag(settings: Settings, dag_id: str, progress: Callable[[str], None] | N
 
 
 def task_settings() -> Settings:
-    """The settings of a task: resolved from the worker's environment when the task runs."""
+    """The settings of a task: resolved from the worker's environment when the task runs.
+
+    Every task starts here, so this is where the task's files become owner-only (umask 077).
+    """
+    os.umask(0o077)
     return Settings.from_env()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import importlib
 import json
+import os
 import random
 import sqlite3
 import time
@@ -133,6 +134,8 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     try:
         con.execute(f"ATTACH '{catalog_uri(settings)}' AS {LAKE} ({', '.join(options)})")
+        if not read_only:
+            _owner_only(settings)
     except duckdb.Error as exc:
         if snapshot is not None and "snapshot" in str(exc).lower():
             raise QueryError(f"Snapshot {snapshot} does not exist in the lake.",
@@ -145,6 +148,20 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
                 hint="Put the data files back at the path the catalog names (see the error of DuckLake: "
                      f"{str(exc).splitlines()[0][:300]}), or set INSURSHARE_DATA_PATH to it.") from None
         raise
+
+
+def _owner_only(settings: Settings) -> None:
+    """The catalog and the data folder are the owner's only (whatever the umask of the caller)."""
+    paths = [Path(settings.data_path)]
+    if not settings.catalog_is_postgres:
+        catalog = Path(settings.catalog)
+        paths += [catalog, *(catalog.with_name(catalog.name + s) for s in ("-wal", "-shm"))]
+    for path in paths:
+        try:
+            if path.exists() and not path.is_symlink() and path.stat().st_mode & 0o077:
+                os.chmod(path, 0o700 if path.is_dir() else 0o600)
+        except PermissionError:
+            pass   # not ours to change (a shared catalog): its owner keeps it private
 
 
 _WAL: set[Path] = set()

@@ -11,6 +11,7 @@ message that says what to do next; no traceback for bad input.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     Members submit premium and claim data; the platform validates it, pseudonymises
     identifiers and publishes it into one shared DuckLake store.
     """
+    os.umask(0o077)   # whatever the platform writes under its home is for its owner only
     ctx.obj = Settings.from_env(home=home)
 
 

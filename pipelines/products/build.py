@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,10 +72,10 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
     rules = rules or PROFILES["default"]
     started = time.perf_counter()
     folder = products_dir(settings)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(folder, 0o700)
     with store.file_lock(settings, "products"):
-        for stale in folder.glob("*.duckdb.tmp*"):
-            stale.unlink()
+        _remove_leftovers(folder)
         snapshot = _current_snapshot(settings)
         con = store.connect(settings, read_only=True, snapshot=snapshot)
         try:
@@ -95,6 +96,7 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
         digests = {name: _sha256(_temp(settings, name)) for name in rows}
         _audit(settings, snapshot, marts_snapshot, rules, rows, digests, control)
         for name in rows:
+            os.chmod(_temp(settings, name), 0o600)   # a product is for its audience only
             os.replace(_temp(settings, name), product_path(settings, name))
         for old in folder.glob("member_*.duckdb"):
             if old.stem not in rows:
@@ -171,6 +173,16 @@ def _current_snapshot(settings: Settings) -> int:
         return store.current_snapshot(con)
     finally:
         con.close()
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove what a killed build or query left: half-written ``*.duckdb.tmp`` files (and their
+    WALs) and ``*.duckdb.tmp/`` spill folders (a product query used to spill next to the product)."""
+    for stale in folder.glob("*.duckdb.tmp*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
 
 
 def _temp(settings: Settings, name: str) -> Path:

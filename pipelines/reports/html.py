@@ -85,5 +85,6 @@ def write_if_changed(path: Path, content: str | bytes) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # concurrent runs never share one
     tmp.write_bytes(data)
+    os.chmod(tmp, 0o600)   # reports name members and their faults: the owner's only
     tmp.replace(path)
     return True
