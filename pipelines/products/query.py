@@ -37,7 +37,7 @@ class Audience:
         m = _AUDIENCE.fullmatch(str(text).strip())
         if not m:
             raise QueryError(f"Unknown audience {text!r}.",
-                             hint="An audience is regulator, public or member:<member id>, e.g. member:M001.")
+                             hint="An audience is regulator, public or member:<member id>.")
         return cls("member", m["member"]) if m["member"] else cls(m[0])
 
     @property
