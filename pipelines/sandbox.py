@@ -68,9 +68,15 @@ _FILE_LIKE = (".csv", ".tsv", ".txt", ".parquet", ".json", ".jsonl", ".ndjson", 
 # and for spilling, and enable_external_access keeps it to those.
 DISABLED_FILESYSTEMS = ("HTTPFileSystem,S3FileSystem,HuggingFaceFileSystem,AzureBlobStorageFileSystem,"
                         "GCSFileSystem,PipeFileSystem")
-# The share of the query's memory DuckDB's buffer manager may use; the rest is for the
-# allocations it does not count (long strings, the formatted result).
-DUCKDB_SHARE = 0.75
+# DuckDB's buffer manager gets the query's memory less this headroom (at most half of it goes
+# to headroom): the rest is for what it does not count (long strings, the formatted result).
+# Measured: a spilling sort grows the process by DuckDB's memory_limit plus about 110 MB.
+HEADROOM = 512 * 2**20
+
+
+def duckdb_memory(budget: int) -> int:
+    """DuckDB's ``memory_limit`` for a query process that may grow by ``budget`` bytes."""
+    return max(budget // 2, budget - HEADROOM)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,8 +295,12 @@ def _watch(child: subprocess.Popen, scratch: Path, settings: Settings) -> dict |
                     "hint": "Narrow it (fewer rows, a WHERE on period or member), or raise INSURSHARE_QUERY_TIMEOUT."}
         if _disk_use(scratch) > temp_limit:
             _kill(child)
-            return {"message": f"The query spilled more than {settings.query_temp} to disk and was stopped.",
-                    "hint": "Narrow it, or raise INSURSHARE_QUERY_TEMP."}
+            return _spilled(settings)
+
+
+def _spilled(settings: Settings) -> dict:
+    return {"ok": False, "message": f"The query spilled more than {settings.query_temp} to disk and was stopped.",
+            "hint": "Narrow it, or raise INSURSHARE_QUERY_TEMP."}
 
 
 def _kill(child: subprocess.Popen) -> None:
@@ -350,7 +360,7 @@ def _execute(req: dict) -> dict:
                         query_memory=s["query_memory"], query_temp=s["query_temp"])
     scratch = Path(req["scratch"])
     budget = settings.query_memory_bytes
-    memory = f"{int(budget * DUCKDB_SHARE)}B"
+    memory = f"{duckdb_memory(budget)}B"
     spill = scratch / "spill"
     if req["product"]:
         con = product_connection(Path(req["product"]), memory=memory, threads=settings.duckdb_threads,
@@ -374,7 +384,9 @@ def _execute(req: dict) -> dict:
                 pq.write_table(rel.fetch_arrow_table(), str(scratch / "result.parquet"))
                 return {"ok": True, "file": "result.parquet"}
             text = format_relation(rel, req["fmt"], limit=req["limit"])
-        except (duckdb.OutOfMemoryException, MemoryError):
+        except (duckdb.OutOfMemoryException, MemoryError) as exc:
+            if "max_temp_directory_size" in str(exc):
+                return _spilled(settings)
             return {"ok": False, "message": f"The query needed more than its memory "
                     f"(INSURSHARE_QUERY_MEMORY={settings.query_memory}) and was stopped.",
                     "hint": "Narrow it, or raise INSURSHARE_QUERY_MEMORY."}
