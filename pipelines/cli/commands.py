@@ -193,7 +193,9 @@ def run_dag(settings: Settings, dag_id: str) -> None:
 def query(settings: Settings, sql: str, fmt: str, as_of: str | None, output: Path | None, limit: int,
           audience: str | None) -> None:
     """Run a read-only SQL query on the lake (tables: policy, claim, submissions, ...) or, with
-    --as, on one audience's data product."""
+    --as, on one audience's data product. The query runs sandboxed: one SELECT, no file access,
+    stopped after INSURSHARE_QUERY_TIMEOUT seconds or beyond INSURSHARE_QUERY_MEMORY /
+    INSURSHARE_QUERY_TEMP."""
     if audience:
         from pipelines.errors import QueryError
         from pipelines.products import query_product
