@@ -69,7 +69,7 @@ class Settings:
         if env.get("INSURSHARE_DUCKDB_MEMORY"):
             values["duckdb_memory_limit"] = env["INSURSHARE_DUCKDB_MEMORY"]
         if env.get("INSURSHARE_QUERY_TIMEOUT"):
-            values["query_timeout"] = float(env["INSURSHARE_QUERY_TIMEOUT"])
+            values["query_timeout"] = _seconds(env["INSURSHARE_QUERY_TIMEOUT"], "INSURSHARE_QUERY_TIMEOUT")
         if env.get("INSURSHARE_QUERY_MEMORY"):
             values["query_memory"] = env["INSURSHARE_QUERY_MEMORY"]
         if env.get("INSURSHARE_QUERY_TEMP"):
@@ -131,3 +131,13 @@ def parse_bytes(text: str, name: str = "size") -> int:
     if not m or unit not in _UNITS or float(m[1]) <= 0:
         raise ConfigError(f"{name}={text!r} is not a size.", hint="Write it like 2GB, 512MB or 1GiB.")
     return int(float(m[1]) * _UNITS[unit])
+
+
+def _seconds(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"{name}={text!r} is not a number of seconds.", hint="Write it like 300 or 2.5.")
+    return value

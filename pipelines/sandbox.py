@@ -133,7 +133,7 @@ def _check_call(kind: str, name: str) -> None:
         return
     if kind == "table" and name in TABLE_FUNCTIONS:
         return
-    if kind == "scalar" and name not in SCALAR_FUNCTIONS_REFUSED and not name.startswith(_MAINTENANCE):
+    if kind == "scalar" and name not in SCALAR_FUNCTIONS_REFUSED and not name.startswith(_MAINTENANCE + _FILE_READERS):
         return
     if name.startswith(_FILE_READERS):
         why = "reads files"

@@ -81,6 +81,7 @@ PROBES = {
     "CALL": ("CALL ducklake_merge_adjacent_files('lake')", "not CALL"),
     "secrets": ("SELECT * FROM duckdb_secrets()", "duckdb_secrets(), which is not allowed"),
     "getenv": ("SELECT getenv('HOME')", "getenv(), which is not allowed"),
+    "scalar-reader": ("SELECT read_text(1)", "read_text(), which reads files"),
 }
 
 
@@ -259,3 +260,10 @@ def test_sandbox_watchdog_kills_a_child_that_fills_its_scratch(market, tmp_path)
     stopped = sandbox._watch(child, tmp_path, market.with_(query_temp="16MB"))
     assert stopped["message"] == "The query spilled more than 16MB to disk and was stopped."
     assert child.returncode == -signal.SIGKILL and time.monotonic() - started < 30
+
+
+def test_sandbox_bad_timeout_is_a_config_error(tmp_path):
+    from pipelines.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="INSURSHARE_QUERY_TIMEOUT='soon' is not a number of seconds"):
+        Settings.from_env({"INSURSHARE_HOME": str(tmp_path), "INSURSHARE_QUERY_TIMEOUT": "soon"})
