@@ -94,4 +94,4 @@ def test_build_cli_lists_products_and_explains_a_wrong_audience(small_market):
     wrong = _cli(small_market, "products", "show", "everyone")
     assert wrong.exit_code == 1
     assert wrong.output.strip() == ("Error: Unknown audience 'everyone'. "
-                                    "An audience is regulator, public or member:<member id>, e.g. member:M001.")
+                                    "An audience is regulator, public or member:<member id>.")
