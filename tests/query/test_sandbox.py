@@ -210,20 +210,40 @@ LONG = "SELECT count(*) FROM range(1000000000000) t(i) WHERE hash(i) = 42"
 
 def test_sandbox_ctrl_c_stops_the_query_and_removes_its_scratch(market):
     proc = _cli(market, "query", "--as", "member:M002", LONG)
-    _wait_for_scratch(market, proc)
+    folder = _wait_for_scratch(market, proc)
+    child = _running_in(workspace.queries_dir(market) / folder)
+    assert len(child) == 1
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
+    assert not Path(f"/proc/{child[0]}").exists()
     assert proc.returncode == 1
     assert "Interrupted: the query was stopped" in err and "Traceback" not in err
     assert leftovers(market) == []
 
 
+def _running_in(folder: Path) -> list[int]:
+    """Processes whose working directory is ``folder`` (the query's child runs in its scratch)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and Path(os.readlink(proc / "cwd")) == folder:
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
 def test_sandbox_killed_parent_takes_the_query_down_and_next_query_sweeps(market):
     proc = _cli(market, "query", LONG)
     folder = _wait_for_scratch(market, proc)
+    child = _running_in(workspace.queries_dir(market) / folder)
+    assert len(child) == 1
     proc.kill()                      # no chance to clean up
     proc.wait()
-    time.sleep(1)                    # the child dies with its parent (PR_SET_PDEATHSIG)
+    deadline = time.monotonic() + 10
+    while _running_in(workspace.queries_dir(market) / folder) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _running_in(workspace.queries_dir(market) / folder) == []   # died with its parent (PDEATHSIG)
     assert leftovers(market) == [folder]
     assert run_query(market, "SELECT 1 AS one", fmt="csv") == "one\n1"
     assert leftovers(market) == []   # swept at the start of the next query
