@@ -257,8 +257,11 @@ def _supervise(settings: Settings, request: Request, scratch: Path) -> dict:
         child = subprocess.Popen([sys.executable, "-I", "-m", "pipelines.sandbox"], stdin=subprocess.PIPE,
                                  stdout=out, stderr=err, cwd=scratch, env=env, start_new_session=True)
     try:
-        child.stdin.write(request.to_json(settings, scratch).encode("utf-8"))
-        child.stdin.close()
+        try:
+            child.stdin.write(request.to_json(settings, scratch).encode("utf-8"))
+            child.stdin.close()
+        except BrokenPipeError:
+            pass   # it died at start-up: its stderr says why, below
         stopped = _watch(child, scratch, settings)
     except KeyboardInterrupt:
         _kill(child)
