@@ -10,6 +10,7 @@ busy catalog, an I/O hiccup, a missing key).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -57,7 +58,7 @@ class Outcome:
     def line(self) -> str:
         rows = f"{self.rows_total:,} rows" if self.rows_total is not None else "unreadable"
         extra = f", {self.rows_quarantined:,} quarantined" if self.rows_quarantined else ""
-        why = f" - {self.reasons[0]}" if self.reasons and self.status == "rejected" else ""
+        why = f" - {self.reasons[0]}" if self.reasons and self.status in ("rejected", "held") else ""
         return f"{self.submission_id}: {self.status} ({rows}{extra}){why}"
 
 
@@ -65,7 +66,8 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
     """Received submissions waiting to be processed, oldest slice and version first.
 
     A claim submission waits while the same member has premium submissions not yet processed:
-    its cross-dataset rule must see the member's accepted premium data.
+    its cross-dataset rule must see the member's accepted premium data. A ``held`` submission
+    (see ``_waiting_for``) comes back once the rejected file it waits for has been replaced.
     """
     if not Path(settings.catalog).exists() and not settings.catalog_is_postgres:
         return []
@@ -73,7 +75,8 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
     try:
         if "submissions" not in store.lake_tables(con):
             return []
-        sql = (f"SELECT s.submission_id FROM {L}.submissions s WHERE s.status = 'received' "
+        sql = (f"SELECT s.submission_id FROM {L}.submissions s WHERE (s.status = 'received' "
+               f"OR (s.status = 'held' AND NOT EXISTS (SELECT 1 {_latest_rejected('s.member_id', 'policy')}))) "
                + ("AND s.dataset = ? " if dataset else "")
                + f"AND NOT (s.dataset = 'claim' AND EXISTS (SELECT 1 FROM {L}.submissions p WHERE "
                "p.member_id = s.member_id AND p.dataset = 'policy' AND p.status = 'received')) "
@@ -81,6 +84,15 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
         return [r[0] for r in con.execute(sql, [dataset] if dataset else []).fetchall()]
     finally:
         con.close()
+
+
+def _latest_rejected(member: str, dataset: str) -> str:
+    """SQL ``FROM ... WHERE``: the member's files of ``dataset`` that are rejected and not yet
+    replaced by a later processed version of the same slice (``member`` is an SQL expression)."""
+    return (f"FROM {L}.submissions r WHERE r.member_id = {member} AND r.dataset = '{dataset}' "
+            f"AND r.status = 'rejected' AND NOT EXISTS (SELECT 1 FROM {L}.submissions n "
+            "WHERE n.member_id = r.member_id AND n.dataset = r.dataset AND n.period = r.period "
+            "AND n.version > r.version AND n.status IN ('accepted', 'superseded', 'rejected'))")
 
 
 @dataclass
@@ -107,6 +119,7 @@ def ingest_all(settings: Settings, submission_ids: list[str] | None = None, *, a
     say = progress or (lambda _: None)
     queue = list(submission_ids) if submission_ids else pending(settings)
     seen: set[str] = set()
+    held_again: set[str] = set()
     while queue:
         for sid in queue:
             seen.add(sid)
@@ -122,6 +135,9 @@ def ingest_all(settings: Settings, submission_ids: list[str] | None = None, *, a
                 say(f"{sid}: postponed - {run.postponed[sid]}")
                 continue
             run.outcomes.append(outcome)
+            if outcome.status == "held" and sid not in held_again:
+                held_again.add(sid)      # offered again if the file it waits for is accepted in this run
+                seen.discard(sid)
             if outcome.failed:
                 run.failed.append(outcome)
             say(outcome.line())
@@ -189,7 +205,7 @@ def process_submission(settings: Settings, submission_id: str,
         con = store.connect(settings, read_only=False)
         try:
             sub = load_submission(con, submission_id)
-            if sub.status != "received":
+            if sub.status not in ("received", "held"):
                 return _outcome_of(con, submission_id, already_done=True)
             try:
                 outcome = _run(con, settings, sub, folder)
@@ -211,6 +227,9 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
     timings: dict[str, float] = {}
     with staging_connection(settings, work) as st:
         checked = _check(con, st, settings, sub, contract, sub_rules, key, work, timings)
+        waiting = _waiting_for(con, contract, sub, checked.check)
+        if waiting:
+            return _hold(con, settings, sub, checked.check, *waiting)
         t3 = time.perf_counter()
 
         def publish_and_maybe_crash(c: duckdb.DuckDBPyConnection) -> Published:
@@ -270,6 +289,52 @@ def _check(con: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnection, settin
     except FileRejected as exc:
         timings.setdefault("staging", time.perf_counter() - t0)
         return Checked(file_verdict(exc.check_id, str(exc)), None, None, None, {})
+
+
+def _waiting_for(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub: Submission,
+                 check: RowCheck | None) -> tuple[str, int, str, list[str]] | None:
+    """Why to hold the file rather than judge it: rows fail a cross-dataset rule (a claim whose
+    policy is not in the accepted premium data) while the member's file of that dataset was
+    rejected. Those rows are not wrong, their premium is missing; judging them now would
+    quarantine (or reject) a whole claim history for one bad premium file."""
+    if check is None:
+        return None
+    for rule in contract.rules:
+        if rule.kind != "exists_in" or not check.failed(rule.id):
+            continue
+        dataset = rule.params.get("dataset", contract.dataset)
+        rejected = [r[0] for r in con.execute(
+            f"SELECT r.submission_id {_latest_rejected('?', dataset)} ORDER BY r.period, r.version",
+            [sub.member_id]).fetchall()]
+        if rejected:
+            return rule.id, check.failed(rule.id), dataset, rejected
+    return None
+
+
+def _hold(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, check: RowCheck,
+          rule_id: str, rows: int, dataset: str, rejected: list[str]) -> Outcome:
+    """Record the submission as ``held``: nothing is published and nothing is judged; ``pending``
+    offers it again once every rejected file it waits for has been replaced."""
+    from pipelines import audit
+
+    files = ", ".join(rejected[:5]) + (f" and {len(rejected) - 5} more" if len(rejected) > 5 else "")
+    message = (f"SUB-HELD: {rows:,} row(s) fail {rule_id} while the member's {dataset} file(s) {files} "
+               f"{'is' if len(rejected) == 1 else 'are'} rejected. The file is held, not judged, and is "
+               f"processed again as soon as corrected {dataset} data is accepted.")
+
+    def work(c: duckdb.DuckDBPyConnection) -> None:
+        status = c.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",
+                           [sub.submission_id]).fetchone()[0]
+        if status not in ("received", "held"):
+            return
+        c.execute(f"UPDATE {L}.submissions SET status = 'held', verdict = 'held', verdict_reasons = ?, "
+                  "rows_total = ?, processed_at = ? WHERE submission_id = ?",
+                  [[message], check.rows, dt.datetime.now(dt.UTC).replace(tzinfo=None), sub.submission_id])
+        audit.append(c, "held", sub.submission_id, {"rule": rule_id, "rows": rows, "waiting_for": rejected})
+
+    store.write_transaction(con, settings, work, message=f"hold {sub.submission_id}")
+    return Outcome(submission_id=sub.submission_id, status="held", rows_total=check.rows, rows_accepted=0,
+                   rows_quarantined=0, reasons=(message,))
 
 
 def _record_failure(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission,

@@ -96,7 +96,7 @@ def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetCo
     """The body of the publishing transaction (run it with ``store.write_transaction``)."""
     status = con.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",
                          [sub.submission_id]).fetchone()[0]
-    if status != "received":
+    if status not in ("received", "held"):
         return Published(status=status, rows_accepted=0, rows_quarantined=0, already_done=True)
     verdict, check = checked.verdict, checked.check
     if key_id is not None:

@@ -61,7 +61,7 @@ def demo_summary(settings: Settings, top_rules: int = 8) -> str:
                    count(*) FILTER (WHERE status = 'accepted') AS accepted,
                    count(*) FILTER (WHERE status = 'rejected') AS rejected,
                    count(*) FILTER (WHERE status = 'superseded') AS superseded,
-                   count(*) FILTER (WHERE status = 'received') AS pending,
+                   count(*) FILTER (WHERE status IN ('received', 'held')) AS pending,
                    CAST(coalesce(sum(rows_accepted) FILTER (WHERE status = 'accepted'), 0) AS BIGINT) AS rows_published,
                    CAST(coalesce(sum(rows_quarantined), 0) AS BIGINT) AS rows_quarantined
             FROM submissions WHERE status <> 'refused' GROUP BY 1 ORDER BY 1""").df()

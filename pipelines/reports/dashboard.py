@@ -51,7 +51,7 @@ def _totals(con: duckdb.DuckDBPyConnection) -> dict:
                count(*) FILTER (WHERE status = 'accepted') AS accepted,
                count(*) FILTER (WHERE status = 'rejected') AS rejected,
                count(*) FILTER (WHERE status = 'superseded') AS superseded,
-               count(*) FILTER (WHERE status = 'received') AS pending,
+               count(*) FILTER (WHERE status IN ('received', 'held')) AS pending,
                coalesce(sum(rows_accepted) FILTER (WHERE status = 'accepted'), 0) AS rows_published,
                coalesce(sum(rows_quarantined), 0) AS rows_quarantined
         FROM r_subs""")

@@ -146,7 +146,7 @@ agg AS (
     SELECT member_id, dataset, period,
            count(*) AS versions,
            count(*) FILTER (WHERE status IN ('accepted', 'rejected', 'superseded')) AS processed,
-           count(*) FILTER (WHERE status = 'received') AS pending,
+           count(*) FILTER (WHERE status IN ('received', 'held')) AS pending,
            count(*) FILTER (WHERE status = 'rejected') AS rejected,
            count(*) FILTER (WHERE status = 'superseded') AS superseded,
            max(submission_id) FILTER (WHERE status = 'accepted') AS current_id,

@@ -139,6 +139,10 @@ def _verdict(sub: dict, results: list[dict], contract: DatasetContract, schemas_
     share = sub["error_row_share"]
     if status == "received":
         summary = "Received and waiting to be processed."
+    elif status == "held":
+        summary = ("Held: its rows were read and checked, but some name policies that are missing only "
+                   "because the member's premium file was rejected. Nothing is published or judged "
+                   "yet; the file is processed again as soon as the corrected premium data is accepted.")
     elif sub["verdict"] == "accepted":
         summary = (f"Accepted: {sub['rows_accepted'] or 0:,} of {total:,} rows passed every error rule; "
                    f"{sub['rows_quarantined'] or 0:,} rows are quarantined ({(share or 0):.2%} of rows break "

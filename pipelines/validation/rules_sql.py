@@ -9,6 +9,7 @@ identifier columns never appear in a reason.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 from pipelines.contracts import Column, DatasetContract, Rule
@@ -205,56 +206,71 @@ def applies_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str
     return f"coalesce(({when_sql(rule)}) AND ({fail_sql(rule, contract, ctx)}), false)"
 
 
+@dataclass(frozen=True)
+class _Sql:
+    """An SQL expression inside a message built by ``_text`` (everything else is text)."""
+
+    expr: str
+
+
+def _text(*parts: str | _Sql) -> str:
+    """An SQL string expression: text parts become escaped literals, ``_Sql`` parts stay SQL.
+
+    Contract words (column names, patterns, dataset names) are text like any other: a pattern
+    holding a quote must not end the literal."""
+    return " || ".join(p.expr if isinstance(p, _Sql) else lit(p) for p in parts)
+
+
 def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     """What a member reads for a failing row; identifier values are never shown."""
     col = rule.column
     c = q(col)
     ident = contract.column(col).identifier
-    prefix = f"'{rule.id}: '"
     kind = rule.kind
     if kind == "required":
-        text = f"'{col} is missing'"
+        text = _text(f"{col} is missing")
     elif kind == "type":
-        text = (f"'{col} ' || {shown(text_col(col))} || ' is not {_type_words(contract.column(col))}'")
+        text = _text(f"{col} ", _Sql(shown(text_col(col))), f" is not {_type_words(contract.column(col))}")
     elif kind == "codes":
-        text = f"'{col} ' || {shown(c)} || ' is not in code list {contract.column(col).codes}'"
+        text = _text(f"{col} ", _Sql(shown(c)), f" is not in code list {contract.column(col).codes}")
     elif kind == "pattern" and ident:
-        text = f"'{col} is not in the expected format'"
+        text = _text(f"{col} is not in the expected format")
     elif kind == "pattern":
-        text = (f"'{col} ' || {shown(c)} || CASE WHEN regexp_matches({c}, {lit(FORMULA_START)}) "
-                f"THEN ' looks like a spreadsheet formula' ELSE ' does not match {rule.params['pattern']}' END")
+        text = _text(f"{col} ", _Sql(shown(c)), _Sql(
+            f"CASE WHEN regexp_matches({c}, {lit(FORMULA_START)}) THEN {lit(' looks like a spreadsheet formula')} "
+            f"ELSE {lit(' does not match ' + str(rule.params['pattern']))} END"))
     elif kind == "free_text":
-        text = f"'{col} starts with ' || {shown(f'left({c}, 1)')} || ' (a spreadsheet formula)'"
+        text = _text(f"{col} starts with ", _Sql(shown(f"left({c}, 1)")), " (a spreadsheet formula)")
     elif kind == "max_length":
-        text = f"'{col} has ' || length({c}) || ' characters, more than {rule.params['max_length']}'"
+        text = _text(f"{col} has ", _Sql(f"length({c})"), f" characters, more than {rule.params['max_length']}")
     elif kind == "identifiers_in_text":
-        text = (f"'{col} holds what looks like: ' || {kinds_sql(hits_column(col))} || "
-                "' (masked in the published value)'")
+        text = _text(f"{col} holds what looks like: ", _Sql(kinds_sql(hits_column(col))),
+                     " (masked in the published value)")
     elif kind == "unique":
         key = " || '/' || ".join(f"CAST({q(x)} AS VARCHAR)" for x in rule.columns)
-        text = f"'{'/'.join(rule.columns)} ' || {shown(key)} || ' appears ' || {window_column(rule)} || ' times'"
+        text = _text(f"{'/'.join(rule.columns)} ", _Sql(shown(key)), " appears ", _Sql(window_column(rule)),
+                     " times")
     elif kind == "unique_across_periods":
-        text = f"'{col} ' || {shown(c)} || ' is already published for another period'"
+        text = _text(f"{col} ", _Sql(shown(c)), " is already published for another period")
     elif kind == "exists_in":
-        text = (f"'{col} ' || {shown(c)} || ' is not in the member''s accepted "
-                f"{rule.params['dataset']} data'")
+        text = _text(f"{col} ", _Sql(shown(c)), f" is not in the member's accepted {rule.params['dataset']} data")
     elif kind == "compare":
         left, right = rule.columns
-        text = (f"'{left} ' || {shown(q(left))} || ' is not {rule.params['op']} {right} ' || "
-                f"{shown(q(right))}")
+        text = _text(f"{left} ", _Sql(shown(q(left))), f" is not {rule.params['op']} {right} ",
+                     _Sql(shown(q(right))))
     elif kind == "range":
         lo, hi = rule.params.get("min"), rule.params.get("max")
         bounds = " and ".join(
             [f"at least {ctx.bound(lo)}" for _ in [0] if lo is not None]
             + [f"at most {ctx.bound(hi)}" for _ in [0] if hi is not None])
-        text = f"'{col} ' || {shown(c)} || ' is not {bounds}'"
+        text = _text(f"{col} ", _Sql(shown(c)), f" is not {bounds}")
     elif kind == "check_digit":
-        text = f"'{col} is not a valid {rule.params['scheme'].replace('_', ' ')} (format or check character)'"
+        text = _text(f"{col} is not a valid {rule.params['scheme'].replace('_', ' ')} (format or check character)")
     elif kind == "resident_id_agrees":
-        text = f"'{rule.columns[1]} or {rule.columns[2]} disagrees with the resident identity number'"
+        text = _text(f"{rule.columns[1]} or {rule.columns[2]} disagrees with the resident identity number")
     else:
-        text = "'failed'"
-    return f"{prefix} || {text}"
+        text = _text("failed")
+    return _text(f"{rule.id}: ", _Sql(f"({text})"))
 
 
 def _type_words(col: Column) -> str:
