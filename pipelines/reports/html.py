@@ -81,6 +81,8 @@ def write_if_changed(path: Path, content: str | bytes) -> bool:
     """Write ``content`` to ``path`` unless it already holds exactly that; True if written."""
     data = content.encode("utf-8") if isinstance(content, str) else content
     if path.exists() and path.read_bytes() == data:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)   # written before files were owner-only
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")   # concurrent runs never share one

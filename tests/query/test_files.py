@@ -50,6 +50,9 @@ def test_report_files_are_owner_only(tmp_path, loose_umask):
     page = tmp_path / "reports" / "index.html"
     assert write_if_changed(page, "<p>M001 quarantined 3 rows</p>")
     assert mode(page) == 0o600
+    os.chmod(page, 0o644)                           # a report of an older version
+    assert not write_if_changed(page, "<p>M001 quarantined 3 rows</p>")
+    assert mode(page) == 0o600
 
 
 def test_cli_sets_an_owner_only_umask(tmp_path, loose_umask):
