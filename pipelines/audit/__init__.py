@@ -166,7 +166,7 @@ def verify(con: duckdb.DuckDBPyConnection, key: AuditKey | None = None) -> tuple
     rows = con.execute(f"SELECT seq, recorded_at, kind, subject, details, content_sha256, prev_sha256, entry_sha256 "
                        f"FROM {TABLE} ORDER BY seq").fetchall()
     problems: list[Problem] = []
-    prev, expected_seq, legacy = GENESIS, 1, []
+    prev, expected_seq, legacy, after_keyed = GENESIS, 1, [], False
     for seq, at, kind, subject, details, content, prev_sha, stored in rows:
         if seq != expected_seq:
             problems.append(Problem(seq, f"entry {seq} follows entry {expected_seq - 1}: "
@@ -176,9 +176,10 @@ def verify(con: duckdb.DuckDBPyConnection, key: AuditKey | None = None) -> tuple
                                          f"{prev_sha[:12]} as previous, the previous entry is {prev[:12]} "
                                          "(an entry before it was deleted, moved or edited)"))
         fields = (seq, at.isoformat(timespec="microseconds"), kind, subject, details, content, prev_sha)
-        problems += _check_entry(key, fields, stored, legacy, kind)
-        if not is_keyed(stored):
+        problems += _check_entry(key, fields, stored, legacy, kind, after_keyed)
+        if not is_keyed(stored) and not after_keyed:
             legacy.append((seq, stored))
+        after_keyed = after_keyed or is_keyed(stored)
         prev, expected_seq = stored, seq + 1
     if legacy and len(legacy) == len(rows):
         problems.append(Problem(None, f"entries 1-{legacy[-1][0]} predate the audit key and nothing vouches for "
@@ -188,19 +189,18 @@ def verify(con: duckdb.DuckDBPyConnection, key: AuditKey | None = None) -> tuple
 
 
 def _check_entry(key: AuditKey | None, fields: tuple, stored: str, legacy: list[tuple[int, str]],
-                 kind: str) -> list[Problem]:
+                 kind: str, after_keyed: bool) -> list[Problem]:
     seq, subject = fields[0], fields[3]
     edited = Problem(seq, f"entry {seq} ({kind} {subject}) was edited: its content no longer matches its hash")
     if not is_keyed(stored):
-        if entry_hash(*fields) != stored:
-            return [edited]
-        if legacy and len(legacy) + 1 != seq:
+        if after_keyed:
             return [Problem(seq, f"entry {seq} ({kind} {subject}) has a plain hash after keyed entries: "
                                  "it was written without the audit key")]
-        return []
-    if key is None:
-        return []
+        return [edited] if entry_hash(*fields) != stored else []
     key_id = stored.split(":", 1)[0]
+    if key is None:
+        return [Problem(seq, f"entry {seq} ({kind} {subject}) is keyed with audit key {key_id!r}, which is "
+                             "missing: restore it from backup to verify the log")] if not after_keyed else []
     if key_id != key.key_id:
         return [Problem(seq, f"entry {seq} ({kind} {subject}) was keyed with audit key {key_id!r}, not with "
                              f"{key.key_id!r}: it was forged, or the audit key was replaced")]
@@ -208,7 +208,7 @@ def _check_entry(key: AuditKey | None, fields: tuple, stored: str, legacy: list[
         return [edited]
     if kind == UPGRADE and legacy and fields[5] != legacy_digest(legacy):
         return [Problem(seq, f"entries 1-{legacy[-1][0]} were edited after entry {seq} vouched for them")]
-    if legacy and kind != UPGRADE and seq == len(legacy) + 1:
+    if legacy and kind != UPGRADE and not after_keyed:
         return [Problem(seq, f"entries 1-{legacy[-1][0]} predate the audit key and nothing vouches for them")]
     return []
 

@@ -27,24 +27,26 @@ def audit_verify(settings: Settings) -> None:
     from pipelines import audit as log
     from pipelines import store
     from pipelines.audit.anchor import verify_lake
-    from pipelines.audit.key import load_key
+    from pipelines.audit.key import anchor_file, key_file, load_key
 
-    key = load_key(settings)
+    # a lake older than the audit key has neither key nor anchor: its plain chain is still checked
+    key = load_key(settings) if key_file(settings).exists() or anchor_file(settings).exists() else None
     con = store.connect(settings, read_only=True)   # the platform's own reader (catalog tables, no SQL of users)
     try:
         n, problems = log.verify(con, key)
         entries = dict(con.execute(f"SELECT seq, entry_sha256 FROM {log.TABLE}").fetchall())
-        lake = verify_lake(con, settings, key, entries)
+        lake = verify_lake(con, settings, key, entries) if key else None
     finally:
         con.close()
-    problems += lake.problems
+    problems += lake.problems if lake else []
     if problems:
         for p in problems:
             click.echo(f"TAMPERED: {p.what}")
         click.echo(f"audit log of {n} entries FAILS verification ({len(problems)} problem(s))")
         sys.exit(1)
     click.echo(f"audit log intact: {n} entries, chain (audit key {key.key_id}) and head verified; "
-               f"anchored to snapshot {lake.last_snapshot}; {lake.files} data files match their seals")
+               f"anchored to snapshot {lake.last_snapshot}; {lake.files} data files match their seals"
+               if key and lake else f"audit log intact: {n} entries (none yet)")
 
 
 @command(audit, "upgrade")
