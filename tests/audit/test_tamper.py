@@ -14,51 +14,14 @@ import sqlite3
 
 import duckdb
 import pytest
-from click.testing import CliRunner
 
 from pipelines import audit, store
-from pipelines.audit.anchor import catalog_files
 from pipelines.audit.key import anchor_file, key_file
-from pipelines.cli import main
-from tests.conftest import claim_row, policy_row, submit_and_process, write_csv
-
-
-@pytest.fixture
-def lake_home(settings, tmp_path):
-    """Two accepted submissions, each large enough to be written as a Parquet data file."""
-    rows = [policy_row(transaction_id=f"T{i:04d}", policy_no=f"P{i:04d}") for i in range(40)]
-    assert submit_and_process(settings, write_csv(tmp_path / "p.csv", rows)).status == "accepted"
-    claims = [claim_row(claim_no=f"C{i:04d}", policy_no=f"P{i:04d}") for i in range(40)]
-    assert submit_and_process(settings, write_csv(tmp_path / "c.csv", claims), dataset="claim").status == "accepted"
-    return settings
-
-
-def _cli(settings, *args):
-    return CliRunner().invoke(main, ["--home", str(settings.home), *args])
-
-
-def _verify(settings):
-    return _cli(settings, "audit", "verify")
-
-
-def _write_raw(settings, *sql):
-    """An intruder's writes: straight through DuckLake, outside the platform's write path."""
-    con = store.connect(settings, read_only=False)
-    try:
-        for s in sql:
-            con.execute(s)
-    finally:
-        con.close()
-
-
-def _policy_file(settings):
-    con = store.connect(settings)
-    try:
-        files = [f for f in catalog_files(con, settings) if "/policy/" in f.path]
-    finally:
-        con.close()
-    assert len(files) == 1
-    return settings.data_path / files[0].path
+from tests.audit.conftest import cli as _cli
+from tests.audit.conftest import policy_file as _policy_file
+from tests.audit.conftest import verify as _verify
+from tests.audit.conftest import write_raw as _write_raw
+from tests.conftest import policy_row, submit_and_process, write_csv
 
 
 def test_intact_lake_verifies_and_names_its_anchor(lake_home):
