@@ -64,6 +64,8 @@ def select_product(con: duckdb.DuckDBPyConnection, who: Audience, mart: str,
     if member is not None and member != who.member:
         raise QueryError(f"--member {member} is not the audience {who}: a member exports only its own rows.",
                          hint="Drop --member, or export --as regulator.")
+    if member is not None:
+        filters["member_id"] = member          # its own rows only, as --member means for the regulator
     sql = product_sql(who, mart, filters.pop("scope", None))
     have = [r[0] for r in con.execute(f"DESCRIBE ({sql})").fetchall()]
     where = []

@@ -153,3 +153,12 @@ def test_triangle_member_sees_only_its_own(market):
     assert own.exit_code == 0 and own.output.startswith("Member M001 paid triangle")
     knobs = run(market, "triangle", "--line", "EPROP", "--as", "public", "--tail", "1.05")
     assert knobs.exit_code == 1 and "for the regulator only" in knobs.output
+
+
+def test_member_filter_keeps_the_members_own_rows(market, tmp_path):
+    target = tmp_path / "own.csv"
+    result = run(market, "export", "experience", "--to", str(target), "--as", "member:M001", "--member", "M001")
+    assert result.exit_code == 0, result.output
+    got = pd.read_csv(target)
+    want = product(market, "member:M001", "SELECT count(*) AS n FROM mart_experience").n[0]
+    assert set(got.scope) == {"member"} and set(got.member_id) == {"M001"} and len(got) == want
