@@ -52,6 +52,12 @@ def table_text(report: TriangleReport) -> str:
              "'-' where no cell exists",
              "LDF: age-to-age factor from that age; CDF: cumulative factor to ultimate; "
              "ibnr = ultimate - latest" + (" (unpaid)" if report.measure == "paid" else "")]
+    if report.audience == "regulator" and not report.member:
+        notes.append("regulator only: industry values before disclosure control; members and the public see "
+                     "`insurshare triangle --as public` (or --as member:<M>)")
+    elif report.audience != "regulator":
+        notes.append(f"disclosure control: '-' also where the product withholds a cell or holds it at an earlier "
+                     f"release's value ({report.withheld} cells); factors and ultimates that use one are withheld")
     return "\n".join([report.title(), "", shown.to_string(index=False), *notes])
 
 

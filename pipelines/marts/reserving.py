@@ -48,6 +48,8 @@ class TriangleReport:
     ultimate: dict[str, float | None]
     ibnr: dict[str, float | None]
     origin_starts: list[dt.date] = field(default_factory=list, repr=False)
+    audience: str = "regulator"      # regulator: the lake's values; public / member:<M>: as its product publishes
+    withheld: int = 0                # cells the audience's product withholds (or holds at an earlier value)
 
     def to_dict(self) -> dict:
         """The JSON document of ``insurshare triangle --format json``."""
@@ -60,7 +62,9 @@ class TriangleReport:
         where = "all provinces" if self.region == ALL else f"province {self.region}"
         window = f"latest {self.diagonals} diagonals" if self.diagonals else "all diagonals"
         return (f"{who} {self.measure} triangle, line {self.line}, {where}, {self.grain} grain, "
-                f"lake snapshot {self.snapshot} ({self.average} average factors, {window}, tail {self.tail:g})")
+                f"lake snapshot {self.snapshot} ({self.average} average factors, {window}, tail {self.tail:g})"
+                + (" -- FOR THE REGULATOR ONLY" if self.audience == "regulator" and not self.member
+                   else f" -- as published to {self.audience}" if self.audience != "regulator" else ""))
 
     def frame(self) -> pd.DataFrame:
         """Wide table: one row per origin (cells, latest, CDF to ultimate, ultimate, IBNR), then
