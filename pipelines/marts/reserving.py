@@ -18,10 +18,10 @@ from pipelines.config import Settings
 from pipelines.errors import NotFound, QueryError
 from pipelines.marts.cells import ALL, GRAINS, sql_literal
 from pipelines.marts.changes import have_partials
-from pipelines.marts.development import AVERAGES, factors_sql, ultimates_sql
+from pipelines.marts.development import AVERAGES, complete_sql, factors_sql, ultimates_sql
 from pipelines.marts.partials import CLAIM, claim_partials_sql
 from pipelines.marts.source import Source, resolve_source
-from pipelines.marts.triangles import MEASURES, check_choice, triangle_sql
+from pipelines.marts.triangles import MEASURES, check_choice, owed_sql, triangle_sql
 
 COUNT_MEASURES = ("reported", "closed")
 
@@ -119,18 +119,31 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
     con = store.connect(settings, read_only=True)
     try:
         source = resolve_source(con, snapshot)
-        parts, valuations = claim_parts(con, source, line=line, member=member, partials=partials)
-        tri = triangle_sql(parts, grain, valuations=valuations, scopes=("member" if member else "industry",))
-        con.execute(f"CREATE TEMP TABLE tri AS SELECT * FROM ({tri}) WHERE measure = {sql_literal(measure)} "
-                    f"AND region_code = {sql_literal(region)}")
-        if not con.execute("SELECT count(*) FROM tri").fetchone()[0]:
+        parts, valuations = claim_parts(con, source, line=line, partials=partials)
+        where = f"measure = {sql_literal(measure)} AND region_code = {sql_literal(region)}"
+        _complete_triangle(con, source, parts, valuations, grain, where, diagonals=diagonals, tail=tail)
+        whose = f"member_id = {sql_literal(member)}" if member else "scope = 'industry'"
+        if not con.execute(f"SELECT count(*) FROM tri_all WHERE {whose}").fetchone()[0]:
             raise _no_claims(con, source.claim, line, member, region, source.snapshot)
-        con.execute(f"CREATE TEMP TABLE fac AS {factors_sql('tri', diagonals=diagonals, tail=tail)}")
+        con.execute(f"CREATE TEMP TABLE tri AS SELECT * FROM tri_all WHERE {whose}")
+        con.execute(f"CREATE TEMP TABLE fac AS SELECT * FROM fac_all WHERE {whose}")
         return _assemble(con, average, dict(line=line, measure=measure, grain=grain, member=member,
                                             region=region, snapshot=source.snapshot, average=average,
                                             diagonals=diagonals, tail=float(tail)))
     finally:
         con.close()
+
+
+def _complete_triangle(con: duckdb.DuckDBPyConnection, source: Source, parts: str, valuations: str, grain: str,
+                       where: str, *, diagonals: int | None = None, tail: float = 1.0) -> None:
+    """Temp tables ``tri_all`` (industry and every member's cells, completed) and ``fac_all``
+    (their factors) of the claim partials ``parts``, for the triangles ``where`` selects: the
+    industry's factors rest on the members' matched cells, so every member's rows are needed."""
+    owed = owed_sql(source.table("submissions"))
+    tri = triangle_sql(parts, grain, valuations=valuations, owed=owed)
+    con.execute(f"CREATE TEMP TABLE obs AS SELECT * FROM ({tri}) WHERE {where}")
+    con.execute(f"CREATE TEMP TABLE fac_all AS {factors_sql('obs', diagonals=diagonals, tail=tail)}")
+    con.execute(f"CREATE TEMP TABLE tri_all AS {complete_sql('obs', 'fac_all')}")
 
 
 def claim_parts(con: duckdb.DuckDBPyConnection, source: Source, *, line: str | None = None,
@@ -198,13 +211,14 @@ def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str
     con = store.connect(settings, read_only=True)
     try:
         source = resolve_source(con, snapshot)
-        parts, valuations = claim_parts(con, source, member=member)
-        tri = triangle_sql(parts, grain, valuations=valuations, scopes=("member" if member else "industry",))
+        parts, valuations = claim_parts(con, source)
         regions = "region_code <> 'ALL'" if by_region else "region_code = 'ALL'"
+        _complete_triangle(con, source, parts, valuations, grain, regions)
+        whose = f"member_id = {sql_literal(member)}" if member else "scope = 'industry'"
         long = con.execute(f"""
             PIVOT (SELECT line_of_business, region_code, origin_start, valuation_date, measure,
                           CAST(value AS DOUBLE) AS value
-                   FROM ({tri}) WHERE {regions} AND value IS NOT NULL)
+                   FROM tri_all WHERE {whose} AND value IS NOT NULL)
             ON measure IN ({', '.join(sql_literal(m) for m in MEASURES)}) USING any_value(value)""").df()
     finally:
         con.close()
