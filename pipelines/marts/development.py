@@ -170,7 +170,8 @@ def complete_sql(tri: str, factors: str) -> str:
     its next value divided by them. The industry ``value`` = observed + completed when every
     missing member could be completed, else NULL. ``missing_share`` is the missing members'
     share of the cell's last known volume (abs of their basis values over those and the
-    observed members' values; NULL when a missing member has no known value)."""
+    observed members' values, where a member never seen in the accident period counts with its
+    value at the same age of its latest earlier one; NULL when nothing of it is known)."""
     same = " AND ".join(f"k.{c} = m.{c}" for c in (*KEY[1:], "member_id", "origin_start"))
     on_f = " AND ".join(f"f.{c} = b.{c}" for c in KEY[1:])
     cell = ", ".join((*KEY[1:], "origin_start", "age"))
@@ -186,6 +187,13 @@ def complete_sql(tri: str, factors: str) -> str:
             FROM (SELECT * FROM {tri} WHERE scope = 'member' AND value IS NULL AND missing_members > 0) m
             LEFT JOIN (SELECT * FROM {tri} WHERE scope = 'member' AND value IS NOT NULL) k ON {same}
             GROUP BY ALL),
+        prior AS (  -- a missing member's value at the same age of its latest earlier accident period
+            SELECT m.member_id, {', '.join(f'm.{c}' for c in (*KEY[1:], 'origin_start', 'age'))},
+                   arg_max(k.value, k.origin_start) AS prior_value
+            FROM basis m JOIN (SELECT * FROM {tri} WHERE scope = 'member' AND value IS NOT NULL) k
+              ON {same.replace('k.origin_start = m.origin_start', 'k.origin_start < m.origin_start')}
+             AND k.age = m.age
+            GROUP BY ALL),
         steps AS (
             SELECT b.member_id, {', '.join(f'b.{c}' for c in (*KEY[1:], 'origin_start', 'age'))},
                    product(f.ldf_volume) FILTER (WHERE f.age_from < b.age) AS fwd,
@@ -196,14 +204,15 @@ def complete_sql(tri: str, factors: str) -> str:
              AND f.age_from >= coalesce(b.before_age, b.age) AND f.age_from < coalesce(b.after_age, b.age)
             GROUP BY ALL),
         completions AS (
-            SELECT b.*, coalesce(b.before_value, b.after_value) AS basis_value,
+            SELECT b.*, coalesce(b.before_value, b.after_value, pr.prior_value) AS basis_value,
                    CASE WHEN b.before_age IS NOT NULL
                              AND s.fwd_n * {_step('b')} = b.age - b.before_age
                         THEN CAST(b.before_value AS DOUBLE) * s.fwd
                         WHEN b.before_age IS NULL AND b.after_age IS NOT NULL AND s.bwd <> 0
                              AND s.bwd_n * {_step('b')} = b.after_age - b.age
                         THEN CAST(b.after_value AS DOUBLE) / s.bwd END AS completed
-            FROM basis b LEFT JOIN steps s USING (member_id, {cell})),
+            FROM basis b LEFT JOIN steps s USING (member_id, {cell})
+            LEFT JOIN prior pr USING (member_id, {cell})),
         per_cell AS (
             SELECT {cell}, sum(completed) AS completed_value, count(completed) AS completed_members,
                    sum(abs(basis_value)) AS missing_volume, count(*) - count(basis_value) AS unknown

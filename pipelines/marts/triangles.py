@@ -12,13 +12,18 @@ Triangles are built per line of business, per line and province and (``region_co
 per line over all provinces; industry-wide and per member. The annual grain reads the
 year-end snapshots only.
 
-**Missing snapshots.** A member may lack a snapshot (a rejected or late file). The industry
-cell at valuation ``v`` is then *missing* (``value`` NULL, ``missing_members`` > 0) when a
-member without a snapshot at ``v`` has claims in that cell reported on or before ``v`` (seen
-in any of its other snapshots): summing only the members present would understate it and
-bend the factors. Cells no such member would have contributed to keep their value. A
-member's own triangle has no cell at a valuation it did not report. ``members`` counts the
-members with claims in the cell at ``v``.
+**Missing members.** A member *owes* every valuation from its first accepted one to the
+industry's latest (year ends only if it reports only at year ends), and the valuation of every
+claim file of its that was rejected or refused. A member that owes ``v`` and has no accepted
+snapshot at ``v`` is *missing* from the industry cells at ``v`` of the accident periods it had
+claims in by then (first reported on or before ``v``, as its other snapshots show), and, when no
+later snapshot of it shows what it had, of every accident period of its lines and provinces that
+began after its last accepted valuation. Its own triangle holds those cells with ``value`` NULL
+and ``missing_members`` 1. The industry cell counts them in ``missing_members`` and sums the
+members that reported in ``observed_value``; ``value`` is NULL here when a member is missing,
+until ``development.complete_sql`` completes it. ``members`` counts the members with claims in
+the cell at ``v``. (The snapshot's submissions say which files were not accepted: a rejection
+recorded after the marts' data snapshot is seen by the next build.)
 """
 
 from __future__ import annotations
@@ -103,7 +108,8 @@ def owed_sql(submissions: str, dataset: str = "claim") -> str:
 
 def _missing_ctes(owed: str | None) -> str:
     """``owes``: the valuations at the grain a member owes and did not report (from its first
-    accepted valuation to the industry's latest, and those of its files that were not accepted);
+    accepted valuation to the industry's latest, only year ends for a member that reports only
+    at year ends, and those of its files that were not accepted);
     ``missing_cells``: the member's cells left empty by them.
 
     A member owing valuation ``v`` is missing from the cells of an accident period it had claims
@@ -113,12 +119,14 @@ def _missing_ctes(owed: str | None) -> str:
     rejected = (f"SELECT o.member_id, v.valuation_date FROM ({owed}) o JOIN vals v USING (valuation_date)"
                 if owed else "SELECT NULL::VARCHAR AS member_id, NULL::DATE AS valuation_date WHERE FALSE")
     return f"""
-        spans AS (SELECT member_id, min(valuation_date) AS first_val, max(valuation_date) AS last_val
+        spans AS (SELECT member_id, min(valuation_date) AS first_val, max(valuation_date) AS last_val,
+                         bool_or(month(valuation_date) <> 12) AS quarterly
                   FROM member_vals GROUP BY member_id),
         owes AS (
             SELECT o.member_id, o.valuation_date, o.valuation_date < s.last_val AS reported_later,
                    s.last_val
             FROM (SELECT s.member_id, v.valuation_date FROM spans s JOIN vals v ON v.valuation_date > s.first_val
+                   AND (s.quarterly OR month(v.valuation_date) = 12)
                   UNION {rejected}) o
             JOIN spans s USING (member_id)
             ANTI JOIN (SELECT * FROM member_vals WHERE at_grain) r USING (member_id, valuation_date)),
