@@ -66,7 +66,10 @@ ORDERS = {"mart_experience": experience.ORDER, "mart_triangle": triangles.ORDER,
 BUILDS_TABLE = "mart_builds"
 _BUILDS_DDL = ("source_snapshot BIGINT, requested_snapshot BIGINT, built_at TIMESTAMP, "
                "rows VARCHAR, seconds DOUBLE, changes VARCHAR")
-_PARTIALS = {CLAIM: ("claim", claim_partials_sql, CLAIM_ORDER), POLICY: ("policy", policy_partials_sql, POLICY_ORDER)}
+_PARTIALS = {  # partials table -> (dataset, SQL of the partials of a source's rows matching a filter, order)
+    CLAIM: ("claim", lambda src, where="TRUE": claim_partials_sql(src.claim, where, src.table("quarantine")),
+            CLAIM_ORDER),
+    POLICY: ("policy", lambda src, where="TRUE": policy_partials_sql(src.policy, where), POLICY_ORDER)}
 
 
 @dataclass(frozen=True)
@@ -170,10 +173,10 @@ def read_partials(con: duckdb.DuckDBPyConnection, source: Source, changes: Chang
     for table, (dataset, partials_sql, order) in _PARTIALS.items():
         if changes.full:
             con.execute(f"CREATE OR REPLACE TEMP TABLE build_{table} AS "
-                        f"{partials_sql(source.table(dataset))} ORDER BY {order}")
+                        f"{partials_sql(source)} ORDER BY {order}")
             continue
         where = slice_filter(changes.slices.get(dataset, ()))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE fresh_{table} AS {partials_sql(source.table(dataset), where)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fresh_{table} AS {partials_sql(source, where)}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE build_{table} AS "
                     f"SELECT * FROM {store.LAKE}.{table} WHERE NOT coalesce(({where}), FALSE) "
                     f"UNION ALL BY NAME SELECT * FROM fresh_{table} ORDER BY {order}")

@@ -157,7 +157,7 @@ def claim_parts(con: duckdb.DuckDBPyConnection, source: Source, *, line: str | N
     if partials and have_partials(con) and last_build(con) == source.snapshot:
         table = f"{store.LAKE}.{CLAIM}"
         return f"(SELECT * FROM {table} WHERE {where})", f"(SELECT member_id, valuation_date FROM {table} WHERE {whose})"
-    return (f"({claim_partials_sql(source.claim, where)})",
+    return (f"({claim_partials_sql(source.claim, where, source.table('quarantine'))})",
             f"(SELECT DISTINCT member_id, valuation_date FROM {source.claim} WHERE {whose})")
 
 

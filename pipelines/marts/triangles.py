@@ -34,6 +34,8 @@ from pipelines.errors import QueryError
 from pipelines.marts.cells import GRAINS, max_share, period_label, rollup
 
 MEASURES = ("paid", "incurred", "reported", "closed")   # columns of the claim partials
+CARRIED = {"paid": "carried_paid", "incurred": "carried_incurred", "reported": "carried",
+           "closed": "carried_closed"}   # the part of each measure carried for quarantined claims
 SCOPES = ("industry", "member")
 KEY = ("scope", "member_id", "grain", "line_of_business", "region_code", "measure")
 ORDER = ("scope, member_id NULLS FIRST, grain, line_of_business, region_code, measure, "
@@ -70,7 +72,8 @@ def triangle_sql(parts: str, grain: str, *, valuations: str | None = None, owed:
         WITH claims AS (
             SELECT member_id, line_of_business, region_code,
                    date_trunc('{grain}', origin_start)::DATE AS origin_start, valuation_date,
-                   {', '.join(MEASURES)}, first_report, {at_grain} AS at_grain
+                   {', '.join(MEASURES)}, {', '.join(f'coalesce({c}, 0) AS {c}' for c in CARRIED.values())},
+                   first_report, {at_grain} AS at_grain
             FROM {parts}),
         member_vals AS (  -- who reported at which valuation: read over every line
             SELECT DISTINCT member_id, valuation_date, {at_grain} AS at_grain FROM {valuations or parts}),
@@ -83,7 +86,7 @@ def triangle_sql(parts: str, grain: str, *, valuations: str | None = None, owed:
                                     (member_id, line_of_business, origin_start))),
         cells AS (
             SELECT member_id, line_of_business, {rollup('region_code')} AS region_code, origin_start,
-                   valuation_date, {', '.join(f'sum({m}) AS {m}' for m in MEASURES)}
+                   valuation_date, {', '.join(f'sum({m}) AS {m}' for m in (*MEASURES, *CARRIED.values()))}
             FROM claims WHERE at_grain
             GROUP BY GROUPING SETS (
                 (member_id, line_of_business, region_code, origin_start, valuation_date),
@@ -163,7 +166,7 @@ def _member_sql(members: str | None = None) -> str:
         SELECT 'member' AS scope, g.member_id, g.line_of_business, g.region_code,
                g.origin_start, v.valuation_date, 0 AS missing_members,
                (c.member_id IS NOT NULL)::INTEGER AS members,
-               {', '.join(f'c.{m}' for m in MEASURES)}, {shares}
+               {', '.join(f'c.{m}' for m in (*MEASURES, *CARRIED.values()))}, {shares}
         FROM first_reports g
         JOIN member_vals v ON v.member_id = g.member_id AND v.at_grain
          AND v.valuation_date > g.origin_start
@@ -184,12 +187,12 @@ def _industry_sql() -> str:
     return f"""
         SELECT 'industry' AS scope, NULL::VARCHAR AS member_id, g.*,
                coalesce(miss.missing_members, 0) AS missing_members,
-               coalesce(s.members, 0) AS members, {', '.join(f's.{m}' for m in MEASURES)},
+               coalesce(s.members, 0) AS members, {', '.join(f's.{m}' for m in (*MEASURES, *CARRIED.values()))},
                {', '.join(f's.share_{m}' for m in MEASURES)}
         FROM (SELECT DISTINCT line_of_business, region_code, origin_start, valuation_date
               FROM first_reports JOIN vals ON valuation_date > origin_start) g
         LEFT JOIN (SELECT {_CELL}, count(*) AS members,
-                          {', '.join(f'sum({m}) AS {m}' for m in MEASURES)}, {shares}
+                          {', '.join(f'sum({m}) AS {m}' for m in (*MEASURES, *CARRIED.values()))}, {shares}
                    FROM cells GROUP BY {_CELL}) s USING ({_CELL})
         LEFT JOIN (SELECT {_CELL}, count(*) AS missing_members FROM missing_cells GROUP BY ALL) miss
           USING ({_CELL})"""
@@ -197,7 +200,9 @@ def _industry_sql() -> str:
 
 def _long_sql(grain: str) -> str:
     """One row per cell and measure. ``observed_value`` sums the members that reported; ``value``
-    is that sum when nobody is missing, else NULL until completed (``development.complete_sql``)."""
+    is that sum when nobody is missing, else NULL until completed (``development.complete_sql``).
+    ``carried_claims`` and ``carried_value``: the claims quarantined at that valuation and the
+    part of the cell they carry forward from their last accepted rows (``partials``)."""
     return " UNION ALL ".join(f"""
         SELECT scope, member_id, '{grain}' AS grain, line_of_business, region_code,
                '{m}' AS measure, {period_label(repr(grain), 'origin_start')} AS origin, origin_start,
@@ -206,5 +211,7 @@ def _long_sql(grain: str) -> str:
                CASE WHEN scope = 'industry' OR missing_members = 0 THEN coalesce({m}, 0) END::DECIMAL(38, 2)
                    AS observed_value,
                members::INTEGER AS members, share_{m} AS max_member_share,
-               missing_members::INTEGER AS missing_members
+               missing_members::INTEGER AS missing_members,
+               coalesce(carried, 0)::INTEGER AS carried_claims,
+               coalesce({CARRIED[m]}, 0)::DECIMAL(38, 2) AS carried_value
         FROM wide""" for m in MEASURES)
