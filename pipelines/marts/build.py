@@ -185,12 +185,13 @@ def read_partials(con: duckdb.DuckDBPyConnection, source: Source, changes: Chang
 def _members_to_assemble(con: duckdb.DuckDBPyConnection, changes: Changes) -> dict[str, str]:
     """Per base mart built incrementally: SQL listing the members whose member-scope rows are
     assembled again (the others' rows are kept): the experience mart's, whose member rows depend
-    on the member's claim and premium slices and on the calendar. (Triangles are assembled for
+    on the member's claim and premium slices, on the calendar and on the common valuation of
+    the losses. (Triangles are assembled for
     every member: see the module's docstring.)"""
     if changes.full:
         return {}
     wanted: dict[str, set] = {}
-    if not _calendar_moved(con):
+    if not _calendar_moved(con) and not _valuation_moved(con):
         wanted["mart_experience"] = changes.members("claim", "policy")
     out = {}
     for name, members in wanted.items():
@@ -198,6 +199,13 @@ def _members_to_assemble(con: duckdb.DuckDBPyConnection, changes: Changes) -> di
                     "SELECT unnest(?::VARCHAR[]) AS member_id", [sorted(members)])
         out[name] = f"SELECT member_id FROM members_{name}"
     return out
+
+
+def _valuation_moved(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the experience mart's common valuation (the latest of the claim data) moved."""
+    latest = [con.execute(f"SELECT max(valuation_date) FROM {t}").fetchone()[0]
+              for t in (f"{store.LAKE}.{CLAIM}", f"build_{CLAIM}")]
+    return latest[0] != latest[1]
 
 
 def _calendar_moved(con: duckdb.DuckDBPyConnection) -> bool:
