@@ -48,6 +48,25 @@ class TriangleReport:
     ultimate: dict[str, float | None]
     ibnr: dict[str, float | None]
     origin_starts: list[dt.date] = field(default_factory=list, repr=False)
+    flagged: list[dict] = field(default_factory=list)   # cells with members missing or claims carried
+
+    def flag_lines(self) -> list[str]:
+        """One line per flagged cell: what of it was completed or carried, or why it is empty."""
+        out = []
+        for c in self.flagged:
+            where = f"{c['origin']} at {c['age']}"
+            if c["missing_members"]:
+                share = "unknown" if c["missing_share"] is None else f"{c['missing_share']:.1%}"
+                how = (f"completed {c['completed_value']:,.2f} on top of {c['observed_value']:,.2f} observed"
+                       if c["completed_members"] == c["missing_members"] else
+                       f"not shown: {c['observed_value']:,.2f} observed, "
+                       f"{c['missing_members'] - c['completed_members']} member(s) without a known value")
+                out.append(f"{where}: {c['missing_members']} member(s) missing ({share} of the last known "
+                           f"volume), {how}")
+            if c["carried_claims"]:
+                out.append(f"{where}: {c['carried_claims']} quarantined claim(s) carried forward "
+                           f"({c['carried_value']:,.2f})")
+        return out
 
     def to_dict(self) -> dict:
         """The JSON document of ``insurshare triangle --format json``."""
@@ -178,7 +197,17 @@ def _assemble(con: duckdb.DuckDBPyConnection, average: str, about: dict) -> Tria
         latest={o: _number(ults[o][0], about["measure"]) if o in ults else None for o, _ in origins},
         ultimate={o: ults[o][1] if o in ults else None for o, _ in origins},
         ibnr={o: ults[o][2] if o in ults else None for o, _ in origins},
-        origin_starts=[s for _, s in origins])
+        origin_starts=[s for _, s in origins], flagged=_flagged(con))
+
+
+def _flagged(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The cells of ``tri`` that members are missing from or that carry quarantined claims."""
+    cols = ("origin", "age", "missing_members", "completed_members", "missing_share", "observed_value",
+            "completed_value", "carried_claims", "carried_value")
+    rows = con.execute(f"SELECT {', '.join(cols)} FROM tri WHERE missing_members > 0 OR carried_claims > 0 "
+                       "ORDER BY origin_start, age").fetchall()
+    return [{k: (float(v) if k.endswith("value") and v is not None else v) for k, v in zip(cols, r, strict=True)}
+            for r in rows]
 
 
 def _number(value, measure: str) -> float | int | None:

@@ -162,3 +162,15 @@ def test_member_triangle_shows_its_missing_cells(market):
                   "AND missing_members > 0 ORDER BY origin, age")
     assert [(r.origin, r.age) for r in frame.itertuples()] == [("2021", 24), ("2022", 12)]
     assert frame.value.isna().all()
+
+
+def test_report_lists_the_flagged_cells(market):
+    from pipelines.marts.formats import format_report
+
+    rep = api.triangle("MCOM", "paid", settings=market)
+    text = format_report(rep, "table")
+    assert f"2021 at 24: 1 member(s) missing (19.5% of the last known volume), completed {80 * F1:,.2f}" in text
+    assert "2024 at 12: 1 member(s) missing (10.7% of the last known volume), not shown: 265.00 observed" in text
+    flagged = {(c["origin"], c["age"]): c for c in rep.to_dict()["flagged"]}
+    assert set(flagged) == {("2021", 24), ("2021", 48), ("2022", 12), ("2022", 36), ("2023", 24), ("2024", 12)}
+    assert flagged[("2022", 12)]["missing_members"] == 2 and flagged[("2022", 12)]["completed_members"] == 2
