@@ -87,6 +87,11 @@ def apply_control(con: duckdb.DuckDBPyConnection, rules: DisclosureRules,
 
 METRIC_INPUTS = {"frequency": ("claim_count", "earned_exposure"), "severity": ("incurred_loss", "claim_count"),
                  "pure_premium": ("incurred_loss", "earned_exposure"), "loss_ratio": ("incurred_loss", "earned_premium")}
+# Ratios over the *matched* earned amounts (of the members whose losses are in the cell). Where a
+# member is missing, the matched amount is not the published one: the published ratio and its
+# published numerator would give it, and the published amount minus it is the missing members'
+# exact earned premium or exposure. Such a ratio is withheld while any member is missing.
+MATCHED_RATIOS = ("frequency", "pure_premium", "loss_ratio")
 
 
 def _unit(alias: str, mart: str, measure: str, row: str) -> str:
@@ -104,8 +109,9 @@ def _experience(con: duckdb.DuckDBPyConnection) -> None:
                        f"CAST(k.{m} AS {types[m]}) END AS {m}" for m in cells.MEASURES)
     held = ", ".join(f"max(u.held_value) FILTER (WHERE u.measure = '{m}') AS {m}" for m in cells.MEASURES)
     froms = ", ".join(f"max(u.held_from) FILTER (WHERE u.measure = '{m}') AS {m}" for m in cells.MEASURES)
-    ratios = ", ".join(f"CASE WHEN h.{a} IS NULL AND h.{b} IS NULL THEN x.{metric} END AS {metric}"
-                       for metric, (a, b) in METRIC_INPUTS.items())
+    ratios = ", ".join(f"CASE WHEN h.{a} IS NULL AND h.{b} IS NULL "
+                       + ("AND coalesce(x.members_missing, 0) = 0 " if metric in MATCHED_RATIOS else "")
+                       + f"THEN x.{metric} END AS {metric}" for metric, (a, b) in METRIC_INPUTS.items())
     listed = ", ".join(f"CASE WHEN h.{m} IS NOT NULL THEN '{m}: ' || h.{m} "
                        f"|| coalesce(' from release ' || f.{m}, '') END" for m in cells.MEASURES)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE pub_industry_experience AS
@@ -189,11 +195,18 @@ def _ultimates(con: duckdb.DuckDBPyConnection) -> None:
 def _metric_hidden(con: duckdb.DuckDBPyConnection) -> None:
     """``dc_metric_hidden``: the experience cells whose industry ratio is withheld, per metric."""
     pairs = ", ".join(f"('{metric}', '{m}')" for metric, inputs in METRIC_INPUTS.items() for m in inputs)
+    matched = ", ".join(f"('{m}')" for m in MATCHED_RATIOS)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE dc_metric_hidden AS
-        SELECT x.grain, x.period, x.line_of_business, x.region_code, m.metric, min(u.reason) AS reason
-        FROM dc_xp x JOIN dc_units u ON u.mart = 'experience' AND u.row_id = x.row_id
-        JOIN (VALUES {pairs}) m(metric, measure) ON m.measure = u.measure
-        WHERE u.reason IS NOT NULL GROUP BY ALL""")
+        SELECT grain, period, line_of_business, region_code, metric, min(reason) AS reason FROM (
+            SELECT x.grain, x.period, x.line_of_business, x.region_code, m.metric, u.reason
+            FROM dc_xp x JOIN dc_units u ON u.mart = 'experience' AND u.row_id = x.row_id
+            JOIN (VALUES {pairs}) m(metric, measure) ON m.measure = u.measure
+            WHERE u.reason IS NOT NULL
+            UNION ALL
+            SELECT x.grain, x.period, x.line_of_business, x.region_code, m.metric, '{DERIVED}'
+            FROM dc_xp x CROSS JOIN (VALUES {matched}) m(metric)
+            WHERE coalesce(x.members_missing, 0) > 0)
+        GROUP BY ALL""")
 
 
 def benchmark_sql(member: str) -> str:
