@@ -63,6 +63,7 @@ PROBES = {
     "in-subquery": ("SELECT (SELECT content FROM read_text('{key}')) AS k", "read_text(), which reads files"),
     "in-cte": ("WITH k AS (FROM read_text('{key}')) SELECT * FROM k", "read_text(), which reads files"),
     "sqlite_scan": ("SELECT * FROM sqlite_scan('{catalog}', 'ducklake_snapshot')", "sqlite_scan(), which reads files"),
+    "sqlite_query": ("SELECT * FROM sqlite_query('{catalog}', 'SELECT 1')", "sqlite_query(), which reads files"),
     "query-fn": ("SELECT * FROM query('SELECT * FROM read_text(''{key}'')')", "query(), which is not allowed"),
     # finding 7: maintenance that writes into the lake
     "flush": ("SELECT * FROM ducklake_flush_inlined_data('lake')", "ducklake_flush_inlined_data(), which maintains"),
