@@ -32,7 +32,7 @@ demo: sync
 	$(INSURSHARE) run-dag ingest_submissions
 	$(INSURSHARE) summary
 	$(INSURSHARE) run-dag build_marts
-	$(INSURSHARE) triangle --line MCOM --measure paid
+	$(INSURSHARE) triangle --line MCOM --measure paid --as regulator
 	$(INSURSHARE) run-dag build_products
 	$(INSURSHARE) products show member:M001
 	$(INSURSHARE) query --as member:M001 "SELECT period, line_of_business, members, earned_premium, \

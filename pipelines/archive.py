@@ -49,10 +49,13 @@ def key_file(settings: Settings) -> Path:
     return Path(given) if given else settings.home / "secrets" / "archive.key"
 
 
-def create_key(path: Path, key_id: str = "a1") -> ArchiveKey:
-    """Write a new random archive key to ``path`` (mode 0600); refuse to overwrite one."""
-    secret = write_new_secret(path, key_id, what="An archive key",
-                              hint="Files encrypted with it could no longer be read.")
+def create_key(path: Path, key_id: str | None = None) -> ArchiveKey:
+    """Write a new random archive key to ``path`` (mode 0600); refuse to overwrite one.
+
+    Its id is ``a-`` and the key's fingerprint unless one is given (see ``fingerprint_id``).
+    """
+    key_id, secret = write_new_secret(path, key_id, prefix="a", what="An archive key",
+                                      hint="Files encrypted with it could no longer be read.")
     return ArchiveKey(key_id, secret)
 
 
@@ -115,21 +118,39 @@ def store(settings: Settings, source: Path) -> tuple[str, int, Path]:
 
 
 def restore(settings: Settings, sha: str, dest: Path) -> Path:
-    """Decrypt the archived file ``sha`` to ``dest`` and check its sha256; return ``dest``."""
+    """Decrypt the archived file ``sha`` to ``dest`` and check its sha256; return ``dest``.
+
+    The plaintext goes to a temporary file beside ``dest`` that replaces it only once every
+    chunk authenticated and the sha256 matched: a wrong key, a damaged file or a crash never
+    leaves a partial (or empty) ``dest``, nor a temporary file.
+    """
     src = path_of(settings, sha)
     if not src.exists():
         raise ArchiveCorrupt(f"The archive has no file {sha[:12]}.", hint="Restore the archive from backup.")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _decrypt(settings, src, sha, out)
+        os.replace(tmp, dest)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return dest
+
+
+def _decrypt(settings: Settings, src: Path, sha: str, out) -> None:
+    """Decrypt ``src`` chunk by chunk into ``out``, checking each chunk and the whole sha256."""
     digest = hashlib.sha256()
-    with open(src, "rb") as f, open(dest, "wb") as out:
-        head = f.read(len(MAGIC))
-        if head != MAGIC:
-            raise ArchiveCorrupt(f"Archived file {sha[:12]} is not an InsurShare archive file.")
-        key_id = f.read(f.read(1)[0]).decode("ascii", errors="replace")
+    with open(src, "rb") as f:
+        key_id = archived_key_id(f, sha)
         key = load_key(settings)
         if key.key_id != key_id:
             raise ArchiveCorrupt(f"Archived file {sha[:12]} was encrypted with archive key {key_id!r}, "
-                                 f"not {key.key_id!r}.", hint="Point INSURSHARE_ARCHIVE_KEY_FILE at that key.")
+                                 f"not {key.key_id!r}.",
+                                 hint=f"Point INSURSHARE_ARCHIVE_KEY_FILE at key {key_id!r} (restore it from "
+                                      "backup if it was lost).")
         aes, index, last = AESGCM(key.secret), 0, False
         while not last:
             header = f.read(16)
@@ -153,4 +174,26 @@ def restore(settings: Settings, sha: str, dest: Path) -> Path:
             index += 1
     if digest.hexdigest() != sha:
         raise ArchiveCorrupt(f"Archived file {sha[:12]} decrypts to content with another sha256.")
-    return dest
+
+
+def archived_key_id(f, sha: str = "") -> str:
+    """The id of the key an archive file (open for reading, at its start) was encrypted with."""
+    if f.read(len(MAGIC)) != MAGIC:
+        raise ArchiveCorrupt(f"Archived file {sha[:12]} is not an InsurShare archive file.")
+    size = f.read(1)
+    return f.read(size[0] if size else 0).decode("ascii", errors="replace")
+
+
+def key_ids_in_archive(settings: Settings, limit: int = 1000) -> set[str]:
+    """The ids of the keys the archive's files were encrypted with (looking at up to ``limit`` files)."""
+    found: set[str] = set()
+    root = settings.archive_dir / "sha256"
+    for n, path in enumerate(p for p in root.glob("*/*") if p.is_file()) if root.exists() else ():
+        if n >= limit:
+            break
+        try:
+            with open(path, "rb") as f:
+                found.add(archived_key_id(f, path.name))
+        except (OSError, ArchiveCorrupt):
+            continue
+    return found

@@ -124,6 +124,7 @@ class DatasetContract:
     max_error_row_share: float
     due_days: int
     source: str
+    min_error_rows: int = 3     # rejected only above the share AND above this many error rows
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -154,6 +155,7 @@ class DatasetContract:
 class SubmissionRules:
     checks: tuple[SubmissionCheck, ...]
     max_error_row_share: float
+    min_error_rows: int
     abs_tolerance: float
     rel_tolerance: float
     due_days: int
@@ -194,6 +196,7 @@ def load_submission_rules(schemas_dir: Path = SCHEMAS_DIR) -> SubmissionRules:
     return SubmissionRules(
         checks=tuple(SubmissionCheck(c["id"], c["description"], c["fix"]) for c in raw["checks"]),
         max_error_row_share=float(d["max_error_row_share"]),
+        min_error_rows=int(d.get("min_error_rows", 0)),
         abs_tolerance=float(d["abs_tolerance"]),
         rel_tolerance=float(d["rel_tolerance"]),
         due_days=int(d["due_days"]),
@@ -263,6 +266,7 @@ def _parse_contract(raw: Mapping[str, Any], path: Path, schemas_dir: Path) -> Da
         max_error_row_share=float(raw.get("max_error_row_share", sub.max_error_row_share)),
         due_days=int(raw.get("due_days", sub.due_days)),
         source=source,
+        min_error_rows=int(raw.get("min_error_rows", sub.min_error_rows)),
     )
 
 

@@ -24,6 +24,27 @@ total, then the smallest amount) that its certificate does not cancel and that n
 among the relations would fix once withheld; a cell of zero is a complement only when nothing
 else will do (anyone may guess it). Rounds repeat until every group of linked unknown cells is safe for every attacker.
 
+**Disclosure over time.** Every build is a *release*, and whoever kept an earlier product can
+difference the two: a cell republished with a new value discloses the *change*, which is a
+cell too: its contributors are the members whose contributions changed since the value that
+was published (one member's late or corrected file: that member alone). ``pipelines.products
+.releases`` keeps a ledger of every published value in the lake, with the contributions it was
+made of, and decides each build in two spaces with the same relations (``System``):
+
+- the *values* of this release (primary rules on the cells, then secondary suppression), and
+- the *changes* since each cell's last publication (a ``revision``): primary rules on the
+  change's contributors; a cell whose change fails, or whose change the relations would let
+  anyone recompute, is *held*: it keeps showing the value of the release it was last published
+  in, flagged ``revision held`` with that release, and everything derived from it is withheld.
+
+The two are repeated until neither adds a unit (a held cell's new value is an unknown of the
+value space, a withheld cell's change an unknown of the change space). A cell published earlier
+and unchanged since is ``known`` to everyone whatever is published now: it is never chosen as a
+complement in either space. Revisions are published once the accumulated change passes the
+rules (e.g. when enough members have revised the cell); until then the published figure is a
+flagged, older, consistent-with-itself value, the practice of statistical agencies that hold a
+revision rather than let it reveal one respondent. The regulator sees every current value.
+
 What it does not protect against: members that pool their data (coalitions), bounds that
 follow from amounts being non-negative, and a sum of several withheld cells (each cell on its
 own is protected); see the README's section on audiences and products.
@@ -40,6 +61,7 @@ from functools import cached_property
 from pipelines.errors import ConfigError
 
 MEMBERS, DOMINANCE, SECONDARY, DERIVED = "members", "dominance", "secondary", "derived"
+REVISION = "revision held"   # a published cell whose change may not be published yet: it keeps its old value
 PUBLIC = ""          # the attacker who knows only what is published
 
 
@@ -103,13 +125,16 @@ class System:
     (sum of coefficient x value = 0 holds for every relation). ``contributors[u]`` are the
     members with a non-zero amount in unit ``u`` (none: the unit is zero, nothing to protect,
     published and never chosen as a complement); ``missing`` units have no value at all
-    (nobody knows them); ``cost`` is the information lost by withholding a unit."""
+    (nobody knows them); ``cost`` is the information lost by withholding a unit; ``known``
+    units were published in an earlier release and have not changed since, so withholding them
+    now would protect nothing: they are never complements."""
 
     name: str
     relations: list[dict[int, float]]
     contributors: Mapping[int, frozenset[str]]
     missing: frozenset[int] = frozenset()
     cost: Mapping[int, float] = field(default_factory=dict)
+    known: frozenset[int] = frozenset()     # known to all from an earlier release: never a complement
 
     @cached_property
     def index(self) -> dict[int, list[int]]:
@@ -154,7 +179,7 @@ def protect(primary: Mapping[int, str], systems: Iterable[System], *, max_rounds
 def _complements(system: System, withheld: set[int], settled: set[frozenset[int]]) -> set[int]:
     """Units to withhold next so that the exposed units of ``system`` get protected; a group
     of unknown units found safe for every attacker is remembered in ``settled``."""
-    unknown = (withheld | system.missing) & set(system.index)
+    unknown = ((withheld | system.missing) - system.known) & set(system.index)
     added: set[int] = set()
     for component, rows in _components(system, unknown):
         key = frozenset(component)
@@ -214,7 +239,7 @@ def _fix(system: System, attacker: str, known: frozenset[int], units: set[int], 
     if not exposed:
         return set()
     position = {r: i for i, r in enumerate(rows)}
-    candidates = sorted({c for r in rows for c in system.relations[r] if c not in unknown},
+    candidates = sorted({c for r in rows for c in system.relations[r] if c not in unknown and c not in system.known},
                         key=lambda c: _rank(system, c))
     column = {c: {position[r]: int(system.relations[r][c]) % PRIME for r in system.index[c] if r in position}
               for c in candidates}
@@ -224,6 +249,8 @@ def _fix(system: System, attacker: str, known: frozenset[int], units: set[int], 
         if any(_dot(certificate, column[c]) for c in chosen):
             continue
         breaking = [c for c in candidates if _dot(certificate, column[c])]
+        if not breaking and system.known:
+            continue        # fixed by units everyone knows from earlier releases: nothing to withhold helps
         if not breaking:
             raise RuntimeError(f"unit {unit} of {system.name} is fixed by relations among withheld units only")
         safe = next((c for c in breaking if _safe(system, c, column[c], solution, position, unknown - known)), None)

@@ -88,8 +88,9 @@ def fail_unless_retryable(exc: BaseException) -> None:
     """Re-raise ``exc`` so that Airflow spends retries only on errors that trying again can help."""
     from airflow.sdk.exceptions import AirflowFailException
 
+    from pipelines.audit.anchor import lake_file_error
     from pipelines.errors import is_retryable
 
     if is_retryable(exc):
         raise exc
-    raise AirflowFailException(str(exc)) from exc
+    raise AirflowFailException(str(lake_file_error(exc) or exc)) from exc

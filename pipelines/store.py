@@ -241,18 +241,27 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
     retried with jittered exponential backoff (capped at 5 s, so 40 attempts wait about three
     minutes: several writers publishing at once on a PostgreSQL catalog conflict on the audit
     head and must each get through); after ``attempts`` the error is raised as ``LakeBusy``.
+    Audit entries appended by ``work`` are keyed with the audit key, and the commit is sealed
+    in the anchor file (see ``pipelines.audit.anchor``).
     """
+    from pipelines.audit import keyed
+    from pipelines.audit.anchor import check_before_write, seal
+    from pipelines.audit.key import load_or_create_key
+
+    key = load_or_create_key(settings)   # before BEGIN: every commit is keyed and sealed
     delay = 0.05
     for attempt in range(1, attempts + 1):
         with writer_lock(settings):
             try:
+                may_upgrade = check_before_write(con, settings)
                 con.execute("BEGIN TRANSACTION")
-                result = work(con)
+                with keyed(key, may_upgrade=may_upgrade):
+                    result = work(con)
                 _set_commit_message(con, message, extra)
                 con.execute("COMMIT")
                 snap = con.execute(
                     f"SELECT id FROM ducklake_last_committed_snapshot('{LAKE}')").fetchone()
-                return result, (snap[0] if snap else current_snapshot(con))
+                snap = snap[0] if snap and snap[0] is not None else current_snapshot(con)
             except duckdb.Error as exc:
                 _rollback(con)
                 if not _is_busy(exc) or attempt == attempts:
@@ -262,6 +271,9 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
             except BaseException:
                 _rollback(con)
                 raise
+            else:   # committed: seal it in the anchor (outside the retry: the work must not run twice)
+                seal(con, settings, key, snap)
+                return result, snap
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 5.0)
     raise AssertionError("unreachable")

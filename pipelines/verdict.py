@@ -64,10 +64,11 @@ def decide(contract: DatasetContract, rules: SubmissionRules, check: RowCheck, *
         reasons.append(f"SUB-FATAL-ROWS: {check.fatal_rows:,} rows of file {f} break fatal rule(s) {', '.join(fatal)}.")
     share = check.error_rows / check.rows if check.rows else 0.0
     limit = contract.max_error_row_share
-    if share > limit:
+    if share > limit and check.error_rows > contract.min_error_rows:   # both: see schemas/submission.yaml
         failed.append("SUB-ERROR-SHARE")
         reasons.append(f"SUB-ERROR-SHARE: {share:.1%} of the rows of file {f} ({check.error_rows:,} of "
-                       f"{check.rows:,}) break error rules; at most {limit:.0%} may.")
+                       f"{check.rows:,}) break error rules; at most {limit:.0%} may (or "
+                       f"{contract.min_error_rows:,} rows, whichever is more).")
     return Verdict(accepted=not failed, failed_checks=tuple(dict.fromkeys(failed)),
                    reasons=tuple(reasons), reconciliations=reconciliations)
 

@@ -29,7 +29,21 @@ def _fail_cleanly(fn):
         except InsurShareError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
+        except Exception as exc:   # a missing or damaged lake file: say so, not a traceback
+            clear = _lake_file_error(exc)
+            if clear is None:
+                raise
+            click.echo(f"Error: {clear}", err=True)
+            sys.exit(1)
     return wrapper
+
+
+def _lake_file_error(exc: Exception) -> InsurShareError | None:
+    if "duckdb" not in sys.modules:   # no lake was read
+        return None
+    from pipelines.audit.anchor import lake_file_error
+
+    return lake_file_error(exc)
 
 
 def command(group: click.Group, *args, **kwargs):

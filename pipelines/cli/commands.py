@@ -16,11 +16,18 @@ from pipelines.errors import InsurShareError, is_retryable
 
 @command(main, "keygen")
 @click.option("--if-missing", is_flag=True, help="Do nothing when the keys already exist.")
-def keygen(settings: Settings, if_missing: bool) -> None:
-    """Create the pseudonymisation key (HMAC) and the archive key (AES-GCM) where missing."""
+@click.option("--force-new", is_flag=True,
+              help="Make a new key even where the lake or the archive holds data of a lost one (a deliberate "
+                   "new start: old archives stay unreadable, old tokens no longer link, old audit entries fail).")
+def keygen(settings: Settings, if_missing: bool, force_new: bool) -> None:
+    """Create the pseudonymisation key (HMAC), the archive key (AES-GCM) and the audit key (HMAC) where missing.
+
+    A key's id is its fingerprint (k-..., a-..., au-...). A missing key that the lake, the archive or the
+    audit log still depends on is not replaced: restore it from backup (or see --force-new).
+    """
     from pipelines.keys import create_keys
 
-    made = create_keys(settings)
+    made = create_keys(settings, force_new=force_new)
     if not made and not if_missing:
         raise click.ClickException("The keys exist already; nothing to do (use --if-missing in scripts).")
     for line in made:

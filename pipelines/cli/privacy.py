@@ -18,18 +18,54 @@ def audit() -> None:
 
 @command(audit, "verify")
 def audit_verify(settings: Settings) -> None:
-    """Recompute the hash chain; name every edited, deleted or reordered entry."""
-    from pipelines import audit as log
-    from pipelines.query import reader
+    """Check the keyed chain, its anchor and every live data file of the lake.
 
-    with reader(settings) as con:
-        n, problems = log.verify(con)
+    Names every edited, deleted or reordered entry, a catalog rolled back to an older copy, a change
+    committed outside the platform ("unaudited change to the lake at snapshot N") and every data file
+    that is missing, damaged or rewritten (its size and sha256 against the seal its commit recorded).
+    """
+    from pipelines import audit as log
+    from pipelines import store
+    from pipelines.audit.anchor import verify_lake
+    from pipelines.audit.key import anchor_file, key_file, load_key
+
+    # a lake older than the audit key has neither key nor anchor: its plain chain is still checked
+    key = load_key(settings) if key_file(settings).exists() or anchor_file(settings).exists() else None
+    con = store.connect(settings, read_only=True)   # the platform's own reader (catalog tables, no SQL of users)
+    try:
+        n, problems = log.verify(con, key)
+        entries = dict(con.execute(f"SELECT seq, entry_sha256 FROM {log.TABLE}").fetchall())
+        lake = verify_lake(con, settings, key, entries) if key else None
+    finally:
+        con.close()
+    problems += lake.problems if lake else []
     if problems:
         for p in problems:
             click.echo(f"TAMPERED: {p.what}")
         click.echo(f"audit log of {n} entries FAILS verification ({len(problems)} problem(s))")
         sys.exit(1)
-    click.echo(f"audit log intact: {n} entries, chain and head verified")
+    click.echo(f"audit log intact: {n} entries, chain (audit key {key.key_id}) and head verified; "
+               f"anchored to snapshot {lake.last_snapshot}; {lake.files} data files match their seals"
+               if key and lake else f"audit log intact: {n} entries (none yet)")
+
+
+@command(audit, "upgrade")
+def audit_upgrade(settings: Settings) -> None:
+    """Key a log that predates the audit key: one keyed entry vouches for the plain entries before it.
+
+    Done by itself on the first write after the audit key exists; refused once the lake is anchored.
+    """
+    from pipelines import audit as log
+    from pipelines import store
+
+    con = store.connect(settings, read_only=False)
+    try:
+        store.ensure_lake(con, settings)
+        upgraded, snapshot = store.write_transaction(con, settings, log.upgrade, message="audit upgrade")
+    finally:
+        con.close()
+    click.echo(f"audit log keyed: entries 1-{upgraded} vouched for at snapshot {snapshot}" if upgraded
+               else f"the audit log is keyed already; the anchor seals snapshot {snapshot}")
 
 
 @command(audit, "log")
@@ -75,7 +111,7 @@ def keys() -> None:
 
 
 @command(keys, "rotate")
-@click.option("--new-id", help="Id of the new key [default: the old id's number plus one, e.g. k2].")
+@click.option("--new-id", help="Id of the new key [default: k- and the new key's fingerprint].")
 @click.option("--resume", is_flag=True, help="Finish a rotation that was interrupted.")
 def keys_rotate(settings: Settings, new_id: str | None, resume: bool) -> None:
     """Rotate the pseudonymisation key: re-tokenise the whole lake from the raw archive."""

@@ -275,7 +275,8 @@ def claim_kinds() -> list[DefectKind]:
                    _orphan),
         DefectKind("impossible_dates", 1.0, lambda row, ctx: dated(row, ctx)
                    and isinstance(row.get("report_date"), dt.date), _report_before_accident),
-        DefectKind("negative_paid", 2.0, lambda row, ctx: row.get("paid_to_date") is not None, _negative_paid),
+        DefectKind("negative_paid", 2.0, lambda row, ctx: row.get("paid_to_date") is not None, _negative_paid,
+                   warning=True),   # a warning in net data (CLM-X06): the row is kept and flagged
         DefectKind("closed_with_reserve", 1.5, lambda row, ctx: row.get("claim_status") == "CLOSED",
                    _closed_with_reserve, warning=True),
         _bad_code("cause_code", BAD_CAUSES, warning=True, weight=0.7),

@@ -78,7 +78,7 @@ def _first_version(scenario: Scenario, f: SubmissionFile, numbering: Numbering,
         return SubmissionFile(f.member, f.dataset, f.period, f.marked, expect="rejected", truncated=True,
                               notes=["truncated in the middle of a line"])
     if scenario.kind == "too_many_errors":
-        target = max(math.floor(ctx.contract.max_error_row_share * rows) + 1,
+        target = max(math.floor(ctx.contract.max_error_row_share * rows) + 1, ctx.contract.min_error_rows + 1,
                      math.ceil(REJECTED_DEFECT_SHARE * rows))
         errors = [k for k in kinds if not k.warning and not k.duplicate]
         marked = inject(f.marked, errors, ctx, count=target - error_rows(f.marked, ctx.contract),

@@ -4,7 +4,10 @@ A build reads the claim and premium rows once, into partial aggregates per slice
 dataset for one period, see ``partials``), and assembles every mart from those. The partials
 are published next to the marts, so the next build reads again only the slices that changed
 since (``changes``): a new submission costs the rows of its own slice. The member-scope rows
-of the members whose slices did not change are kept as they are; the industry rows are summed
+of the members whose slices did not change are kept as they are in the experience mart; the
+triangles are assembled again from every member's partials (which valuations a member owes
+depends on the industry's valuations and on its files that were not accepted, not only on its
+own slices); the industry rows are summed
 again from every member's partials; factors, ultimates and benchmarks are recomputed from the
 triangles and experience cells. The result equals a full build from the same snapshot, row for
 row. ``force`` (``--force``) builds everything from the rows.
@@ -59,11 +62,14 @@ MARTS = ("mart_experience", "mart_triangle", "mart_factors", "mart_ultimates", "
          "linked_claims")
 ORDERS = {"mart_experience": experience.ORDER, "mart_triangle": triangles.ORDER,
           "mart_factors": development.ORDER, "mart_ultimates": triangles.ORDER.replace(", age", ""),
-          "mart_benchmark": benchmark.ORDER, "linked_claims": linkage.ORDER}
+          "mart_benchmark": benchmark.ORDER, "linked_claims": linkage.ORDER, "observed_triangle": triangles.ORDER}
 BUILDS_TABLE = "mart_builds"
 _BUILDS_DDL = ("source_snapshot BIGINT, requested_snapshot BIGINT, built_at TIMESTAMP, "
                "rows VARCHAR, seconds DOUBLE, changes VARCHAR")
-_PARTIALS = {CLAIM: ("claim", claim_partials_sql, CLAIM_ORDER), POLICY: ("policy", policy_partials_sql, POLICY_ORDER)}
+_PARTIALS = {  # partials table -> (dataset, SQL of the partials of a source's rows matching a filter, order)
+    CLAIM: ("claim", lambda src, where="TRUE": claim_partials_sql(src.claim, where, src.table("quarantine")),
+            CLAIM_ORDER),
+    POLICY: ("policy", lambda src, where="TRUE": policy_partials_sql(src.policy, where), POLICY_ORDER)}
 
 
 @dataclass(frozen=True)
@@ -128,26 +134,37 @@ def compute_marts(con: duckdb.DuckDBPyConnection, source: Source, changes: Chang
     read_partials(con, source, changes)
     kept = _members_to_assemble(con, changes)
     pc, pp = f"build_{CLAIM}", f"build_{POLICY}"
+    owed = triangles.owed_sql(source.table("submissions"))
     tri = " UNION ALL BY NAME ".join(
-        f"({triangles.triangle_sql(pc, g, members=kept.get('mart_triangle'))})" for g in GRAINS)
-    steps = {
-        "mart_experience": experience.experience_sql(pp, pc, members=kept.get("mart_experience")),
-        "mart_triangle": tri,
-        "mart_factors": development.factors_sql("build_mart_triangle"),
-        "mart_ultimates": development.ultimates_sql("build_mart_triangle", "build_mart_factors"),
-        "mart_benchmark": benchmark.benchmark_sql("build_mart_experience", "build_mart_factors"),
-        "linked_claims": linkage.linked_claims_sql(source.policy, source.claim, linkage.current_filter(con, pc)),
+        f"({triangles.triangle_sql(pc, g, owed=owed)})" for g in GRAINS)
+    steps = {  # temp table -> (SQL, the lake mart whose kept member rows it adds)
+        "observed_triangle": (tri, None),
+        "mart_factors": (development.factors_sql("build_observed_triangle"), None),
+        "mart_triangle": (development.complete_sql("build_observed_triangle", "build_mart_factors"), None),
+        "mart_ultimates": (development.ultimates_sql("build_mart_triangle", "build_mart_factors"), None),
+        "mart_experience": (experience.experience_sql(pp, pc, members=kept.get("mart_experience")),
+                            "mart_experience"),
+        "mart_benchmark": (benchmark.benchmark_sql("build_mart_experience", "build_mart_factors"), None),
+        "linked_claims": (linkage.linked_claims_sql(source.policy, source.claim, linkage.current_filter(con, pc)),
+                          None),
     }
     snap = f"{int(source.snapshot)}::BIGINT"
-    rows = {}
-    for name, sql in steps.items():
-        sql = f"SELECT *, {snap} AS source_snapshot FROM ({sql})"
-        if name in kept:       # the member-scope rows of the members whose slices did not change
-            sql += (f" UNION ALL BY NAME SELECT * REPLACE ({snap} AS source_snapshot) FROM {store.LAKE}.{name} "
-                    f"WHERE scope = 'member' AND member_id NOT IN ({kept[name]})")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE build_{name} AS {sql} ORDER BY {ORDERS[name]}")
-        rows[name] = con.execute(f"SELECT count(*) FROM build_{name}").fetchone()[0]
-    return rows
+    for name, (sql, kept_from) in steps.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE build_{name} AS {_step_sql(name, sql, kept_from, kept, snap)} "
+                    f"ORDER BY {ORDERS[kept_from or name]}")
+    return {name: con.execute(f"SELECT count(*) FROM build_{name}").fetchone()[0] for name in MARTS}
+
+
+def _step_sql(name: str, sql: str, kept_from: str | None, kept: dict[str, str], snap: str) -> str:
+    """A build step's rows with their source snapshot, and the kept member-scope rows of the
+    members whose slices did not change."""
+    if name == "observed_triangle":   # not published: no snapshot
+        return sql
+    sql = f"SELECT *, {snap} AS source_snapshot FROM ({sql})"
+    if kept_from in kept:
+        sql += (f" UNION ALL BY NAME SELECT * REPLACE ({snap} AS source_snapshot) FROM {store.LAKE}.{kept_from} "
+                f"WHERE scope = 'member' AND member_id NOT IN ({kept[kept_from]})")
+    return sql
 
 
 def read_partials(con: duckdb.DuckDBPyConnection, source: Source, changes: Changes) -> None:
@@ -156,10 +173,10 @@ def read_partials(con: duckdb.DuckDBPyConnection, source: Source, changes: Chang
     for table, (dataset, partials_sql, order) in _PARTIALS.items():
         if changes.full:
             con.execute(f"CREATE OR REPLACE TEMP TABLE build_{table} AS "
-                        f"{partials_sql(source.table(dataset))} ORDER BY {order}")
+                        f"{partials_sql(source)} ORDER BY {order}")
             continue
         where = slice_filter(changes.slices.get(dataset, ()))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE fresh_{table} AS {partials_sql(source.table(dataset), where)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE fresh_{table} AS {partials_sql(source, where)}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE build_{table} AS "
                     f"SELECT * FROM {store.LAKE}.{table} WHERE NOT coalesce(({where}), FALSE) "
                     f"UNION ALL BY NAME SELECT * FROM fresh_{table} ORDER BY {order}")
@@ -167,12 +184,14 @@ def read_partials(con: duckdb.DuckDBPyConnection, source: Source, changes: Chang
 
 def _members_to_assemble(con: duckdb.DuckDBPyConnection, changes: Changes) -> dict[str, str]:
     """Per base mart built incrementally: SQL listing the members whose member-scope rows are
-    assembled again (the others' rows are kept). A member's triangles depend on its claim
-    slices only; its experience on its claim and premium slices, and on the calendar."""
+    assembled again (the others' rows are kept): the experience mart's, whose member rows depend
+    on the member's claim and premium slices, on the calendar and on the common valuation of
+    the losses. (Triangles are assembled for
+    every member: see the module's docstring.)"""
     if changes.full:
         return {}
-    wanted = {"mart_triangle": changes.members("claim")}
-    if not _calendar_moved(con):
+    wanted: dict[str, set] = {}
+    if not _calendar_moved(con) and not _valuation_moved(con):
         wanted["mart_experience"] = changes.members("claim", "policy")
     out = {}
     for name, members in wanted.items():
@@ -180,6 +199,13 @@ def _members_to_assemble(con: duckdb.DuckDBPyConnection, changes: Changes) -> di
                     "SELECT unnest(?::VARCHAR[]) AS member_id", [sorted(members)])
         out[name] = f"SELECT member_id FROM members_{name}"
     return out
+
+
+def _valuation_moved(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the experience mart's common valuation (the latest of the claim data) moved."""
+    latest = [con.execute(f"SELECT max(valuation_date) FROM {t}").fetchone()[0]
+              for t in (f"{store.LAKE}.{CLAIM}", f"build_{CLAIM}")]
+    return latest[0] != latest[1]
 
 
 def _calendar_moved(con: duckdb.DuckDBPyConnection) -> bool:

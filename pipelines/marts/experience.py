@@ -7,12 +7,17 @@ with rollups over provinces (``region_code = 'ALL'``) and over lines and provinc
 - ``written_premium`` / ``written_exposure``: transactions whose accounting date is in the period;
 - ``earned_premium`` / ``earned_exposure``: pro rata by day, summed exactly (as DECIMAL, see
   ``partials``) and rounded to the cent and to 6 decimals once per cell;
-- ``claim_count``, ``paid_loss``, ``incurred_loss``: claims whose accident date is in the period,
-  valued at each member's latest snapshot (accident-period basis; ``valuation_date`` is the
-  latest valuation of the member, or of the industry);
-- ``frequency`` = claims / earned exposure, ``severity`` = incurred / claims, ``pure_premium``
-  = incurred / earned exposure, ``loss_ratio`` = incurred / earned premium; NULL when the base
-  is not positive.
+- ``claim_count``, ``paid_loss``, ``incurred_loss``: claims whose accident date is in the period
+  (accident-period basis), valued at one common valuation ``valuation_date``: the industry's
+  latest (the last valuation of the claim data). Losses valued at different dates are not
+  comparable, so a member without an accepted snapshot at that valuation (late, rejected)
+  has no losses in the cell: it is left out of the numerators *and* of the denominators
+  (``earned_premium_matched``, ``earned_exposure_matched``: the earned amounts of the members
+  whose losses are in the cell), and counted in ``members_missing``; its own member row shows
+  NULL losses and ratios;
+- ``frequency`` = claims / matched earned exposure, ``severity`` = incurred / claims,
+  ``pure_premium`` = incurred / matched earned exposure, ``loss_ratio`` = incurred / matched
+  earned premium; NULL when the base is not positive.
 
 Periods are the calendar quarters from the first to the last accounting quarter of the
 premium data, and the calendar years whose four quarters all lie in that range.
@@ -43,16 +48,19 @@ def periods_sql(policy_parts: str) -> str:
 
 
 def _member_facts_sql(policy_parts: str, claim_parts: str) -> str:
-    """Per member and base cell of the calendar: written, earned and loss amounts."""
+    """Per member and base cell of the calendar: written, earned and loss amounts; ``usable``:
+    whether the member's losses are valued at the common valuation."""
     keys = "member_id, per.grain, per.period_start, line_of_business, region_code"
     return f"""
-        SELECT {keys}, written_premium, written_exposure, earned_premium, earned_exposure
+        SELECT {keys}, written_premium, written_exposure, earned_premium, earned_exposure,
+               member_id IN (SELECT member_id FROM reporters) AS usable
         FROM {policy_parts} p JOIN periods per USING (grain, period_start)
         UNION ALL BY NAME
-        SELECT {keys}, sum(reported) AS claim_count, sum(paid) AS paid_loss, sum(incurred) AS incurred_loss
-        FROM {claim_parts} c JOIN latest USING (member_id) JOIN periods per
+        SELECT {keys}, sum(reported) AS claim_count, sum(paid) AS paid_loss, sum(incurred) AS incurred_loss,
+               TRUE AS usable
+        FROM {claim_parts} c JOIN periods per
           ON c.origin_start BETWEEN per.period_start AND per.period_end
-        WHERE c.valuation_date = latest.valuation_date
+        WHERE c.valuation_date = (SELECT valuation_date FROM valuation)
         GROUP BY ALL"""
 
 
@@ -61,6 +69,9 @@ _SUMS = """
         coalesce(sum(written_exposure), 0) AS written_exposure,
         coalesce(sum(earned_premium), 0) AS earned_premium,
         coalesce(sum(earned_exposure), 0) AS earned_exposure,
+        coalesce(sum(earned_premium) FILTER (WHERE usable), 0) AS earned_premium_matched,
+        coalesce(sum(earned_exposure) FILTER (WHERE usable), 0) AS earned_exposure_matched,
+        NOT bool_and(usable) AS missing,
         coalesce(sum(claim_count), 0) AS claim_count,
         coalesce(sum(paid_loss), 0) AS paid_loss,
         coalesce(sum(incurred_loss), 0) AS incurred_loss"""
@@ -71,7 +82,9 @@ def experience_sql(policy_parts: str, claim_parts: str, *, members: str | None =
     (``partials``); ``members`` (SQL) restricts the member-scope rows to those members."""
     return f"""
         WITH periods AS ({periods_sql(policy_parts)}),
-        latest AS (SELECT member_id, max(valuation_date) AS valuation_date FROM {claim_parts} GROUP BY 1),
+        valuation AS (SELECT max(valuation_date) AS valuation_date FROM {claim_parts}),
+        reporters AS (SELECT DISTINCT member_id FROM {claim_parts}
+                      WHERE valuation_date = (SELECT valuation_date FROM valuation)),
         facts AS ({_member_facts_sql(policy_parts, claim_parts)}),
         {_cells_ctes(members)}
         {_experience_select()}"""
@@ -92,6 +105,9 @@ def _cells_ctes(members: str | None) -> str:
                    sum(written_premium) AS written_premium, sum(written_exposure) AS written_exposure,
                    round(sum(earned_premium), 2)::DECIMAL(38, 2) AS earned_premium,
                    round(sum(earned_exposure), 6)::DECIMAL(38, 6) AS earned_exposure,
+                   round(sum(earned_premium_matched), 2)::DECIMAL(38, 2) AS earned_premium_matched,
+                   round(sum(earned_exposure_matched), 6)::DECIMAL(38, 6) AS earned_exposure_matched,
+                   count(*) FILTER (WHERE missing) AS members_missing,
                    sum(claim_count) AS claim_count, sum(paid_loss) AS paid_loss,
                    sum(incurred_loss) AS incurred_loss, count(*) AS members,
                    greatest({max_share('earned_premium')}, {max_share('incurred_loss')})
@@ -100,15 +116,21 @@ def _cells_ctes(members: str | None) -> str:
         cells AS (
             SELECT 'industry' AS scope, * FROM industry
             UNION ALL BY NAME
-            SELECT 'member' AS scope, * REPLACE (
+            SELECT 'member' AS scope, * EXCLUDE (missing) REPLACE (
                        round(earned_premium, 2)::DECIMAL(38, 2) AS earned_premium,
-                       round(earned_exposure, 6)::DECIMAL(38, 6) AS earned_exposure),
-                   1 AS members, 1.0::DOUBLE AS max_member_share
+                       round(earned_exposure, 6)::DECIMAL(38, 6) AS earned_exposure,
+                       round(earned_premium_matched, 2)::DECIMAL(38, 2) AS earned_premium_matched,
+                       round(earned_exposure_matched, 6)::DECIMAL(38, 6) AS earned_exposure_matched,
+                       CASE WHEN NOT missing THEN claim_count END AS claim_count,
+                       CASE WHEN NOT missing THEN paid_loss END AS paid_loss,
+                       CASE WHEN NOT missing THEN incurred_loss END AS incurred_loss),
+                   missing::INTEGER AS members_missing, 1 AS members, 1.0::DOUBLE AS max_member_share
             FROM member_cells WHERE {f"member_id IN ({members})" if members else "TRUE"})"""
 
 
 def _experience_select() -> str:
-    """Typed columns, the ratios (from the rounded amounts) and the losses' valuation date."""
+    """Typed columns, the ratios (from the rounded amounts, on the matched members) and the
+    losses' valuation date."""
     months = "(CASE WHEN grain = 'year' THEN 12 ELSE 3 END)"
     return f"""
         SELECT scope, member_id, grain, {period_label('grain', 'period_start')} AS period, period_start,
@@ -118,11 +140,11 @@ def _experience_select() -> str:
                written_exposure::DECIMAL(38, 6) AS written_exposure,
                earned_premium, earned_exposure, claim_count::BIGINT AS claim_count,
                paid_loss::DECIMAL(38, 2) AS paid_loss, incurred_loss::DECIMAL(38, 2) AS incurred_loss,
-               {ratio('claim_count', 'earned_exposure')} AS frequency,
+               earned_premium_matched, earned_exposure_matched,
+               {ratio('claim_count', 'earned_exposure_matched')} AS frequency,
                {ratio('incurred_loss', 'claim_count')} AS severity,
-               {ratio('incurred_loss', 'earned_exposure')} AS pure_premium,
-               {ratio('incurred_loss', 'earned_premium')} AS loss_ratio,
-               members::INTEGER AS members, max_member_share,
-               (SELECT max(valuation_date) FROM latest l
-                WHERE cells.member_id IS NULL OR l.member_id = cells.member_id) AS valuation_date
+               {ratio('incurred_loss', 'earned_exposure_matched')} AS pure_premium,
+               {ratio('incurred_loss', 'earned_premium_matched')} AS loss_ratio,
+               members::INTEGER AS members, members_missing::INTEGER AS members_missing, max_member_share,
+               (SELECT valuation_date FROM valuation) AS valuation_date
         FROM cells"""

@@ -13,6 +13,7 @@ from pipelines.errors import QueryError
 from pipelines.marts.reserving import COUNT_MEASURES, TriangleReport
 
 FORMATS = ("table", "csv", "json", "xlsx")
+MAX_FLAG_LINES = 12
 
 
 def format_report(report: TriangleReport, fmt: str = "table", output: Path | None = None) -> str:
@@ -50,8 +51,21 @@ def table_text(report: TriangleReport) -> str:
                       for i, v in enumerate(frame[col])]
     notes = ["", "cells: cumulative sums over the claims of each accident period at each age (months); "
              "'-' where no cell exists",
-             "LDF: age-to-age factor from that age; CDF: cumulative factor to ultimate; "
+             "LDF: age-to-age factor from that age, over the members present at both ages; "
+             "CDF: cumulative factor to ultimate; "
              "ibnr = ultimate - latest" + (" (unpaid)" if report.measure == "paid" else "")]
+    if report.audience == "regulator" and not report.member:
+        notes.append("regulator only: industry values before disclosure control; members and the public see "
+                     "`insurshare triangle --as public` (or --as member:<M>)")
+    elif report.audience != "regulator":
+        notes.append(f"disclosure control: '-' also where the product withholds a cell or holds it at an earlier "
+                     f"release's value ({report.withheld} cells); factors and ultimates that use one are withheld")
+    flags = report.flag_lines()
+    if len(flags) > MAX_FLAG_LINES:
+        flags = [*flags[:MAX_FLAG_LINES], f"... and {len(flags) - MAX_FLAG_LINES} more (--format json lists them)"]
+    if flags:
+        notes += ["", "cells with members missing (completed from their own values and the matched factors, "
+                  "or not shown) or with quarantined claims carried forward:", *(f"  {f}" for f in flags)]
     return "\n".join([report.title(), "", shown.to_string(index=False), *notes])
 
 

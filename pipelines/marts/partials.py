@@ -6,7 +6,11 @@ slice, never from the rows themselves:
 
 ``partials_claim``: per slice, line, province, accident quarter (``origin_start``) and
 valuation date: ``paid`` (sum of paid to date), ``incurred`` (paid + case reserve),
-``reported`` (claims), ``closed`` (claims closed) and ``first_report`` (earliest report date).
+``reported`` (claims), ``closed`` (claims closed) and ``first_report`` (earliest report date);
+``carried``, ``carried_paid``, ``carried_incurred``, ``carried_closed``: the part of those that
+comes from claims quarantined in the slice and carried forward from their last accepted row
+(``carried_rows_sql``). A carried row is read when its slice is: resubmitting an earlier slice
+of the claim updates it at the next full build (``--force``).
 
 ``partials_policy``: per slice, line, province, grain and calendar period, in two kinds of row:
 written amounts of the transactions accounted in the period (``accounted`` transactions,
@@ -41,16 +45,47 @@ CLAIM_ORDER = "member_id, period, line_of_business, region_code, origin_start, v
 POLICY_ORDER = "member_id, period, line_of_business, region_code, grain, period_start, accounted NULLS LAST"
 
 
-def claim_partials_sql(claim: str, where: str = "TRUE") -> str:
-    """Claim partials of the rows of ``claim`` that match ``where``."""
+def claim_partials_sql(claim: str, where: str = "TRUE", quarantine: str | None = None) -> str:
+    """Claim partials of the rows of ``claim`` that match ``where``, with the rows carried
+    forward for the claims quarantined in those slices (``carried_rows_sql``) when the
+    ``quarantine`` table is given."""
+    rows = f"SELECT *, 0 AS carried FROM {claim} WHERE {where}"
+    if quarantine:
+        rows += f" UNION ALL BY NAME SELECT * FROM ({carried_rows_sql(claim, quarantine, where)}) WHERE {where}"
     return f"""
         SELECT member_id, period, line_of_business, region_code,
                date_trunc('quarter', accident_date)::DATE AS origin_start, valuation_date,
                sum(paid_to_date) AS paid, sum(paid_to_date + case_reserve) AS incurred,
                count(*) AS reported, count(*) FILTER (WHERE claim_status = 'CLOSED') AS closed,
-               min(report_date) AS first_report
-        FROM {claim} WHERE {where}
+               min(report_date) AS first_report,
+               sum(carried) AS carried, sum(paid_to_date) FILTER (WHERE carried = 1) AS carried_paid,
+               sum(paid_to_date + case_reserve) FILTER (WHERE carried = 1) AS carried_incurred,
+               count(*) FILTER (WHERE carried = 1 AND claim_status = 'CLOSED') AS carried_closed
+        FROM ({rows})
         GROUP BY member_id, period, line_of_business, region_code, origin_start, valuation_date"""
+
+
+def carried_rows_sql(claim: str, quarantine: str, where: str = "TRUE") -> str:
+    """A claim whose row was quarantined in an accepted snapshot keeps its last accepted row
+    there (``carried`` = 1), valued as at that row: a claim stays in every later snapshot, so
+    leaving it out would make the cumulative cells dip and the factors fall below 1. The
+    triangles show how many claims and how much of each cell were carried."""
+    return f"""
+        WITH slices AS (SELECT DISTINCT member_id, period, submission_id, valuation_date
+                        FROM {claim} WHERE {where}),
+        lost AS (
+            SELECT DISTINCT s.member_id, s.period, s.valuation_date,
+                   json_extract_string(q.record, '$.claim_no') AS claim_no
+            FROM {quarantine} q JOIN slices s USING (submission_id)
+            WHERE q.dataset = 'claim')
+        SELECT c.* REPLACE (l.period AS period, l.valuation_date AS valuation_date), 1 AS carried
+        FROM lost l
+        JOIN {claim} c ON c.member_id = l.member_id AND c.claim_no = l.claim_no
+         AND c.valuation_date < l.valuation_date
+        ANTI JOIN (SELECT member_id, claim_no, valuation_date FROM {claim}) p
+          ON p.member_id = l.member_id AND p.claim_no = l.claim_no AND p.valuation_date = l.valuation_date
+        QUALIFY row_number() OVER (PARTITION BY l.member_id, l.claim_no, l.valuation_date
+                                   ORDER BY c.valuation_date DESC) = 1"""
 
 
 def policy_partials_sql(policy: str, where: str = "TRUE") -> str:

@@ -18,10 +18,10 @@ from pipelines.config import Settings
 from pipelines.errors import NotFound, QueryError
 from pipelines.marts.cells import ALL, GRAINS, sql_literal
 from pipelines.marts.changes import have_partials
-from pipelines.marts.development import AVERAGES, factors_sql, ultimates_sql
+from pipelines.marts.development import AVERAGES, complete_sql, factors_sql, ultimates_sql
 from pipelines.marts.partials import CLAIM, claim_partials_sql
 from pipelines.marts.source import Source, resolve_source
-from pipelines.marts.triangles import MEASURES, check_choice, triangle_sql
+from pipelines.marts.triangles import MEASURES, check_choice, owed_sql, triangle_sql
 
 COUNT_MEASURES = ("reported", "closed")
 
@@ -48,6 +48,27 @@ class TriangleReport:
     ultimate: dict[str, float | None]
     ibnr: dict[str, float | None]
     origin_starts: list[dt.date] = field(default_factory=list, repr=False)
+    audience: str = "regulator"      # regulator: the lake's values; public / member:<M>: as its product publishes
+    withheld: int = 0                # cells the audience's product withholds (or holds at an earlier value)
+    flagged: list[dict] = field(default_factory=list)   # cells with members missing or claims carried
+
+    def flag_lines(self) -> list[str]:
+        """One line per flagged cell: what of it was completed or carried, or why it is empty."""
+        out = []
+        for c in self.flagged:
+            where = f"{c['origin']} at {c['age']}"
+            if c["missing_members"]:
+                share = "unknown" if c["missing_share"] is None else f"{c['missing_share']:.1%}"
+                how = (f"completed {c['completed_value']:,.2f} on top of {c['observed_value']:,.2f} observed"
+                       if c["completed_members"] == c["missing_members"] else
+                       f"not shown: {c['observed_value']:,.2f} observed, "
+                       f"{c['missing_members'] - c['completed_members']} member(s) without a known value")
+                out.append(f"{where}: {c['missing_members']} member(s) missing ({share} of the last known "
+                           f"volume), {how}")
+            if c["carried_claims"]:
+                out.append(f"{where}: {c['carried_claims']} quarantined claim(s) carried forward "
+                           f"({c['carried_value']:,.2f})")
+        return out
 
     def to_dict(self) -> dict:
         """The JSON document of ``insurshare triangle --format json``."""
@@ -60,7 +81,9 @@ class TriangleReport:
         where = "all provinces" if self.region == ALL else f"province {self.region}"
         window = f"latest {self.diagonals} diagonals" if self.diagonals else "all diagonals"
         return (f"{who} {self.measure} triangle, line {self.line}, {where}, {self.grain} grain, "
-                f"lake snapshot {self.snapshot} ({self.average} average factors, {window}, tail {self.tail:g})")
+                f"lake snapshot {self.snapshot} ({self.average} average factors, {window}, tail {self.tail:g})"
+                + (" -- FOR THE REGULATOR ONLY" if self.audience == "regulator" and not self.member
+                   else f" -- as published to {self.audience}" if self.audience != "regulator" else ""))
 
     def frame(self) -> pd.DataFrame:
         """Wide table: one row per origin (cells, latest, CDF to ultimate, ultimate, IBNR), then
@@ -119,18 +142,31 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
     con = store.connect(settings, read_only=True)
     try:
         source = resolve_source(con, snapshot)
-        parts, valuations = claim_parts(con, source, line=line, member=member, partials=partials)
-        tri = triangle_sql(parts, grain, valuations=valuations, scopes=("member" if member else "industry",))
-        con.execute(f"CREATE TEMP TABLE tri AS SELECT * FROM ({tri}) WHERE measure = {sql_literal(measure)} "
-                    f"AND region_code = {sql_literal(region)}")
-        if not con.execute("SELECT count(*) FROM tri").fetchone()[0]:
+        parts, valuations = claim_parts(con, source, line=line, partials=partials)
+        where = f"measure = {sql_literal(measure)} AND region_code = {sql_literal(region)}"
+        _complete_triangle(con, source, parts, valuations, grain, where, diagonals=diagonals, tail=tail)
+        whose = f"member_id = {sql_literal(member)}" if member else "scope = 'industry'"
+        if not con.execute(f"SELECT count(*) FROM tri_all WHERE {whose}").fetchone()[0]:
             raise _no_claims(con, source.claim, line, member, region, source.snapshot)
-        con.execute(f"CREATE TEMP TABLE fac AS {factors_sql('tri', diagonals=diagonals, tail=tail)}")
+        con.execute(f"CREATE TEMP TABLE tri AS SELECT * FROM tri_all WHERE {whose}")
+        con.execute(f"CREATE TEMP TABLE fac AS SELECT * FROM fac_all WHERE {whose}")
         return _assemble(con, average, dict(line=line, measure=measure, grain=grain, member=member,
                                             region=region, snapshot=source.snapshot, average=average,
                                             diagonals=diagonals, tail=float(tail)))
     finally:
         con.close()
+
+
+def _complete_triangle(con: duckdb.DuckDBPyConnection, source: Source, parts: str, valuations: str, grain: str,
+                       where: str, *, diagonals: int | None = None, tail: float = 1.0) -> None:
+    """Temp tables ``tri_all`` (industry and every member's cells, completed) and ``fac_all``
+    (their factors) of the claim partials ``parts``, for the triangles ``where`` selects: the
+    industry's factors rest on the members' matched cells, so every member's rows are needed."""
+    owed = owed_sql(source.table("submissions"))
+    tri = triangle_sql(parts, grain, valuations=valuations, owed=owed)
+    con.execute(f"CREATE TEMP TABLE obs AS SELECT * FROM ({tri}) WHERE {where}")
+    con.execute(f"CREATE TEMP TABLE fac_all AS {factors_sql('obs', diagonals=diagonals, tail=tail)}")
+    con.execute(f"CREATE TEMP TABLE tri_all AS {complete_sql('obs', 'fac_all')}")
 
 
 def claim_parts(con: duckdb.DuckDBPyConnection, source: Source, *, line: str | None = None,
@@ -144,7 +180,7 @@ def claim_parts(con: duckdb.DuckDBPyConnection, source: Source, *, line: str | N
     if partials and have_partials(con) and last_build(con) == source.snapshot:
         table = f"{store.LAKE}.{CLAIM}"
         return f"(SELECT * FROM {table} WHERE {where})", f"(SELECT member_id, valuation_date FROM {table} WHERE {whose})"
-    return (f"({claim_partials_sql(source.claim, where)})",
+    return (f"({claim_partials_sql(source.claim, where, source.table('quarantine'))})",
             f"(SELECT DISTINCT member_id, valuation_date FROM {source.claim} WHERE {whose})")
 
 
@@ -165,7 +201,17 @@ def _assemble(con: duckdb.DuckDBPyConnection, average: str, about: dict) -> Tria
         latest={o: _number(ults[o][0], about["measure"]) if o in ults else None for o, _ in origins},
         ultimate={o: ults[o][1] if o in ults else None for o, _ in origins},
         ibnr={o: ults[o][2] if o in ults else None for o, _ in origins},
-        origin_starts=[s for _, s in origins])
+        origin_starts=[s for _, s in origins], flagged=_flagged(con))
+
+
+def _flagged(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """The cells of ``tri`` that members are missing from or that carry quarantined claims."""
+    cols = ("origin", "age", "missing_members", "completed_members", "missing_share", "observed_value",
+            "completed_value", "carried_claims", "carried_value")
+    rows = con.execute(f"SELECT {', '.join(cols)} FROM tri WHERE missing_members > 0 OR carried_claims > 0 "
+                       "ORDER BY origin_start, age").fetchall()
+    return [{k: (float(v) if k.endswith("value") and v is not None else v) for k, v in zip(cols, r, strict=True)}
+            for r in rows]
 
 
 def _number(value, measure: str) -> float | int | None:
@@ -198,13 +244,14 @@ def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str
     con = store.connect(settings, read_only=True)
     try:
         source = resolve_source(con, snapshot)
-        parts, valuations = claim_parts(con, source, member=member)
-        tri = triangle_sql(parts, grain, valuations=valuations, scopes=("member" if member else "industry",))
+        parts, valuations = claim_parts(con, source)
         regions = "region_code <> 'ALL'" if by_region else "region_code = 'ALL'"
+        _complete_triangle(con, source, parts, valuations, grain, regions)
+        whose = f"member_id = {sql_literal(member)}" if member else "scope = 'industry'"
         long = con.execute(f"""
             PIVOT (SELECT line_of_business, region_code, origin_start, valuation_date, measure,
                           CAST(value AS DOUBLE) AS value
-                   FROM ({tri}) WHERE {regions} AND value IS NOT NULL)
+                   FROM tri_all WHERE {whose} AND value IS NOT NULL)
             ON measure IN ({', '.join(sql_literal(m) for m in MEASURES)}) USING any_value(value)""").df()
     finally:
         con.close()

@@ -12,13 +12,18 @@ Triangles are built per line of business, per line and province and (``region_co
 per line over all provinces; industry-wide and per member. The annual grain reads the
 year-end snapshots only.
 
-**Missing snapshots.** A member may lack a snapshot (a rejected or late file). The industry
-cell at valuation ``v`` is then *missing* (``value`` NULL, ``missing_members`` > 0) when a
-member without a snapshot at ``v`` has claims in that cell reported on or before ``v`` (seen
-in any of its other snapshots): summing only the members present would understate it and
-bend the factors. Cells no such member would have contributed to keep their value. A
-member's own triangle has no cell at a valuation it did not report. ``members`` counts the
-members with claims in the cell at ``v``.
+**Missing members.** A member *owes* every valuation from its first accepted one to the
+industry's latest (year ends only if it reports only at year ends), and the valuation of every
+claim file of its that was rejected or refused. A member that owes ``v`` and has no accepted
+snapshot at ``v`` is *missing* from the industry cells at ``v`` of the accident periods it had
+claims in by then (first reported on or before ``v``, as its other snapshots show), and, when no
+later snapshot of it shows what it had, of every accident period of its lines and provinces that
+began after its last accepted valuation. Its own triangle holds those cells with ``value`` NULL
+and ``missing_members`` 1. The industry cell counts them in ``missing_members`` and sums the
+members that reported in ``observed_value``; ``value`` is NULL here when a member is missing,
+until ``development.complete_sql`` completes it. ``members`` counts the members with claims in
+the cell at ``v``. (The snapshot's submissions say which files were not accepted: a rejection
+recorded after the marts' data snapshot is seen by the next build.)
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ from pipelines.errors import QueryError
 from pipelines.marts.cells import GRAINS, max_share, period_label, rollup
 
 MEASURES = ("paid", "incurred", "reported", "closed")   # columns of the claim partials
+CARRIED = {"paid": "carried_paid", "incurred": "carried_incurred", "reported": "carried",
+           "closed": "carried_closed"}   # the part of each measure carried for quarantined claims
 SCOPES = ("industry", "member")
 KEY = ("scope", "member_id", "grain", "line_of_business", "region_code", "measure")
 ORDER = ("scope, member_id NULLS FIRST, grain, line_of_business, region_code, measure, "
@@ -44,15 +51,17 @@ def check_choice(kind: str, value: str, allowed: Iterable[str]) -> str:
     return value
 
 
-def triangle_sql(parts: str, grain: str, *, valuations: str | None = None,
+def triangle_sql(parts: str, grain: str, *, valuations: str | None = None, owed: str | None = None,
                  scopes: tuple[str, ...] = SCOPES, members: str | None = None) -> str:
     """Long triangle rows (``KEY``, origin, age, valuation_date, value, members, ...) of the claim
-    partials ``parts`` (``partials.claim_partials_sql``).
+    partials ``parts`` (``partials.claim_partials_sql``): the *observed* triangle, before
+    missing members are completed (``development.complete_sql``).
 
     ``valuations`` holds (member_id, valuation_date) of every snapshot, when ``parts`` covers
     only some lines: which members reported at which valuation is read over all lines, as in
-    the marts. ``members`` (SQL) restricts the member-scope rows to those members; industry
-    rows always sum every member.
+    the marts. ``owed`` holds (member_id, valuation_date) of the files a member sent that were
+    not accepted (rejected or refused submissions, ``owed_sql``). ``members`` (SQL) restricts
+    the member-scope rows to those members; industry rows always sum every member.
     """
     check_choice("grain", grain, GRAINS)
     at_grain = ("month(valuation_date) % 3 = 0 AND valuation_date = last_day(valuation_date)"
@@ -63,7 +72,8 @@ def triangle_sql(parts: str, grain: str, *, valuations: str | None = None,
         WITH claims AS (
             SELECT member_id, line_of_business, region_code,
                    date_trunc('{grain}', origin_start)::DATE AS origin_start, valuation_date,
-                   {', '.join(MEASURES)}, first_report, {at_grain} AS at_grain
+                   {', '.join(MEASURES)}, {', '.join(f'coalesce({c}, 0) AS {c}' for c in CARRIED.values())},
+                   first_report, {at_grain} AS at_grain
             FROM {parts}),
         member_vals AS (  -- who reported at which valuation: read over every line
             SELECT DISTINCT member_id, valuation_date, {at_grain} AS at_grain FROM {valuations or parts}),
@@ -76,13 +86,64 @@ def triangle_sql(parts: str, grain: str, *, valuations: str | None = None,
                                     (member_id, line_of_business, origin_start))),
         cells AS (
             SELECT member_id, line_of_business, {rollup('region_code')} AS region_code, origin_start,
-                   valuation_date, {', '.join(f'sum({m}) AS {m}' for m in MEASURES)}
+                   valuation_date, {', '.join(f'sum({m}) AS {m}' for m in (*MEASURES, *CARRIED.values()))}
             FROM claims WHERE at_grain
             GROUP BY GROUPING SETS (
                 (member_id, line_of_business, region_code, origin_start, valuation_date),
                 (member_id, line_of_business, origin_start, valuation_date))),
+        {_missing_ctes(owed)},
         wide AS ({' UNION ALL BY NAME '.join(wide)})
         {_long_sql(grain)}"""
+
+
+def owed_sql(submissions: str, dataset: str = "claim") -> str:
+    """(member_id, valuation_date) of every ``dataset`` file a member sent that was not accepted
+    (``rejected`` or ``refused``): the member owes that valuation. ``submissions`` is the lake's
+    submissions table (a subquery); the valuation is the last day of the period's quarter."""
+    return f"""
+        SELECT DISTINCT member_id,
+               last_day(make_date(CAST(substr(period, 1, 4) AS INTEGER),
+                                  CAST(substr(period, 6, 1) AS INTEGER) * 3, 1)) AS valuation_date
+        FROM {submissions}
+        WHERE dataset = '{dataset}' AND status IN ('rejected', 'refused') AND member_id IS NOT NULL
+          AND regexp_full_match(period, '[0-9]{{4}}Q[1-4]')"""
+
+
+def _missing_ctes(owed: str | None) -> str:
+    """``owes``: the valuations at the grain a member owes and did not report (from its first
+    accepted valuation to the industry's latest, only year ends for a member that reports only
+    at year ends, and those of its files that were not accepted);
+    ``missing_cells``: the member's cells left empty by them.
+
+    A member owing valuation ``v`` is missing from the cells of an accident period it had claims
+    in by ``v`` (first reported on or before ``v``, seen in its later snapshots), and, when no
+    later snapshot of it shows what it had, from every accident period of a line and province
+    it writes that began after its last accepted valuation (it cannot have been seen there)."""
+    rejected = (f"SELECT o.member_id, v.valuation_date FROM ({owed}) o JOIN vals v USING (valuation_date)"
+                if owed else "SELECT NULL::VARCHAR AS member_id, NULL::DATE AS valuation_date WHERE FALSE")
+    return f"""
+        spans AS (SELECT member_id, min(valuation_date) AS first_val, max(valuation_date) AS last_val,
+                         bool_or(month(valuation_date) <> 12) AS quarterly
+                  FROM member_vals GROUP BY member_id),
+        owes AS (
+            SELECT o.member_id, o.valuation_date, o.valuation_date < s.last_val AS reported_later,
+                   s.last_val
+            FROM (SELECT s.member_id, v.valuation_date FROM spans s JOIN vals v ON v.valuation_date > s.first_val
+                   AND (s.quarterly OR month(v.valuation_date) = 12)
+                  UNION {rejected}) o
+            JOIN spans s USING (member_id)
+            ANTI JOIN (SELECT * FROM member_vals WHERE at_grain) r USING (member_id, valuation_date)),
+        missing_cells AS (
+            SELECT g.member_id, g.line_of_business, g.region_code, g.origin_start, o.valuation_date
+            FROM first_reports g JOIN owes o ON o.member_id = g.member_id AND o.valuation_date > g.origin_start
+            WHERE g.first_report <= o.valuation_date OR NOT o.reported_later
+            UNION
+            SELECT a.member_id, a.line_of_business, a.region_code, io.origin_start, o.valuation_date
+            FROM (SELECT DISTINCT member_id, line_of_business, region_code FROM first_reports) a
+            JOIN owes o ON o.member_id = a.member_id AND NOT o.reported_later
+            JOIN (SELECT DISTINCT line_of_business, region_code, origin_start FROM first_reports) io
+              ON io.line_of_business = a.line_of_business AND io.region_code = a.region_code
+             AND io.origin_start > o.last_val AND io.origin_start < o.valuation_date)"""
 
 
 def _valuations_sql(months: int) -> str:
@@ -97,53 +158,60 @@ def _valuations_sql(months: int) -> str:
 
 
 def _member_sql(members: str | None = None) -> str:
-    """A member's cells: every valuation it reported after the accident period began (of the
-    members ``members`` selects, when given)."""
+    """A member's cells: every valuation it reported after the accident period began, and the
+    cells it owes and did not report (``value`` NULL, ``missing_members`` 1), of the members
+    ``members`` selects, when given."""
     shares = ", ".join(f"CASE WHEN c.{m} <> 0 THEN 1.0 END AS share_{m}" for m in MEASURES)
     return f"""
         SELECT 'member' AS scope, g.member_id, g.line_of_business, g.region_code,
                g.origin_start, v.valuation_date, 0 AS missing_members,
                (c.member_id IS NOT NULL)::INTEGER AS members,
-               {', '.join(f'c.{m}' for m in MEASURES)}, {shares}
+               {', '.join(f'c.{m}' for m in (*MEASURES, *CARRIED.values()))}, {shares}
         FROM first_reports g
         JOIN member_vals v ON v.member_id = g.member_id AND v.at_grain
          AND v.valuation_date > g.origin_start
         LEFT JOIN cells c ON c.member_id = g.member_id AND c.line_of_business = g.line_of_business
          AND c.region_code = g.region_code AND c.origin_start = g.origin_start
          AND c.valuation_date = v.valuation_date
-        WHERE {f"g.member_id IN ({members})" if members else "TRUE"}"""
+        WHERE {f"g.member_id IN ({members})" if members else "TRUE"}
+        UNION ALL BY NAME
+        SELECT 'member' AS scope, member_id, line_of_business, region_code, origin_start, valuation_date,
+               1 AS missing_members, 0 AS members
+        FROM missing_cells WHERE {f"member_id IN ({members})" if members else "TRUE"}"""
 
 
 def _industry_sql() -> str:
-    """Industry cells: every period end after the accident period began, with the members
-    that contributed and those whose missing snapshot leaves the cell incomplete."""
+    """Industry cells: every period end after the accident period began, with the sums of the
+    members that reported (``observed``) and the count of members missing from the cell."""
     shares = ", ".join(f"{max_share(m)} AS share_{m}" for m in MEASURES)
     return f"""
         SELECT 'industry' AS scope, NULL::VARCHAR AS member_id, g.*,
                coalesce(miss.missing_members, 0) AS missing_members,
-               coalesce(s.members, 0) AS members, {', '.join(f's.{m}' for m in MEASURES)},
+               coalesce(s.members, 0) AS members, {', '.join(f's.{m}' for m in (*MEASURES, *CARRIED.values()))},
                {', '.join(f's.share_{m}' for m in MEASURES)}
         FROM (SELECT DISTINCT line_of_business, region_code, origin_start, valuation_date
               FROM first_reports JOIN vals ON valuation_date > origin_start) g
         LEFT JOIN (SELECT {_CELL}, count(*) AS members,
-                          {', '.join(f'sum({m}) AS {m}' for m in MEASURES)}, {shares}
+                          {', '.join(f'sum({m}) AS {m}' for m in (*MEASURES, *CARRIED.values()))}, {shares}
                    FROM cells GROUP BY {_CELL}) s USING ({_CELL})
-        LEFT JOIN (
-            SELECT f.line_of_business, f.region_code, f.origin_start, v.valuation_date,
-                   count(*) AS missing_members
-            FROM first_reports f JOIN vals v ON f.first_report <= v.valuation_date
-            LEFT JOIN member_vals mv ON mv.member_id = f.member_id AND mv.valuation_date = v.valuation_date
-            WHERE mv.member_id IS NULL
-            GROUP BY ALL) miss USING ({_CELL})"""
+        LEFT JOIN (SELECT {_CELL}, count(*) AS missing_members FROM missing_cells GROUP BY ALL) miss
+          USING ({_CELL})"""
 
 
 def _long_sql(grain: str) -> str:
-    """One row per cell and measure; a cell a missing member would have fed is NULL."""
+    """One row per cell and measure. ``observed_value`` sums the members that reported; ``value``
+    is that sum when nobody is missing, else NULL until completed (``development.complete_sql``).
+    ``carried_claims`` and ``carried_value``: the claims quarantined at that valuation and the
+    part of the cell they carry forward from their last accepted rows (``partials``)."""
     return " UNION ALL ".join(f"""
         SELECT scope, member_id, '{grain}' AS grain, line_of_business, region_code,
                '{m}' AS measure, {period_label(repr(grain), 'origin_start')} AS origin, origin_start,
                date_diff('month', origin_start, valuation_date + 1)::INTEGER AS age, valuation_date,
                CASE WHEN missing_members = 0 THEN coalesce({m}, 0) END::DECIMAL(38, 2) AS value,
+               CASE WHEN scope = 'industry' OR missing_members = 0 THEN coalesce({m}, 0) END::DECIMAL(38, 2)
+                   AS observed_value,
                members::INTEGER AS members, share_{m} AS max_member_share,
-               missing_members::INTEGER AS missing_members
+               missing_members::INTEGER AS missing_members,
+               coalesce(carried, 0)::INTEGER AS carried_claims,
+               coalesce({CARRIED[m]}, 0)::DECIMAL(38, 2) AS carried_value
         FROM wide""" for m in MEASURES)

@@ -78,7 +78,7 @@ def rotate(settings: Settings, new_key_id: str | None = None, *, resume: bool = 
         raise ConfigError(f"A rotation is already under way ({nxt} exists).",
                           hint="Finish it with `insurshare keys rotate --resume`.")
     new = parse_key(nxt.read_text(encoding="ascii"), str(nxt)) if nxt.exists() else \
-        create_key(nxt, new_key_id or _next_id(old.key_id))
+        create_key(nxt, new_key_id)
     if new.key_id == old.key_id:
         raise ConfigError(f"The new key must have another id than {old.key_id!r}.")
     con = store.connect(settings, read_only=False, database=str(_work(settings) / "rotation.duckdb"))
@@ -91,12 +91,6 @@ def rotate(settings: Settings, new_key_id: str | None = None, *, resume: bool = 
     os.replace(nxt, key_path)          # step 3: the new key becomes the key; the old one is gone
     say(f"key {new.key_id} is now the pseudonymisation key; key {old.key_id} destroyed")
     return result
-
-
-def _next_id(key_id: str) -> str:
-    stem = key_id.rstrip("0123456789")
-    number = key_id[len(stem):]
-    return f"{stem}{int(number) + 1}" if number else f"{key_id}2"
 
 
 def _work(settings: Settings) -> Path:

@@ -74,24 +74,39 @@ def load_key(settings: Settings) -> PseudonymKey:
     return parse_key(path.read_text(encoding="ascii", errors="replace"), str(path))
 
 
-def create_key(path: Path, key_id: str = "k1") -> PseudonymKey:
-    """Write a new random key to ``path`` (mode 0600); refuse to overwrite an existing key."""
-    secret = write_new_secret(path, key_id, what="A key",
-                              hint="Tokens made with it would no longer link; rotate instead.")
+def create_key(path: Path, key_id: str | None = None) -> PseudonymKey:
+    """Write a new random key to ``path`` (mode 0600); refuse to overwrite an existing key.
+
+    Its id is ``k-`` and the key's fingerprint unless one is given.
+    """
+    key_id, secret = write_new_secret(path, key_id, prefix="k", what="A key",
+                                      hint="Tokens made with it would no longer link; rotate instead.")
     return PseudonymKey(key_id, secret)
 
 
-def write_new_secret(path: Path, key_id: str, *, what: str, hint: str) -> bytes:
+def fingerprint_id(prefix: str, secret: bytes) -> str:
+    """A key id unique to the key: ``<prefix>-<first 8 hex digits of a hash of the secret>``.
+
+    Two keys made at different times never share an id (as ``k1`` did when a lost key was
+    replaced by a new ``k1``), so a token, an archive file or an audit entry always names the
+    key that made it. The hash is domain-separated and reveals nothing usable of the secret.
+    """
+    return f"{prefix}-{hashlib.sha256(b'insurshare key id:' + secret).hexdigest()[:8]}"
+
+
+def write_new_secret(path: Path, key_id: str | None, *, prefix: str, what: str, hint: str) -> tuple[str, bytes]:
     """Write ``<key_id>:<64 hex digits>`` of a new random 256-bit secret to ``path``, created
-    with mode 0600 and never over an existing file (``what`` and ``hint`` say why not)."""
+    with mode 0600 and never over an existing file (``what`` and ``hint`` say why not); return
+    the key id (the fingerprint id with ``prefix`` unless ``key_id`` is given) and the secret."""
     if path.exists():
         raise ConfigError(f"{what} already exists at {path}; refusing to overwrite it.", hint=hint)
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_bytes(32)
+    key_id = key_id or fingerprint_id(prefix, secret)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(f"{key_id}:{secret.hex()}\n")
-    return secret
+    return key_id, secret
 
 
 def bind_key(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> None:

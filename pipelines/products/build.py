@@ -5,7 +5,8 @@ industry marts (``control``), and writes one DuckDB file per audience under
 ``$INSURSHARE_HOME/products/``: ``regulator.duckdb``, ``public.duckdb`` and
 ``member_<M>.duckdb`` for every member (``catalog`` says what each holds). Each file is
 written under a temporary name; once all are written, one lake transaction appends an audit
-entry vouching for their SHA-256, and then every file is renamed into place (an atomic
+entry vouching for their SHA-256 and the build's values to the release ledger
+(``releases``: what later builds may still publish depends on them), and then every file is renamed into place (an atomic
 ``os.replace``), so a reader opens either the old product or the new one, never half of it.
 Products of members that no longer exist are removed. Builds are serialised by a lock file.
 """
@@ -26,11 +27,11 @@ import duckdb
 
 from pipelines import audit, store
 from pipelines.config import Settings
-from pipelines.disclosure import PROFILES, DisclosureRules
+from pipelines.disclosure import PROFILES, REVISION, DisclosureRules
 from pipelines.errors import ConfigError, NotFound
 from pipelines.marts.build import MARTS, last_build
 from pipelines.marts.cells import sql_literal
-from pipelines.products import catalog
+from pipelines.products import catalog, releases
 from pipelines.products.control import ControlResult, apply_control
 
 MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
@@ -61,7 +62,9 @@ class ProductsResult:
                f"(marts from data snapshot {self.marts_snapshot}) in {self.seconds:.1f} s under {self.folder}",
                f"disclosure {self.rules.describe()}",
                f"industry cells: {self.control.published:,} published, "
-               f"{sum(self.control.withheld.values()):,} withheld ({withheld or 'none'})"]
+               f"{sum(self.control.withheld.values()):,} withheld ({withheld or 'none'})",
+               f"release {self.control.release}: {self.control.revised:,} cells revised since earlier releases, "
+               f"{self.control.withheld.get(REVISION, 0):,} revisions held back"]
         for name, tables in self.rows.items():
             out.append(f"  {name + '.duckdb':<22} {len(tables):>3} tables {sum(tables.values()):>10,} rows")
         return out
@@ -84,17 +87,18 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
             if marts_snapshot is None or not set(MARTS) <= lake_tables:
                 raise NotFound(f"The lake at snapshot {snapshot} has no marts to build products from.",
                                hint="Build them first with `insurshare build-marts`.")
-            control = apply_control(con, rules)
-            info = {"lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot,
+            control = apply_control(con, rules, lake_tables)
+            info = {"release": control.release, "lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot,
                     "disclosure_profile": rules.profile, "min_members": rules.min_members,
                     "max_share": rules.max_share, "built_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                     "units_published": control.published, "units_withheld": sum(control.withheld.values())}
             rows = {name: _write(con, _temp(settings, name), tables, audience, member, info)
                     for name, audience, member, tables in _plans(con, lake_tables, settings)}
+            ledger = releases.pending(con, control.release)
         finally:
             con.close()
         digests = {name: _sha256(_temp(settings, name)) for name in rows}
-        _audit(settings, snapshot, marts_snapshot, rules, rows, digests, control)
+        _audit(settings, snapshot, marts_snapshot, rules, rows, digests, control, info, ledger)
         for name in rows:
             os.chmod(_temp(settings, name), 0o600)   # a product is for its audience only
             os.replace(_temp(settings, name), product_path(settings, name))
@@ -146,25 +150,32 @@ def _write(con: duckdb.DuckDBPyConnection, path: Path, tables: list[catalog.Tabl
     return rows
 
 
-_TYPES = {"lake_snapshot": "BIGINT", "marts_source_snapshot": "BIGINT", "disclosure_profile": "VARCHAR",
+_TYPES = {"release": "BIGINT", "lake_snapshot": "BIGINT", "marts_source_snapshot": "BIGINT", "disclosure_profile": "VARCHAR",
           "min_members": "INTEGER", "max_share": "DOUBLE", "built_at": "TIMESTAMP",
           "units_published": "BIGINT", "units_withheld": "BIGINT"}
 
 
 def _audit(settings: Settings, snapshot: int, marts_snapshot: int, rules: DisclosureRules,
-           rows: dict[str, dict[str, int]], digests: dict[str, str], control: ControlResult) -> None:
-    """One audit entry for the build, vouching for every product file's SHA-256."""
-    details = {"lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot, "profile": rules.profile,
+           rows: dict[str, dict[str, int]], digests: dict[str, str], control: ControlResult,
+           info: dict, ledger: tuple) -> None:
+    """One audit entry for the build, vouching for every product file's SHA-256, and the
+    release's values in the ledger, in one transaction."""
+    details = {"release": control.release, "lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot, "profile": rules.profile,
                "min_members": rules.min_members, "max_share": rules.max_share,
                "products": {name: sum(t.values()) for name, t in rows.items()},
                "units_withheld": control.withheld, "units_published": control.published}
     con = store.connect(settings, read_only=False)
     try:
         store.write_transaction(
-            con, settings, lambda c: audit.append(c, "products", f"snapshot {snapshot}", details, content=digests),
+            con, settings, lambda c: (releases.record(c, control.release, _ledger_info(info, control), *ledger),
+                                      audit.append(c, "products", f"snapshot {snapshot}", details, content=digests)),
             message=f"build products from snapshot {snapshot}", extra=json.dumps({"lake_snapshot": snapshot}))
     finally:
         con.close()
+
+
+def _ledger_info(info: dict, control: ControlResult) -> dict:
+    return {**info, "units_revised": control.revised, "units_held": control.withheld.get(REVISION, 0)}
 
 
 def _current_snapshot(settings: Settings) -> int:

@@ -30,7 +30,8 @@ TOKEN_PATTERN = "[A-Za-z0-9_-]{1,16}:[0-9a-f]{64}"
 MEMBER_MARTS = ("mart_experience", "mart_triangle", "mart_factors", "mart_ultimates")
 
 DOCS = {
-    "product_info": "Who the product is for, the lake snapshot it was built from and the disclosure rules applied",
+    "product_info": "Who the product is for, its release number, the lake snapshot it was built from and the "
+                    "disclosure rules applied",
     "catalog": "The tables of this product, with their row counts",
     "policy": "Your accepted premium transactions (identifiers as your own pseudonyms)",
     "claim": "Your accepted claim snapshots (identifiers as your own pseudonyms)",
@@ -43,8 +44,10 @@ DOCS = {
     "mart_ultimates": "Chain-ladder ultimates and IBNR of your own triangles",
     "mart_benchmark": "Your figures next to the industry's, with your rank (industry side withheld where suppressed)",
     "own_linked_claims": "Your claims whose claimant or vehicle also claimed at other members within 90 days: how many members",
-    "industry_experience": "Industry experience after disclosure control (suppressed values NULL; `suppression` says which and why)",
-    "industry_triangle": "Industry development triangles after disclosure control",
+    "industry_experience": "Industry experience after disclosure control (suppressed values NULL; `suppression` says "
+                           "which and why; a held revision keeps an earlier release's value)",
+    "industry_triangle": "Industry development triangles after disclosure control (`held_from_release`: a held "
+                         "revision's value is that release's)",
     "industry_factors": "Industry age-to-age factors and CDFs; withheld when a cell they use is suppressed",
     "industry_ultimates": "Industry chain-ladder ultimates and IBNR; withheld when the latest cell or the CDF is",
     "disclosure_cells": "Every industry unit: contributors, largest member's share, and why it is withheld",

@@ -8,7 +8,8 @@ industry triangle cell. ``load_units`` creates, in the builder's connection:
 - ``dc_contrib``: each member's amount per unit (the member rows of the same marts);
 - ``dc_units``: one row per unit: its measure and system, contributors (members with a
   non-zero amount), the largest member's share, whether it has no value at all (a triangle
-  cell that a missing snapshot leaves NULL) and its primary reason to be withheld.
+  cell that a missing snapshot leaves NULL), its primary reason to be withheld and its
+  ``unit_key``, the name that stays the same from one build to the next (the release ledger's).
 
 ``systems`` returns the additive relations of every measure as ``disclosure.System`` objects:
 provinces add up to ``ALL`` and lines to ``ALL`` (experience), quarters add up to their year
@@ -63,10 +64,13 @@ def load_units(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> None:
         WHERE i.value IS NOT NULL""")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE dc_units AS
         WITH units AS (
-            SELECT 'experience' AS mart, row_id, measure, false AS missing
+            SELECT 'experience' AS mart, row_id, measure, false AS missing,
+                   concat_ws('|', 'x', measure, grain, period_start, line_of_business, region_code) AS unit_key
             FROM dc_xp, (SELECT unnest(?::VARCHAR[]) AS measure)
             UNION ALL
-            SELECT 'triangle', row_id, measure, value IS NULL FROM dc_tri),
+            SELECT 'triangle', row_id, measure, value IS NULL,
+                   concat_ws('|', 't', measure, grain, line_of_business, region_code, origin_start, age)
+            FROM dc_tri),
         stats AS (
             SELECT mart, row_id, measure, count(*) FILTER (WHERE value <> 0) AS contributors,
                    max(abs(value)) / nullif(sum(abs(value)), 0) AS max_share

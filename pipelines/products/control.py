@@ -15,6 +15,12 @@ A withheld value is NULL, never zero, and its row says so: ``suppressed`` and ``
 each withheld measure with its reason, e.g. ``paid_loss: dominance; incurred_loss: secondary``). ``members`` is shown for published
 cells only; the largest member's share is never published (with the total it would give
 that member's amount).
+
+A *held revision* (reason ``revision held``, see ``releases``) is the exception: the cell shows
+the value it was last published with, ``suppressed`` is true (the value is not this build's)
+and ``held_from_release`` (triangle) or the suppression text (``paid_loss: revision held from
+release 3``) says which release it comes from; ratios, factors, ultimates and benchmarks that
+use it are withheld, since they would give away its current value.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from dataclasses import dataclass
 import duckdb
 import pandas as pd
 
-from pipelines.disclosure import DERIVED, DisclosureRules, protect
-from pipelines.products import cells
+from pipelines import store
+from pipelines.disclosure import DERIVED, REVISION, DisclosureRules
+from pipelines.products import cells, releases
 from pipelines.store import LAKE
 
 PUBLISHED = ("industry_experience", "industry_triangle", "industry_factors", "industry_ultimates")
@@ -34,27 +41,37 @@ _TRI_SAME = ("grain", "line_of_business", "region_code", "measure")
 
 @dataclass(frozen=True)
 class ControlResult:
-    """How many units were published and withheld, by reason."""
+    """How many units were published and withheld, by reason (``revision held`` counts the
+    cells that keep an earlier release's value), and the release this build is."""
 
     units: int
     withheld: dict[str, int]
+    release: int = 1
+    revised: int = 0
 
     @property
     def published(self) -> int:
         return self.units - sum(self.withheld.values())
 
 
-def apply_control(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> ControlResult:
-    """Decide every industry unit and create the ``pub_*`` tables (and ``dc_units.reason``)."""
+def apply_control(con: duckdb.DuckDBPyConnection, rules: DisclosureRules,
+                  lake_tables: set[str] | None = None) -> ControlResult:
+    """Decide every industry unit against this build and every earlier release (the ledger in
+    the lake), and create the ``pub_*`` tables (and ``dc_units.reason``, ``held_value``)."""
     cells.load_units(con, rules)
+    release = releases.load_basis(con, lake_tables if lake_tables is not None else store.lake_tables(con))
+    releases.load_changes(con)
     primary = dict(con.execute("SELECT unit, primary_reason FROM dc_units WHERE primary_reason IS NOT NULL")
                    .fetchall())
-    reasons = protect(primary, cells.systems(con))
+    reasons = releases.decide(con, rules, primary, cells.systems(con))
     decided = pd.DataFrame({"unit": pd.Series(list(reasons), dtype="int64"),
                             "reason": pd.Series(list(reasons.values()), dtype="object")})
     con.register("dc_decided", decided)
-    con.execute("""CREATE OR REPLACE TEMP TABLE dc_units AS
-        SELECT u.*, r.reason::VARCHAR AS reason FROM dc_units u LEFT JOIN dc_decided r USING (unit)""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE dc_units AS
+        SELECT u.*, r.reason::VARCHAR AS reason,
+               CASE WHEN r.reason = '{REVISION}' THEN c.basis_value END AS held_value,
+               CASE WHEN r.reason = '{REVISION}' AND c.basis_value IS NOT NULL THEN c.basis_release END AS held_from
+        FROM dc_units u LEFT JOIN dc_decided r USING (unit) LEFT JOIN dc_change c USING (unit)""")
     con.unregister("dc_decided")
     _experience(con)
     _triangle(con)
@@ -65,7 +82,7 @@ def apply_control(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> Con
                               "GROUP BY ALL").fetchall())
     total = sum(counts.values())
     counts.pop("", None)
-    return ControlResult(units=total, withheld=counts)
+    return ControlResult(units=total, withheld=counts, release=release, revised=releases.counts(con)[0])
 
 
 METRIC_INPUTS = {"frequency": ("claim_count", "earned_exposure"), "severity": ("incurred_loss", "claim_count"),
@@ -81,26 +98,36 @@ def _experience(con: duckdb.DuckDBPyConnection) -> None:
     """One column per measure, NULL where withheld; a ratio NULL where an input is;
     ``suppression`` lists the withheld measures with their reasons."""
     hidden = ", ".join(f"max(u.reason) FILTER (WHERE u.measure = '{m}') AS {m}" for m in cells.MEASURES)
-    values = ", ".join(f"CASE WHEN h.{m} IS NULL THEN x.{m} END AS {m}" for m in cells.MEASURES)
+    types = dict(con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'dc_xp'")
+                 .fetchall())
+    values = ", ".join(f"CASE WHEN h.{m} IS NULL THEN x.{m} WHEN h.{m} = '{REVISION}' THEN "
+                       f"CAST(k.{m} AS {types[m]}) END AS {m}" for m in cells.MEASURES)
+    held = ", ".join(f"max(u.held_value) FILTER (WHERE u.measure = '{m}') AS {m}" for m in cells.MEASURES)
+    froms = ", ".join(f"max(u.held_from) FILTER (WHERE u.measure = '{m}') AS {m}" for m in cells.MEASURES)
     ratios = ", ".join(f"CASE WHEN h.{a} IS NULL AND h.{b} IS NULL THEN x.{metric} END AS {metric}"
                        for metric, (a, b) in METRIC_INPUTS.items())
-    listed = ", ".join(f"CASE WHEN h.{m} IS NOT NULL THEN '{m}: ' || h.{m} END" for m in cells.MEASURES)
+    listed = ", ".join(f"CASE WHEN h.{m} IS NOT NULL THEN '{m}: ' || h.{m} "
+                       f"|| coalesce(' from release ' || f.{m}, '') END" for m in cells.MEASURES)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE pub_industry_experience AS
-        WITH h AS (SELECT u.row_id, {hidden} FROM dc_units u WHERE u.mart = 'experience' GROUP BY u.row_id)
+        WITH h AS (SELECT u.row_id, {hidden} FROM dc_units u WHERE u.mart = 'experience' GROUP BY u.row_id),
+        k AS (SELECT u.row_id, {held} FROM dc_units u WHERE u.mart = 'experience' GROUP BY u.row_id),
+        f AS (SELECT u.row_id, {froms} FROM dc_units u WHERE u.mart = 'experience' GROUP BY u.row_id)
         SELECT x.grain, x.period, x.period_start, x.period_end, x.line_of_business, x.region_code,
                {values}, {ratios}, x.valuation_date,
                CASE WHEN concat_ws('', {', '.join(f'h.{m}' for m in cells.MEASURES)}) = '' THEN x.members END AS members,
                concat_ws('', {', '.join(f'h.{m}' for m in cells.MEASURES)}) <> '' AS suppressed,
                nullif(concat_ws('; ', {listed}), '') AS suppression, x.source_snapshot
-        FROM dc_xp x JOIN h USING (row_id) ORDER BY x.row_id""")
+        FROM dc_xp x JOIN h USING (row_id) JOIN k USING (row_id) JOIN f USING (row_id) ORDER BY x.row_id""")
 
 
 def _triangle(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""CREATE OR REPLACE TEMP TABLE pub_industry_triangle AS
         SELECT t.grain, t.line_of_business, t.region_code, t.measure, t.origin, t.origin_start, t.age,
-               t.valuation_date, CASE WHEN u.reason IS NULL THEN t.value END AS value,
+               t.valuation_date, CASE WHEN u.reason IS NULL THEN t.value
+                                      WHEN u.reason = '{REVISION}' THEN CAST(u.held_value AS DECIMAL(38, 2)) END AS value,
                CASE WHEN u.reason IS NULL THEN t.members END AS members, t.missing_members,
-               u.reason IS NOT NULL AS suppressed, u.reason AS suppression, t.source_snapshot
+               u.reason IS NOT NULL AS suppressed, u.reason AS suppression,
+               u.held_from AS held_from_release, t.source_snapshot
         FROM dc_tri t {_unit('u', 'triangle', 't.measure', 't.row_id')}
         ORDER BY t.row_id""")
 

@@ -102,6 +102,7 @@ def describe_product(settings: Settings, audience: str) -> str:
         con.close()
     who = Audience.parse(audience)
     out = [f"Product for {who}: {product_path(settings, who.product)}",
+           f"release {info.get('release', '?')}, "
            f"built {info['built_at']:%Y-%m-%d %H:%M:%S} UTC from lake snapshot {info['lake_snapshot']} "
            f"(marts from data snapshot {info['marts_source_snapshot']})",
            f"disclosure {info['disclosure_profile']}: at least {info['min_members']} members per cell, "

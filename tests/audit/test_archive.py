@@ -65,5 +65,7 @@ def test_archive_key_never_appears_in_messages(settings, tmp_path):
     sha, _, _ = archive.store(settings, path)
     with pytest.raises(archive.ArchiveCorrupt) as err:
         archive.restore(bad, sha, tmp_path / "x")
-    assert "'a1'" in str(err.value) and key.secret.hex() not in str(err.value)
+    assert f"'{key.key_id}'" in str(err.value) and key.key_id.startswith("a-")
+    assert not (tmp_path / "x").exists()   # a wrong key leaves no output file, not even an empty one
+    assert str(key.secret.hex()) not in str(err.value) and key.secret.hex() not in str(err.value)
     assert key.secret.hex() not in repr(key)

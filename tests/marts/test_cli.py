@@ -20,7 +20,7 @@ def run(settings, *args: str):
 
 def test_cli_triangle_json_equals_the_marts(mart_home):
     result = run(mart_home, "triangle", "--line", "EPROP", "--measure", "incurred", "--grain", "quarter",
-                 "--member", "M002", "--format", "json")
+                 "--member", "M002", "--format", "json", "--as", "regulator")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     cells = query(mart_home, "SELECT origin, age, value::DOUBLE AS v FROM lake.mart_triangle WHERE scope = 'member' "
@@ -41,8 +41,9 @@ def test_cli_triangle_json_equals_the_marts(mart_home):
 
 
 def test_cli_triangle_table_shows_cells_factors_and_ultimates(mart_home):
-    out = run(mart_home, "triangle", "--line", "MCOM", "--measure", "paid").output
+    out = run(mart_home, "triangle", "--line", "MCOM", "--measure", "paid", "--as", "regulator").output
     assert out.startswith("Industry paid triangle, line MCOM, all provinces, year grain, lake snapshot")
+    assert out.splitlines()[0].endswith("-- FOR THE REGULATOR ONLY")
     lines = out.splitlines()
     assert lines[2].split() == ["origin", "12", "24", "36", "latest", "cdf", "ultimate", "ibnr"]
     assert [ln.split()[0] for ln in lines[3:8]] == ["2022", "2023", "2024", "LDF", "CDF"]
@@ -50,12 +51,13 @@ def test_cli_triangle_table_shows_cells_factors_and_ultimates(mart_home):
 
 
 def test_cli_triangle_csv_and_xlsx_hold_the_same_numbers(mart_home, tmp_path):
-    csv_text = run(mart_home, "triangle", "--line", "MCOM", "--measure", "closed", "--format", "csv").output
+    csv_text = run(mart_home, "triangle", "--line", "MCOM", "--measure", "closed", "--format", "csv",
+                   "--as", "regulator").output
     header, first = csv_text.splitlines()[:2]
     assert header == "origin,12,24,36,latest,cdf,ultimate,ibnr"
     book = tmp_path / "tri.xlsx"
     assert run(mart_home, "triangle", "--line", "MCOM", "--measure", "closed", "--format", "xlsx",
-               "--output", str(book)).exit_code == 0
+               "--output", str(book), "--as", "regulator").exit_code == 0
     wb = openpyxl.load_workbook(book)
     assert wb.sheetnames == ["triangle", "factors", "ultimates", "about"]
     row = [c.value for c in wb["triangle"][2]]
@@ -63,13 +65,14 @@ def test_cli_triangle_csv_and_xlsx_hold_the_same_numbers(mart_home, tmp_path):
 
 
 def test_cli_triangle_xlsx_needs_an_output_file(mart_home):
-    result = CliRunner().invoke(main, ["--home", str(mart_home.home), "triangle", "--line", "MCOM", "--format", "xlsx"])
+    result = CliRunner().invoke(main, ["--home", str(mart_home.home), "triangle", "--line", "MCOM", "--format", "xlsx",
+                                       "--as", "regulator"])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: The xlsx format writes a workbook. Add --output FILE.xlsx."
 
 
 def test_cli_triangle_of_a_line_without_claims_says_which_lines_have_some(mart_home):
-    result = CliRunner().invoke(main, ["--home", str(mart_home.home), "triangle", "--line", "HULL"])
+    result = CliRunner().invoke(main, ["--home", str(mart_home.home), "triangle", "--line", "HULL", "--as", "regulator"])
     assert result.exit_code == 1
     assert "No claims of line HULL in the lake at snapshot" in result.output
     assert "Lines with claims: EPROP, MCOM." in result.output
@@ -79,10 +82,10 @@ def test_cli_triangle_of_a_line_without_claims_says_which_lines_have_some(mart_h
 def test_cli_export_writes_the_filtered_rows(mart_home, tmp_path, suffix):
     target = tmp_path / f"factors.{suffix}"
     result = run(mart_home, "export", "factors", "--to", str(target), "--scope", "industry", "--grain", "year",
-                 "--measure", "paid", "--region", "ALL")
+                 "--measure", "paid", "--region", "ALL", "--as", "regulator")
     want = query(mart_home, "SELECT count(*) AS n FROM lake.mart_factors WHERE scope = 'industry' AND grain = 'year' "
                  "AND measure = 'paid' AND region_code = 'ALL'").n[0]
-    assert want == 6 and result.output.strip() == f"wrote {want} rows of mart_factors to {target}"
+    assert want == 6 and result.output.startswith(f"wrote {want} rows of mart_factors to {target} (for the regulator only")
     if suffix == "parquet":
         table = pq.read_table(target)
         assert table.num_rows == want and set(table.column("grain").to_pylist()) == {"year"}
@@ -95,14 +98,14 @@ def test_cli_export_writes_the_filtered_rows(mart_home, tmp_path, suffix):
 
 def test_cli_export_refuses_a_filter_the_mart_lacks(mart_home, tmp_path):
     result = CliRunner().invoke(main, ["--home", str(mart_home.home), "export", "experience", "--to",
-                                       str(tmp_path / "x.csv"), "--measure", "paid"])
+                                       str(tmp_path / "x.csv"), "--measure", "paid", "--as", "regulator"])
     assert result.exit_code == 1 and "The mart mart_experience has no column 'measure' to filter on." in result.output
 
 
 def test_cli_export_before_any_build_says_how_to_build(fresh_home, tmp_path):
     insert_rows(fresh_home, "policy", [policy("M001", dt.date(2024, 1, 1), dt.date(2025, 1, 1), 100.0)])
     result = CliRunner().invoke(main, ["--home", str(fresh_home.home), "export", "triangle", "--to",
-                                       str(tmp_path / "t.csv")])
+                                       str(tmp_path / "t.csv"), "--as", "regulator"])
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: The mart mart_triangle is not built in the lake at this snapshot. "
                                      "Build it with `insurshare build-marts` (or pick a later --as-of).")

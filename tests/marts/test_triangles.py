@@ -67,20 +67,27 @@ def gappy(tmp_path_factory):
 
 
 def _cells(settings, measure: str, line: str = "MCOM", snapshot: int | None = None):
-    frame = query(settings, "SELECT origin, age, value, members, missing_members, max_member_share "
+    frame = query(settings, "SELECT origin, age, value, members, missing_members, max_member_share, "
+                  "observed_value, completed_value, completed_members, missing_share "
                   "FROM lake.mart_triangle WHERE scope = 'industry' AND grain = 'quarter' AND region_code = 'ALL' "
                   "AND line_of_business = ? AND measure = ? ORDER BY origin, age", [line, measure], snapshot)
     return {(r.origin, r.age): r for r in frame.itertuples(index=False)}
 
 
-def test_triangle_cell_with_a_missing_member_snapshot_is_missing(gappy):
+F36, F69, F912 = 290 / 190, 510 / 410, 600 / 570  # matched: b (M002 missing at V2) is left out of 3-6 and 6-9
+
+
+def test_triangle_cell_with_a_missing_member_snapshot_is_completed(gappy):
     cells = _cells(gappy[0], "paid")
     assert float(cells[("2024Q1", 3)].value) == 150 and cells[("2024Q1", 3)].members == 2
     assert cells[("2024Q1", 3)].max_member_share == pytest.approx(100 / 150)
-    gap = cells[("2024Q1", 6)]
-    assert gap.value is None or gap.value != gap.value  # NULL: M002 had claim b by then
-    assert (gap.members, gap.missing_members) == (1, 1)
-    assert float(cells[("2024Q1", 9)].value) == 270
+    gap = cells[("2024Q1", 6)]  # M002 had claim b by then: completed from its 50 at age 3
+    assert (gap.members, gap.missing_members, gap.completed_members) == (1, 1, 1)
+    assert float(gap.observed_value) == 150 and float(gap.completed_value) == round(50 * F36, 2)
+    assert float(gap.value) == 150 + round(50 * F36, 2)
+    assert gap.missing_share == pytest.approx(50 / 200)  # of the last known volume: b's 50, a's 150
+    full = cells[("2024Q1", 9)]
+    assert (float(full.value), full.missing_members, float(full.completed_value), full.missing_share) == (270, 0, 0, 0)
 
 
 def test_triangle_cell_a_missing_member_would_not_feed_keeps_its_value(gappy):
@@ -96,34 +103,39 @@ def test_triangle_member_view_has_no_cell_at_an_unreported_valuation(gappy):
         "2024Q1": [50, None, 120, 120], "2024Q3": [20, 35, None, None]}
 
 
-def test_triangle_factors_skip_missing_cells_by_hand(gappy):
+def test_triangle_factors_use_matched_members_by_hand(gappy):
     rep = api.triangle("MCOM", "paid", grain="quarter", settings=gappy[0])
-    assert rep.ldf == pytest.approx({"3-6": 140 / 90, "6-9": 360 / 260, "9-12": 600 / 570, "12-15": 1.0})
+    assert rep.ldf == pytest.approx({"3-6": F36, "6-9": F69, "9-12": F912, "12-15": 1.0})
     simple = api.triangle("MCOM", "paid", grain="quarter", average="simple", settings=gappy[0])
-    assert simple.ldf == pytest.approx({"3-6": 1.55, "6-9": 1.25, "9-12": 1.05, "12-15": 1.0})
-    cdf9 = 600 / 570
-    assert rep.cdf == pytest.approx({"3-Ult": 140 / 90 * 360 / 260 * cdf9, "6-Ult": 360 / 260 * cdf9,
-                                     "9-Ult": cdf9, "12-Ult": 1.0, "15-Ult": 1.0})
-    assert rep.ultimate == pytest.approx({"2023Q4": 330, "2024Q1": 270, "2024Q2": 60 * cdf9,
-                                          "2024Q3": 80 * 360 / 260 * cdf9})
+    # per origin, the matched members' sums: 3-6 a 1.5, e 1.5, f+g 80/50; 6-9 h 1.5, a 1, e 1; 9-12 h 1.1, a+b 1
+    assert simple.ldf == pytest.approx({"3-6": (1.5 + 1.5 + 1.6) / 3, "6-9": 3.5 / 3, "9-12": 1.05, "12-15": 1.0})
+    assert rep.cdf == pytest.approx({"3-Ult": F36 * F69 * F912, "6-Ult": F69 * F912,
+                                     "9-Ult": F912, "12-Ult": 1.0, "15-Ult": 1.0})
+    assert rep.ultimate == pytest.approx({"2023Q4": 330, "2024Q1": 270, "2024Q2": 60 * F912,
+                                          "2024Q3": 80 * F69 * F912})
 
 
 def test_triangle_ultimate_uses_the_latest_existing_cell(gappy):
     settings, at_s = gappy
     rep = api.triangle("MCOM", "paid", grain="quarter", as_of=at_s, settings=settings)
     assert rep.snapshot == at_s
-    assert rep.values[rep.origins.index("2024Q1")] == [150, None, None, None]
-    assert rep.ldf == pytest.approx({"3-6": 1.5, "6-9": 1.5, "9-12": 1.1})
-    assert rep.ultimate["2024Q1"] == pytest.approx(150 * 1.5 * 1.5 * 1.1)
-    assert rep.ibnr["2024Q1"] == pytest.approx(150 * 2.475 - 150)
+    # M002 (only V1 accepted) owes V2 and V3: b is completed from its 50; the quarters that began
+    # after V1 may hold M002 claims nobody has seen (g did): NULL, flagged
+    assert rep.ldf == pytest.approx({"3-6": 210 / 140, "6-9": 450 / 350, "9-12": 1.1})
+    completed9 = round(50 * 1.5 * 450 / 350, 2)
+    assert rep.values[rep.origins.index("2024Q1")] == [150, 225, 150 + completed9, None]
+    assert rep.values[rep.origins.index("2024Q2")] == [None, None, None, None]
+    assert rep.ultimate["2024Q1"] == pytest.approx((150 + completed9) * 1.1)
+    assert rep.ibnr["2024Q1"] == pytest.approx((150 + completed9) * 0.1)
+    assert rep.ultimate["2024Q2"] is None and rep.ultimate["2024Q3"] is None
 
 
 def test_triangle_factor_on_a_zero_base_is_missing_not_infinite(gappy):
     rep = api.triangle("MCOM", "closed", grain="quarter", settings=gappy[0])
-    assert rep.ldf == {"3-6": None, "6-9": None, "9-12": 2.0, "12-15": 1.0}
+    assert rep.ldf == {"3-6": None, "6-9": 2.0, "9-12": 2.0, "12-15": 1.0}  # 3-6: nothing closed at 3
     assert api.triangle("MCOM", "closed", grain="quarter", average="simple", settings=gappy[0]).ldf["9-12"] == 1.0
     assert rep.cdf["3-Ult"] is None and rep.cdf["9-Ult"] == 2.0
-    assert rep.ultimate["2024Q3"] is None and rep.ibnr["2024Q3"] is None
+    assert rep.cdf["6-Ult"] == 4.0 and rep.ultimate["2024Q3"] == 0.0  # nothing closed yet at age 6
     assert "Infinity" not in format_report(rep, "json") and "NaN" not in format_report(rep, "json")
 
 
@@ -134,8 +146,11 @@ def test_triangle_mart_factors_equal_the_on_demand_report(gappy):
                   "AND region_code = 'ALL' AND measure = 'paid' ORDER BY age_from")
     rep = api.triangle("MCOM", "paid", grain="quarter", settings=settings)
     assert dict(zip(marts.development[:-1], marts.ldf_volume[:-1], strict=True)) == pytest.approx(rep.ldf)
-    assert list(marts.origins) == [2, 2, 2, 1, 0]
-    assert list(marts.members) == [2, 1, 2, 1, 0]  # 3-6 uses e, f, g; 6-9 h, e; 9-12 h, a, b; 12-15 h
+    assert list(marts.origins) == [3, 3, 2, 1, 0]
+    assert list(marts.members) == [2, 1, 2, 1, 0]  # 3-6 uses a, e, f, g; 6-9 h, a, e; 9-12 h, a, b; 12-15 h
+    volume = query(settings, "SELECT volume FROM lake.mart_factors WHERE scope = 'industry' AND grain = 'quarter' "
+                   "AND line_of_business = 'MCOM' AND region_code = 'ALL' AND measure = 'paid' ORDER BY age_from")
+    assert [None if v != v else float(v) for v in volume.volume] == [190, 410, 570, 330, None]
 
 
 def test_triangle_json_has_the_documented_shape(gappy):

@@ -45,16 +45,18 @@ def _tokens(settings):
 
 def test_rotation_remakes_every_token_with_the_new_key(lake_with_links):
     settings = lake_with_links
+    old = load_key(settings)
     result = _rotate(settings)
     assert result.exit_code == 0, result.output
-    assert "rotated k1 -> k2: 4 submissions" in result.output
     new = load_key(settings)
-    assert new.key_id == "k2" and not next_key_path(settings).exists()
+    assert f"rotated {old.key_id} -> {new.key_id}: 4 submissions" in result.output
+    assert new.key_id == "k-" + hashlib.sha256(b"insurshare key id:" + new.secret).hexdigest()[:8]
+    assert not next_key_path(settings).exists()
     rows, records = _tokens(settings)
     values = [v for row in rows for v in row if v]
-    assert values and all(v.startswith("k2:") for v in values)
-    assert all('"k1:' not in r and '"k2:' in r for r in records) and len(records) == 2
-    expected = "k2:" + hmac.new(new.secret, SHARED.encode(), hashlib.sha256).hexdigest()
+    assert values and all(v.startswith(f"{new.key_id}:") for v in values)
+    assert all(f'"{old.key_id}:' not in r and f'"{new.key_id}:' in r for r in records) and len(records) == 2
+    expected = f"{new.key_id}:" + hmac.new(new.secret, SHARED.encode(), hashlib.sha256).hexdigest()
     con = store.connect(settings)
     linked = con.execute("SELECT DISTINCT member_id FROM lake.claim WHERE claimant_id = ?", [expected]).fetchall()
     assert sorted(linked) == [("M001",), ("M002",)]
@@ -68,15 +70,16 @@ def test_rotation_keeps_linkage_with_new_submissions(lake_with_links, tmp_path):
     con = store.connect(settings)
     tokens = {r[0] for r in con.execute("SELECT claimant_id FROM lake.claim WHERE claim_no IN ('C0001', 'C9001')")
               .fetchall()}
-    assert len(tokens) == 1 and next(iter(tokens)).startswith("k2:")
+    assert len(tokens) == 1 and next(iter(tokens)).startswith(f"{load_key(settings).key_id}:")
 
 
 def test_rotation_is_audited_and_the_log_still_verifies(lake_with_links):
     settings = lake_with_links
+    old = load_key(settings).key_id
     assert _rotate(settings, "--new-id", "k7").exit_code == 0
     con = store.connect(settings)
     kind, subject = con.execute("SELECT kind, subject FROM lake.audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-    assert (kind, subject) == ("key-rotation", "k1->k7")
+    assert (kind, subject) == ("key-rotation", f"{old}->k7")
     verify = CliRunner().invoke(main, ["--home", str(settings.home), "audit", "verify"])
     assert verify.exit_code == 0, verify.output
 
@@ -98,8 +101,10 @@ def test_interrupted_rotation_blocks_processing_until_resumed(lake_with_links):
 
 def test_publish_refuses_tokens_of_a_key_rotated_away(lake_with_links):
     settings = lake_with_links
+    old = load_key(settings).key_id
     assert _rotate(settings).exit_code == 0
+    new = load_key(settings).key_id
     con = store.connect(settings)
-    with pytest.raises(LakeBusy, match="rotated to k2"):
-        check_key_current(con, "k1")
-    check_key_current(con, "k2")
+    with pytest.raises(LakeBusy, match=f"rotated to {new}"):
+        check_key_current(con, old)
+    check_key_current(con, new)

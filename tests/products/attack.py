@@ -180,3 +180,63 @@ def attack(cells: Cells, truth_members: dict[tuple, dict], own: dict[tuple, dict
             and contributors(truth_members.get(k, {})) == {attacker}}
     targets = {k for k in cells.withheld if contributors(truth_members.get(k, {})) - {attacker}}
     return recompute(cells, sole, targets)
+
+
+# --- Over time: an attacker that kept every earlier product and differences the releases. ---
+
+MIN_MEMBERS, MAX_SHARE = 3, 0.5          # the default rules, written down here independently
+
+
+def fails(change: dict[str, float]) -> bool:
+    """Whether a change (member -> amount changed) would fail primary suppression as a cell."""
+    total = sum(abs(v) for v in change.values())
+    return bool(change) and (len(change) < MIN_MEMBERS or max(abs(v) for v in change.values()) / total > MAX_SHARE)
+
+
+def true_changes(before: dict[tuple, dict], after: dict[tuple, dict]) -> dict[tuple, dict[str, float]]:
+    """key -> {member: change} from the regulator's member rows of two releases (only non-zero)."""
+    out = {}
+    for key in set(before) | set(after):
+        old, new = before.get(key, {}), after.get(key, {})
+        change = {m: (new.get(m) or 0.0) - (old.get(m) or 0.0) for m in set(old) | set(new) if m is not None}
+        change = {m: v for m, v in change.items() if abs(v) > 0.005}
+        if change:
+            out[key] = change
+    return out
+
+
+def changes(before: Cells, after: Cells) -> Cells:
+    """The change of every cell of ``after`` since ``before``: known where both releases show
+    the cell's current value (a cell that ``before`` did not have was zero); unknown where
+    either withholds it or holds an older value; missing where either has no value at all."""
+    out = Cells()
+    for key, value in after.value.items():
+        if key in after.missing or key in before.missing:
+            out.value[key] = None
+            out.missing.add(key)
+        elif value is None or (key in before.value and before.value[key] is None):
+            out.value[key] = None
+            out.withheld.add(key)
+        else:
+            out.value[key] = value - before.value.get(key, 0.0)
+    return out
+
+
+def difference_attack(before: Cells, after: Cells, truth: tuple[dict, dict], own: tuple[dict, dict],
+                      attacker: str | None) -> dict[tuple, float]:
+    """The changes between two releases that ``attacker`` learns (read straight off the two
+    products, or recomputed through the relations, which hold for changes as for values) and
+    that it must not: a change that fails the primary rules and is not only its own, or the
+    change of a cell withheld now whose earlier value was published (it gives the new value).
+
+    ``truth`` are the regulator's member rows of both releases; ``own`` the attacker's own rows
+    in its two products (its own changes are known to it)."""
+    delta = changes(before, after)
+    changed = true_changes(*truth)
+    sensitive = {k for k, c in changed.items() if k in delta.value and set(c) - {attacker} and fails(c)}
+    sensitive |= {k for k in after.withheld if k in changed and before.value.get(k) is not None
+                  and contributors(truth[1].get(k, {})) - {attacker}}
+    direct = {k: delta.value[k] for k in sensitive if delta.value.get(k) is not None}
+    mine = {k: (own[1].get(k, {}).get(attacker) or 0.0) - (own[0].get(k, {}).get(attacker) or 0.0)
+            for k in delta.withheld if attacker and set(changed.get(k, {})) == {attacker}}
+    return direct | recompute(delta, mine, sensitive & delta.withheld)

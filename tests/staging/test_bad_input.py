@@ -167,6 +167,18 @@ def test_bad_input_formula_cells_are_quarantined(settings, lake, tmp_path, paylo
     assert con.execute("SELECT count(*) FROM lake.policy WHERE product_name = ?", [payload]).fetchone()[0] == 0
 
 
+@pytest.mark.parametrize("rows, bad", [(20, 1), (20, 3), (10, 3)], ids=["1-of-20", "3-of-20", "3-of-10"])
+def test_bad_input_few_error_rows_in_a_small_file_are_quarantined_not_rejected(settings, lake, tmp_path, rows, bad):
+    """Above 5% of rows but not above the minimum count (3): quarantined, the rest published."""
+    data = [policy_row(transaction_id=f"T{n:04d}", region_code="999999" if n < bad else "110000")
+            for n in range(rows)]
+    outcome = submit_and_process(settings, write_csv(tmp_path / "p.csv", data))
+    assert outcome.status == "accepted", outcome.reasons
+    con = lake()
+    assert con.execute("SELECT count(*) FROM lake.policy").fetchone()[0] == rows - bad
+    assert con.execute("SELECT count(*) FROM lake.quarantine").fetchone()[0] == bad
+
+
 def test_bad_input_too_many_errors_rejects_and_publishes_only_quarantine(settings, lake, tmp_path):
     rows = [policy_row(transaction_id=f"T{n:04d}", region_code="999999" if n % 10 == 0 else "110000")
             for n in range(40)]

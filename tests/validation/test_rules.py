@@ -65,8 +65,8 @@ CLAIM_CASES = {
     "closed after valuation": ({"claim_status": "CLOSED", "case_reserve": "0", "close_date": "2024-04-02"},
                                {"CLM-X05"}),
     "closed with reserve (warning)": ({"claim_status": "CLOSED", "close_date": "2024-03-01"}, {"CLM-X08"}),
-    "negative paid": ({"paid_to_date": "-1"}, {"CLM-X06"}),
-    "negative reserve": ({"case_reserve": "-1"}, {"CLM-X07"}),
+    "negative paid (net, warning)": ({"paid_to_date": "-1"}, {"CLM-X06"}),
+    "negative reserve (net, warning)": ({"case_reserve": "-1"}, {"CLM-X07"}),
     "organisation claimant": ({"claimant_id": credit_code()}, set()),
     "bad claimant id": ({"claimant_id": "91350100M000100Y44"}, {"CLM-ID01"}),
     "orphan claim": ({"policy_no": "P9999"}, {"CLM-D01"}),
@@ -139,3 +139,21 @@ def test_rules_counts_rows_each_rule_applies_to(tmp_path):
     assert (by_id["POL-ID01"].checked, by_id["POL-ID02"].checked) == (2, 1)
     assert (by_id["POL-ID03"].checked, by_id["POL-ID03"].failed) == (2, 1)
     assert by_id["POL-U01"].checked == 3
+
+
+@pytest.mark.parametrize("rule, code", [("CLM-X06", "NET-RECOVERY"), ("CLM-X07", "NET-RESERVE")])
+def test_rules_negative_net_amounts_are_warnings_with_a_reason(tmp_path, rule, code):
+    """Net of recoveries and reinsurance, negative paid and reserves are legitimate: the row is kept."""
+    from pipelines.contracts import load_contract
+
+    assert (load_contract("claim").rule(rule).severity, load_contract("claim").rule(rule).params["reason_code"]) == (
+        "warn", code)
+    column = "paid_to_date" if rule == "CLM-X06" else "case_reserve"
+    _, check, failures = run_rules(tmp_path, "claim", [claim_row(**{column: "-1"})], references={"CLM-D01": ["P0001"]})
+    assert failures[1] == {rule} and check.error_rows == 0
+
+
+def test_rules_net_premium_adjustment_may_be_negative(tmp_path):
+    _, check, failures = run_rules(tmp_path, "policy", [policy_row(transaction_type="NT", written_premium="-1.00",
+                                                                   written_exposure="0")])
+    assert failures[1] == set() and check.error_rows == 0

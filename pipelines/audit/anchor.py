@@ -1,0 +1,282 @@
+"""The anchor: an append-only file outside the catalog that seals every commit the platform makes.
+
+After each commit of ``store.write_transaction`` one line is appended to the anchor file
+(``$INSURSHARE_HOME/audit/anchor.jsonl``): the snapshot, the audit chain's head at it (seq and
+HMAC), and the path, size and SHA-256 of each data or delete file that the commit added to the
+lake. Each line carries an HMAC under the audit key over its content and the previous line's
+HMAC, so a writer to the lake can neither forge nor edit a line.
+
+``verify_lake`` holds the lake against its anchor:
+
+- a snapshot of the catalog that no line seals is a change made outside the platform (for
+  instance a row of ``policy`` edited through DuckLake);
+- a sealed snapshot, or a sealed head, that the catalog no longer has means the catalog was
+  rolled back to an older copy (or replaced);
+- every live data file must exist with the size and SHA-256 of its seal: a missing, damaged or
+  rewritten file is named.
+
+The first line of a lake (its first audited write, or the first after an upgrade) seals every
+live file: the snapshots before it are the lake's history before the anchor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines.audit import Problem, is_keyed
+from pipelines.audit.key import AuditKey, anchor_file
+from pipelines.config import Settings
+from pipelines.errors import ConfigError, InsurShareError
+from pipelines.store import LAKE, file_lock
+
+META = f"__ducklake_metadata_{LAKE}"
+_HASH_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class LakeFile:
+    path: str          # relative to the data path when under it, else absolute
+    catalog_size: int
+    begin_snapshot: int
+
+
+def _join(base: str, path: str, relative: bool) -> str:
+    return (base.rstrip("/") + "/" + path) if relative else path
+
+
+def catalog_files(con: duckdb.DuckDBPyConnection, settings: Settings, *, added_at: int | None = None) -> list[LakeFile]:
+    """The lake's live data and delete files (or those a snapshot added), as the catalog names them."""
+    where = ("f.begin_snapshot = ?" if added_at is not None
+             else "f.end_snapshot IS NULL AND t.end_snapshot IS NULL")
+    rows = con.execute(f"""
+        WITH f AS (
+            SELECT table_id, begin_snapshot, end_snapshot, path, path_is_relative, file_size_bytes
+            FROM {META}.ducklake_data_file
+            UNION ALL
+            SELECT table_id, begin_snapshot, end_snapshot, path, path_is_relative, file_size_bytes
+            FROM {META}.ducklake_delete_file),
+        t AS (SELECT DISTINCT ON (table_id) table_id, schema_id, path, path_is_relative, end_snapshot
+              FROM {META}.ducklake_table ORDER BY table_id, begin_snapshot DESC),
+        s AS (SELECT DISTINCT ON (schema_id) schema_id, path, path_is_relative
+              FROM {META}.ducklake_schema ORDER BY schema_id, begin_snapshot DESC)
+        SELECT f.path, f.path_is_relative, t.path, t.path_is_relative, s.path, s.path_is_relative,
+               f.file_size_bytes, f.begin_snapshot
+        FROM f JOIN t USING (table_id) JOIN s USING (schema_id)
+        WHERE {where} ORDER BY f.path""", [added_at] if added_at is not None else []).fetchall()
+    root = str(settings.data_path).rstrip("/") + "/"
+    out = []
+    for fpath, frel, tpath, trel, spath, srel, size, begin in rows:
+        full = _join(_join(_join(root, spath or "", srel), tpath or "", trel), fpath, frel)
+        out.append(LakeFile(full[len(root):] if full.startswith(root) else full, int(size or 0), int(begin)))
+    return out
+
+
+def _resolve(settings: Settings, path: str) -> Path:
+    return Path(path) if os.path.isabs(path) else Path(settings.data_path) / path
+
+
+def file_sha256(path: Path) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while block := f.read(_HASH_BLOCK):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
+def _line_mac(key: AuditKey, line: dict) -> str:
+    body = {k: v for k, v in line.items() if k != "mac"}
+    return key.mac(json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+
+
+def read_lines(settings: Settings) -> list[dict]:
+    path = anchor_file(settings)
+    if not path.exists():
+        return []
+    out = []
+    for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            line = json.loads(text)
+            if not isinstance(line, dict):
+                raise ValueError
+        except ValueError:
+            line = {"unreadable": n}
+        out.append(line)
+    return out
+
+
+def check_before_write(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
+    """Before a write: refuse when the lake was anchored but its anchor file is gone.
+
+    Return whether a log of plain entries may still be vouched for (only before the first anchor).
+    """
+    if anchor_file(settings).exists():
+        return False
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                        [LAKE]).fetchall()}
+    if "audit_log" in tables:
+        keyed = con.execute(f"SELECT count(*) FROM {LAKE}.audit_log WHERE entry_sha256 LIKE '%:%'").fetchone()[0]
+        if keyed:
+            raise ConfigError(f"The audit anchor {anchor_file(settings)} is missing, although the lake's audit "
+                              f"log holds {keyed} keyed entries.",
+                              hint="Restore the anchor file from backup (it is append-only: never edit it), "
+                                   "then run `insurshare audit verify`.")
+    return True
+
+
+def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snapshot: int) -> None:
+    """After a commit (under the writer lock): append the anchor line of ``snapshot``."""
+    path = anchor_file(settings)
+    with file_lock(settings, "audit-anchor"):
+        lines = read_lines(settings)
+        if any(line.get("snapshot") == snapshot for line in lines):
+            return   # an empty transaction: nothing was committed
+        first = not lines
+        files = catalog_files(con, settings, added_at=None if first else snapshot)
+        head = _head(con, snapshot)
+        line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
+                "files": [[f.path, *file_sha256(_resolve(settings, f.path))] for f in files],
+                "baseline": first, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "prev": lines[-1].get("mac") if lines else None}
+        line["mac"] = _line_mac(key, line)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as f:
+            f.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def _head(con: duckdb.DuckDBPyConnection, snapshot: int) -> tuple[int, str] | None:
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
+                                        [LAKE]).fetchall()}
+    if "audit_log" not in tables:
+        return None
+    return con.execute(f"SELECT seq, entry_sha256 FROM {LAKE}.audit_log AT (VERSION => {int(snapshot)}) "
+                       "ORDER BY seq DESC LIMIT 1").fetchone()
+
+
+@dataclass(frozen=True)
+class LakeCheck:
+    problems: list[Problem]
+    lines: int
+    files: int
+    last_snapshot: int | None
+
+
+def verify_lake(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey,
+                entries: dict[int, str]) -> LakeCheck:
+    """Hold the catalog and the data files against the anchor (``entries``: seq -> stored hash)."""
+    lines = read_lines(settings)
+    if not lines:
+        keyed = sum(1 for h in entries.values() if is_keyed(h))
+        problems = [Problem(None, f"the anchor file {anchor_file(settings)} is missing or empty, although the "
+                                  f"log holds {keyed} keyed entries")] if keyed else []
+        return LakeCheck(problems, 0, 0, None)
+    problems = _check_lines(key, lines)
+    good = [line for line in lines if "snapshot" in line]
+    problems += _check_snapshots(con, good, entries)
+    file_problems, n_files = _check_files(con, settings, good)
+    return LakeCheck(problems + file_problems, len(lines), n_files, max(line["snapshot"] for line in good))
+
+
+def _check_lines(key: AuditKey, lines: list[dict]) -> list[Problem]:
+    problems, prev = [], None
+    for n, line in enumerate(lines, 1):
+        if "unreadable" in line or not isinstance(line.get("mac"), str):
+            problems.append(Problem(None, f"anchor line {n} is unreadable: the anchor file was edited"))
+        elif line["mac"].split(":", 1)[0] != key.key_id:
+            problems.append(Problem(None, f"anchor line {n} was keyed with audit key "
+                                          f"{line['mac'].split(':', 1)[0]!r}, not {key.key_id!r}"))
+        elif not key.check(json.dumps({k: v for k, v in line.items() if k != "mac"}, sort_keys=True,
+                                      ensure_ascii=False, separators=(",", ":")), line["mac"]):
+            problems.append(Problem(None, f"anchor line {n} (snapshot {line.get('snapshot')}) was edited"))
+        elif line.get("prev") != prev:
+            problems.append(Problem(None, f"anchor line {n} (snapshot {line.get('snapshot')}) does not follow "
+                                          "the line before it: anchor lines were removed or reordered"))
+        prev = line.get("mac")
+    return problems
+
+
+def _check_snapshots(con: duckdb.DuckDBPyConnection, lines: list[dict], entries: dict[int, str]) -> list[Problem]:
+    snapshots = {r[0]: (r[1], r[2]) for r in con.execute(
+        f"SELECT snapshot_id, CAST(changes AS VARCHAR), commit_message FROM ducklake_snapshots('{LAKE}')").fetchall()}
+    newest = max(snapshots)
+    problems = []
+    gone = [line for line in lines if line["snapshot"] not in snapshots]
+    if gone:
+        problems.append(Problem(None, f"the lake's catalog was rolled back or replaced: {len(gone)} sealed "
+                                      f"snapshot(s) are gone from it (the anchor sealed snapshot "
+                                      f"{max(line['snapshot'] for line in gone)} on {gone[-1].get('at')}; "
+                                      f"the catalog ends at snapshot {newest})"))
+    lost = [line for line in lines if line.get("seq") is not None and entries.get(line["seq"]) != line["head"]]
+    if lost:
+        first = min(lost, key=lambda line: line["seq"])
+        problems.append(Problem(first["seq"], f"the audit log no longer holds the head the anchor sealed at "
+                                              f"snapshot {first['snapshot']} (entry {first['seq']}, "
+                                              f"{first['head'][:20]}): the catalog was rolled back or the log "
+                                              "rewritten"))
+    baseline = min(line["snapshot"] for line in lines)
+    sealed = {line["snapshot"] for line in lines}
+    for snap in sorted(s for s in snapshots if s > baseline and s not in sealed):
+        changes, message = snapshots[snap]
+        problems.append(Problem(None, f"unaudited change to the lake at snapshot {snap}: {changes}"
+                                      + (f" ({message})" if message else "")
+                                      + " was committed outside the platform"))
+    return problems
+
+
+def _check_files(con: duckdb.DuckDBPyConnection, settings: Settings, lines: list[dict]) -> tuple[list[Problem], int]:
+    seals: dict[str, tuple[int, str]] = {}
+    for line in lines:
+        for path, size, sha in line.get("files", []):
+            seals[path] = (size, sha)
+    live = catalog_files(con, settings)
+    problems = []
+    for f in live:
+        seal_ = seals.get(f.path)
+        where = _resolve(settings, f.path)
+        if seal_ is None:
+            problems.append(Problem(None, f"data file {f.path} (snapshot {f.begin_snapshot}) has no seal: it was "
+                                          "written outside the platform"))
+        elif not where.exists():
+            problems.append(Problem(None, f"data file {f.path} is missing (restore it from backup)"))
+        else:
+            size, sha = file_sha256(where)
+            if size != seal_[0]:
+                problems.append(Problem(None, f"data file {f.path} is damaged or rewritten: {size:,} bytes, "
+                                              f"sealed with {seal_[0]:,}"))
+            elif sha != seal_[1]:
+                problems.append(Problem(None, f"data file {f.path} was rewritten or damaged: its sha256 "
+                                              f"{sha[:12]} is not the sealed {seal_[1][:12]}"))
+    return problems, len(live)
+
+
+class LakeFileError(InsurShareError):
+    """A data file of the lake is missing or damaged."""
+
+
+_PATH_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
+
+
+def lake_file_error(exc: BaseException) -> LakeFileError | None:
+    """The clear error for DuckDB's error about a missing or damaged lake data file (else None)."""
+    if not isinstance(exc, duckdb.Error):
+        return None
+    text = str(exc)
+    m = _PATH_IN_MESSAGE.search(text)
+    if not m or "ducklake-" not in m.group(1):
+        return None
+    kind = "missing" if ("No files found" in text or "No such file" in text or "does not exist" in text) \
+        else "damaged or unreadable"
+    return LakeFileError(f"A data file of the lake is {kind}: {m.group(1)}.",
+                         hint="Run `insurshare audit verify` to list every missing, damaged or rewritten "
+                              "file, then restore the lake (its data files and catalog) from backup.")
