@@ -108,7 +108,7 @@ def store(settings: Settings, source: Path) -> tuple[str, int, Path]:
         if target.exists():
             os.unlink(tmp)
         else:
-            os.chmod(tmp, 0o444)
+            os.chmod(tmp, 0o400)   # read-only, and the owner's only
             os.replace(tmp, target)
         return sha, size, target
     except BaseException:

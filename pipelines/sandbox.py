@@ -16,7 +16,7 @@ three layers:
    nothing can be turned back on. (DuckLake's maintenance functions still write Parquet files
    into a read-only lake, and ``sqlite_scan`` reads SQLite files past ``enable_external_access``:
    only layer 1 stops those, which is why it is an allow-list.)
-3. The query runs in a child process (``python -m pipelines.sandbox``) in a new session, so that
+3. The query runs in a child process (``sandbox.main``) in a new session, so that
    the parent can always stop it: its address space is capped (``RLIMIT_AS``: DuckDB's
    ``memory_limit`` does not bound a ``repeat('x', 2000000000)``), it is killed after
    ``INSURSHARE_QUERY_TIMEOUT`` seconds, when its scratch folder grows past
@@ -44,7 +44,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines import store, workspace
-from pipelines.config import Settings
+from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.errors import QueryError
 
 # Table functions a query may call: generators and read-only views of the catalog and the
@@ -250,11 +250,16 @@ def run(settings: Settings, request: Request, output: Path | None = None) -> str
         return result.read_text(encoding="utf-8")
 
 
+# Isolated mode (-I: no PYTHONPATH, no user site, not the working directory) with this
+# checkout first on the path, so that the child runs this very code however the CLI was started.
+_CHILD = f"import sys; sys.path.insert(0, {str(PROJECT_ROOT)!r}); from pipelines.sandbox import main; main()"
+
+
 def _supervise(settings: Settings, request: Request, scratch: Path) -> dict:
     """Start the child and watch it: time, scratch size, Ctrl-C. Return its status."""
     env = {**os.environ, "MALLOC_ARENA_MAX": "2"}   # glibc reserves 64 MB of address space per arena
     with open(scratch / "stdout", "wb") as out, open(scratch / "stderr", "wb") as err:
-        child = subprocess.Popen([sys.executable, "-I", "-m", "pipelines.sandbox"], stdin=subprocess.PIPE,
+        child = subprocess.Popen([sys.executable, "-I", "-c", _CHILD], stdin=subprocess.PIPE,
                                  stdout=out, stderr=err, cwd=scratch, env=env, start_new_session=True)
     try:
         try:

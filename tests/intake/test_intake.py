@@ -20,7 +20,7 @@ def test_intake_archives_raw_bytes_encrypted_read_only_by_sha256(settings, tmp_p
     path = write_csv(tmp_path / "p.csv", [policy_row()])
     got = submit(settings, path)
     target = archive.path_of(settings, got.submission.sha256)
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o444
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o400          # read-only, owner-only
     assert b"P0001" not in target.read_bytes()          # encrypted at rest
     assert archive.restore(settings, got.submission.sha256, tmp_path / "back.csv").read_bytes() == path.read_bytes()
     assert got.submission.submission_id == "M001-policy-2024Q1-v1"

@@ -63,6 +63,7 @@ PROBES = {
     "in-subquery": ("SELECT (SELECT content FROM read_text('{key}')) AS k", "read_text(), which reads files"),
     "in-cte": ("WITH k AS (FROM read_text('{key}')) SELECT * FROM k", "read_text(), which reads files"),
     "sqlite_scan": ("SELECT * FROM sqlite_scan('{catalog}', 'ducklake_snapshot')", "sqlite_scan(), which reads files"),
+    "sqlite_query": ("SELECT * FROM sqlite_query('{catalog}', 'SELECT 1')", "sqlite_query(), which reads files"),
     "query-fn": ("SELECT * FROM query('SELECT * FROM read_text(''{key}'')')", "query(), which is not allowed"),
     # finding 7: maintenance that writes into the lake
     "flush": ("SELECT * FROM ducklake_flush_inlined_data('lake')", "ducklake_flush_inlined_data(), which maintains"),
@@ -287,3 +288,21 @@ def test_sandbox_bad_timeout_is_a_config_error(tmp_path):
 
     with pytest.raises(ConfigError, match="INSURSHARE_QUERY_TIMEOUT='soon' is not a number of seconds"):
         Settings.from_env({"INSURSHARE_HOME": str(tmp_path), "INSURSHARE_QUERY_TIMEOUT": "soon"})
+
+
+@pytest.mark.parametrize("args", [
+    ("query", "SELECT * FROM read_csv('/etc/passwd')"),
+    ("query", "SELECT content FROM read_text('{key}')"),
+    ("query", "--as", "member:M002", "SELECT content FROM read_text('{key}')"),
+], ids=["passwd", "key", "key-as-member"])
+def test_cli_query_refuses_file_reads_in_one_line(market, args):
+    """Finding 13: plain ``insurshare query`` read any local file, the keys included."""
+    from click.testing import CliRunner
+
+    from pipelines.cli import main
+
+    result = CliRunner().invoke(main, ["--home", str(market.home), *(a.format(key=market.key_file) for a in args)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: The query calls read_") and "which reads files" in result.output
+    assert market.key_file.read_text().split(":")[1][:16] not in result.output
+    assert len(result.output.strip().splitlines()) == 1
