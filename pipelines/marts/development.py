@@ -1,8 +1,11 @@
 """Chain ladder in SQL over long triangles: age-to-age factors, CDFs, ultimates, IBNR.
 
-For age ``k`` to ``k + 1 period``, over the accident periods where both cells exist:
+For age ``k`` to ``k + 1 period``, over the accident periods where both cells exist (for the
+industry: per accident period, the sums over the members with accepted values at both ages,
+the *matched* members M(i, k); a member missing at either age is left out of both):
 
-- ``ldf_volume`` = sum C(i, k+1) / sum C(i, k)  (NULL when the base is zero);
+- ``ldf_volume`` = sum C(i, k+1) / sum C(i, k)  (NULL when the base is zero); ``volume`` = sum
+  C(i, k), the base it rests on;
 - ``ldf_simple`` = mean of C(i, k+1) / C(i, k) over the periods with C(i, k) > 0;
 - ``diagonals = N`` uses only the pairs whose later cell lies on the latest N valuation dates
   of the triangle (chainladder's ``n_periods``).
@@ -10,7 +13,10 @@ For age ``k`` to ``k + 1 period``, over the accident periods where both cells ex
 ``cdf`` at age ``k`` = product of the factors from ``k`` onward, times the tail (the last age's
 row, ``development = '<age>-Ult'``, holds the tail factor); NULL when a factor on the way is
 missing. ``ultimate`` = latest existing cell x its CDF, ``ibnr`` = ultimate - latest (for a paid
-triangle this is the unpaid amount). Results equal chainladder's ``Development`` and
+triangle this is the unpaid amount). A member triangle that stops before the industry's last
+age takes the industry's CDF from there as its tail (``tail_basis``). ``complete_sql`` fills the
+industry cells members are missing from (see its docstring). Results equal chainladder's
+``Development`` and
 ``Chainladder`` on triangles without zero or missing cells (chainladder treats a zero cell as
 missing; here zero is a value).
 """

@@ -99,14 +99,16 @@ def triangle_sql(parts: str, grain: str, *, valuations: str | None = None, owed:
 def owed_sql(submissions: str, dataset: str = "claim") -> str:
     """(member_id, valuation_date) of every ``dataset`` file a member sent that was not accepted
     (``rejected`` or ``refused``): the member owes that valuation. ``submissions`` is the lake's
-    submissions table (a subquery); the valuation is the last day of the period's quarter."""
+    submissions table (a subquery); the valuation is the last day of the period (a quarter
+    ``2024Q3`` or a year ``2024``)."""
     return f"""
         SELECT DISTINCT member_id,
                last_day(make_date(CAST(substr(period, 1, 4) AS INTEGER),
-                                  CAST(substr(period, 6, 1) AS INTEGER) * 3, 1)) AS valuation_date
+                                  CASE WHEN length(period) = 6 THEN CAST(substr(period, 6, 1) AS INTEGER) * 3
+                                       ELSE 12 END, 1)) AS valuation_date
         FROM {submissions}
         WHERE dataset = '{dataset}' AND status IN ('rejected', 'refused') AND member_id IS NOT NULL
-          AND regexp_full_match(period, '[0-9]{{4}}Q[1-4]')"""
+          AND regexp_full_match(period, '[0-9]{{4}}(Q[1-4])?')"""
 
 
 def _missing_ctes(owed: str | None) -> str:
