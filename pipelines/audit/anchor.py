@@ -141,7 +141,7 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
             return   # an empty transaction: nothing was committed
         first = not lines
         files = catalog_files(con, settings, added_at=None if first else snapshot)
-        head = _head(con, snapshot)
+        head = _head(con)
         line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
                 "files": [[f.path, *file_sha256(_resolve(settings, f.path))] for f in files],
                 "baseline": first, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -155,13 +155,12 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
             os.fsync(f.fileno())
 
 
-def _head(con: duckdb.DuckDBPyConnection, snapshot: int) -> tuple[int, str] | None:
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
-                                        [LAKE]).fetchall()}
-    if "audit_log" not in tables:
+def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+    """The chain's head just after this connection's commit (under the writer lock: at its snapshot)."""
+    try:
+        return con.execute(f"SELECT seq, entry_sha256 FROM {LAKE}.audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    except duckdb.CatalogException:   # the lake's first commit creates the table
         return None
-    return con.execute(f"SELECT seq, entry_sha256 FROM {LAKE}.audit_log AT (VERSION => {int(snapshot)}) "
-                       "ORDER BY seq DESC LIMIT 1").fetchone()
 
 
 @dataclass(frozen=True)
