@@ -79,6 +79,31 @@ def catalog_files(con: duckdb.DuckDBPyConnection, settings: Settings, *, added_a
     return out
 
 
+def catalog_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """SHA-256 of the catalog's rows that hold data or name files: the inlined rows (small inserts
+    live in the catalog, not in files), the inlined deletes, and the data and delete file lists.
+
+    These change only through a commit; sealed after each commit, they show an edit made straight
+    in the catalog database (no snapshot, no data file) once the next verify compares them.
+    """
+    tables = ["ducklake_data_file", "ducklake_delete_file"]
+    tables += [r[0] for r in con.execute(f"SELECT table_name FROM {META}.ducklake_inlined_data_tables "
+                                         "ORDER BY table_name").fetchall()]
+    tables += [f"ducklake_inlined_delete_{r[0]}" for r in con.execute(
+        f"SELECT DISTINCT table_id FROM {META}.ducklake_table ORDER BY table_id").fetchall()]
+    digest = hashlib.sha256()
+    for table in tables:
+        if not re.fullmatch(r"ducklake_[a-z_0-9]+", table):
+            continue
+        try:
+            rows = con.execute(f"SELECT count(*), sha256(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) "
+                               f"ORDER BY CAST(t AS VARCHAR)), '')) FROM {META}.{table} t").fetchone()
+        except duckdb.CatalogException:   # a table without inlined deletes
+            continue
+        digest.update(f"{table}\t{rows[0]}\t{rows[1]}\n".encode())
+    return digest.hexdigest()
+
+
 def _resolve(settings: Settings, path: str) -> Path:
     return Path(path) if os.path.isabs(path) else Path(settings.data_path) / path
 
@@ -144,7 +169,7 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
         head = _head(con)
         line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
                 "files": [[f.path, *file_sha256(_resolve(settings, f.path))] for f in files],
-                "baseline": first, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "catalog": catalog_digest(con), "baseline": first, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "prev": lines[-1].get("mac") if lines else None}
         line["mac"] = _line_mac(key, line)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,6 +208,7 @@ def verify_lake(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKe
     problems = _check_lines(key, lines)
     good = [line for line in lines if "snapshot" in line]
     problems += _check_snapshots(con, good, entries)
+    problems += _check_catalog(con, good)
     file_problems, n_files = _check_files(con, settings, good)
     return LakeCheck(problems + file_problems, len(lines), n_files, max(line["snapshot"] for line in good))
 
@@ -231,6 +257,16 @@ def _check_snapshots(con: duckdb.DuckDBPyConnection, lines: list[dict], entries:
                                       + (f" ({message})" if message else "")
                                       + " was committed outside the platform"))
     return problems
+
+
+def _check_catalog(con: duckdb.DuckDBPyConnection, lines: list[dict]) -> list[Problem]:
+    """With no commit after the last sealed one, the catalog's data rows must be as sealed."""
+    last = max(lines, key=lambda line: line["snapshot"])
+    newest = con.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{LAKE}')").fetchone()[0]
+    if newest != last["snapshot"] or "catalog" not in last or catalog_digest(con) == last["catalog"]:
+        return []
+    return [Problem(None, f"the catalog was edited outside DuckLake after snapshot {newest}: its inlined rows "
+                          "or its list of data files differ from what that commit sealed")]
 
 
 def _check_files(con: duckdb.DuckDBPyConnection, settings: Settings, lines: list[dict]) -> tuple[list[Problem], int]:
