@@ -138,6 +138,30 @@ def read_lines(settings: Settings) -> list[dict]:
     return out
 
 
+def _last_line(path: Path) -> dict | None:
+    """The anchor's last line, read from the end (the file grows by one line per commit)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        block, tail = 1 << 16, b""
+        while True:
+            start = max(0, end - block)
+            f.seek(start)
+            tail = f.read(end - start)
+            if tail.rstrip(b"\n").count(b"\n") or start == 0:
+                break
+            block *= 4
+    try:
+        line = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+    except ValueError:
+        line = None
+    if not isinstance(line, dict):   # never continue from a line that is not ours
+        raise ConfigError(f"The last line of the audit anchor {path} is unreadable.",
+                          hint="Run `insurshare audit verify`; restore the anchor from backup.")
+    return line
+
+
 def check_before_write(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
     """Before a write: refuse when the lake was anchored but its anchor file is gone.
 
@@ -161,16 +185,17 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
     """After a commit (under the writer lock): append the anchor line of ``snapshot``."""
     path = anchor_file(settings)
     with file_lock(settings, "audit-anchor"):
-        lines = read_lines(settings)
-        if any(line.get("snapshot") == snapshot for line in lines):
+        last = _last_line(path)
+        if last is not None and last.get("snapshot") == snapshot:
             return   # an empty transaction: nothing was committed
-        first = not lines
+        first = last is None
         files = catalog_files(con, settings, added_at=None if first else snapshot)
         head = _head(con)
         line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
                 "files": [[f.path, *file_sha256(_resolve(settings, f.path))] for f in files],
-                "catalog": catalog_digest(con), "baseline": first, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "prev": lines[-1].get("mac") if lines else None}
+                "catalog": catalog_digest(con), "baseline": first,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "prev": last.get("mac") if last else None}
         line["mac"] = _line_mac(key, line)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
