@@ -71,6 +71,10 @@ def _lake(settings: Settings) -> duckdb.DuckDBPyConnection | None:
         return store.connect(settings, read_only=True)
     except ConfigError:
         return None
+    except duckdb.Error as exc:   # a PostgreSQL catalog that holds no lake yet
+        if "does not exist" in str(exc):
+            return None
+        raise
 
 
 def _token_key_ids(settings: Settings) -> set[str]:

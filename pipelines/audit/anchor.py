@@ -79,6 +79,31 @@ def catalog_files(con: duckdb.DuckDBPyConnection, settings: Settings, *, added_a
     return out
 
 
+def catalog_digest(con: duckdb.DuckDBPyConnection) -> str:
+    """SHA-256 of the catalog's rows that hold data or name files: the inlined rows (small inserts
+    live in the catalog, not in files), the inlined deletes, and the data and delete file lists.
+
+    These change only through a commit; sealed after each commit, they show an edit made straight
+    in the catalog database (no snapshot, no data file) once the next verify compares them.
+    """
+    tables = ["ducklake_data_file", "ducklake_delete_file"]
+    tables += [r[0] for r in con.execute(f"SELECT table_name FROM {META}.ducklake_inlined_data_tables "
+                                         "ORDER BY table_name").fetchall()]
+    tables += [f"ducklake_inlined_delete_{r[0]}" for r in con.execute(
+        f"SELECT DISTINCT table_id FROM {META}.ducklake_table ORDER BY table_id").fetchall()]
+    digest = hashlib.sha256()
+    for table in tables:
+        if not re.fullmatch(r"ducklake_[a-z_0-9]+", table):
+            continue
+        try:
+            rows = con.execute(f"SELECT count(*), sha256(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) "
+                               f"ORDER BY CAST(t AS VARCHAR)), '')) FROM {META}.{table} t").fetchone()
+        except duckdb.CatalogException:   # a table without inlined deletes
+            continue
+        digest.update(f"{table}\t{rows[0]}\t{rows[1]}\n".encode())
+    return digest.hexdigest()
+
+
 def _resolve(settings: Settings, path: str) -> Path:
     return Path(path) if os.path.isabs(path) else Path(settings.data_path) / path
 
@@ -113,6 +138,30 @@ def read_lines(settings: Settings) -> list[dict]:
     return out
 
 
+def _last_line(path: Path) -> dict | None:
+    """The anchor's last line, read from the end (the file grows by one line per commit)."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    with open(path, "rb") as f:
+        end = f.seek(0, os.SEEK_END)
+        block, tail = 1 << 16, b""
+        while True:
+            start = max(0, end - block)
+            f.seek(start)
+            tail = f.read(end - start)
+            if tail.rstrip(b"\n").count(b"\n") or start == 0:
+                break
+            block *= 4
+    try:
+        line = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
+    except ValueError:
+        line = None
+    if not isinstance(line, dict):   # never continue from a line that is not ours
+        raise ConfigError(f"The last line of the audit anchor {path} is unreadable.",
+                          hint="Run `insurshare audit verify`; restore the anchor from backup.")
+    return line
+
+
 def check_before_write(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
     """Before a write: refuse when the lake was anchored but its anchor file is gone.
 
@@ -136,16 +185,17 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
     """After a commit (under the writer lock): append the anchor line of ``snapshot``."""
     path = anchor_file(settings)
     with file_lock(settings, "audit-anchor"):
-        lines = read_lines(settings)
-        if any(line.get("snapshot") == snapshot for line in lines):
+        last = _last_line(path)
+        if last is not None and last.get("snapshot") == snapshot:
             return   # an empty transaction: nothing was committed
-        first = not lines
+        first = last is None
         files = catalog_files(con, settings, added_at=None if first else snapshot)
-        head = _head(con, snapshot)
+        head = _head(con)
         line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
                 "files": [[f.path, *file_sha256(_resolve(settings, f.path))] for f in files],
-                "baseline": first, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "prev": lines[-1].get("mac") if lines else None}
+                "catalog": catalog_digest(con), "baseline": first,
+                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                "prev": last.get("mac") if last else None}
         line["mac"] = _line_mac(key, line)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -155,13 +205,12 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
             os.fsync(f.fileno())
 
 
-def _head(con: duckdb.DuckDBPyConnection, snapshot: int) -> tuple[int, str] | None:
-    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
-                                        [LAKE]).fetchall()}
-    if "audit_log" not in tables:
+def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+    """The chain's head just after this connection's commit (under the writer lock: at its snapshot)."""
+    try:
+        return con.execute(f"SELECT seq, entry_sha256 FROM {LAKE}.audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+    except duckdb.CatalogException:   # the lake's first commit creates the table
         return None
-    return con.execute(f"SELECT seq, entry_sha256 FROM {LAKE}.audit_log AT (VERSION => {int(snapshot)}) "
-                       "ORDER BY seq DESC LIMIT 1").fetchone()
 
 
 @dataclass(frozen=True)
@@ -184,6 +233,7 @@ def verify_lake(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKe
     problems = _check_lines(key, lines)
     good = [line for line in lines if "snapshot" in line]
     problems += _check_snapshots(con, good, entries)
+    problems += _check_catalog(con, good)
     file_problems, n_files = _check_files(con, settings, good)
     return LakeCheck(problems + file_problems, len(lines), n_files, max(line["snapshot"] for line in good))
 
@@ -232,6 +282,16 @@ def _check_snapshots(con: duckdb.DuckDBPyConnection, lines: list[dict], entries:
                                       + (f" ({message})" if message else "")
                                       + " was committed outside the platform"))
     return problems
+
+
+def _check_catalog(con: duckdb.DuckDBPyConnection, lines: list[dict]) -> list[Problem]:
+    """With no commit after the last sealed one, the catalog's data rows must be as sealed."""
+    last = max(lines, key=lambda line: line["snapshot"])
+    newest = con.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{LAKE}')").fetchone()[0]
+    if newest != last["snapshot"] or "catalog" not in last or catalog_digest(con) == last["catalog"]:
+        return []
+    return [Problem(None, f"the catalog was edited outside DuckLake after snapshot {newest}: its inlined rows "
+                          "or its list of data files differ from what that commit sealed")]
 
 
 def _check_files(con: duckdb.DuckDBPyConnection, settings: Settings, lines: list[dict]) -> tuple[list[Problem], int]:

@@ -39,6 +39,8 @@ def audit_verify(settings: Settings) -> None:
     finally:
         con.close()
     problems += lake.problems if lake else []
+    if key is None and any(log.is_keyed(h) for h in entries.values()):
+        load_key(settings)   # keyed entries but neither key nor anchor: says to restore the key
     if problems:
         for p in problems:
             click.echo(f"TAMPERED: {p.what}")

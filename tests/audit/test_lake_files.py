@@ -33,3 +33,21 @@ def test_damaged_data_file_fails_build_marts_clearly(lake_home):
     path = policy_file(lake_home)
     path.write_bytes(path.read_bytes()[:100])
     _clear_error(cli(lake_home, "build-marts"), "damaged or unreadable", path)
+
+
+def test_dag_task_fails_with_the_clear_message(lake_home):
+    """The DAG tasks hand their errors to ``fail_unless_retryable``: a missing file fails the task
+    (no retries) with the same message as the CLI."""
+    import duckdb
+    import pytest
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from pipelines.marts.build import build_marts
+    from pipelines.orchestration import fail_unless_retryable
+
+    path = policy_file(lake_home)
+    path.unlink()
+    with pytest.raises(duckdb.Error) as raw:
+        build_marts(lake_home)
+    with pytest.raises(AirflowFailException, match=f"A data file of the lake is missing: {path}"):
+        fail_unless_retryable(raw.value)

@@ -192,3 +192,26 @@ def _rewrite_plain(settings, edit_seq=None, every=True):
             prev = h
     finally:
         con.close()
+
+
+def test_inlined_row_edited_straight_in_the_catalog_is_detected(lake_home, tmp_path):
+    """Small inserts live in the catalog (no data file, no snapshot when edited with SQLite itself)."""
+    small = write_csv(tmp_path / "small.csv", [policy_row()])
+    assert submit_and_process(lake_home, small, member="M002").status == "accepted"
+    assert _verify(lake_home).exit_code == 0
+    con = store.connect(lake_home)
+    inlined = con.execute("SELECT table_name FROM __ducklake_metadata_lake.ducklake_inlined_data_tables").fetchall()
+    con.close()
+    db = sqlite3.connect(lake_home.catalog)
+    edited = 0
+    for (table,) in inlined:
+        cols = [r[1] for r in db.execute(f"PRAGMA table_info({table})")]
+        if "written_premium" in cols:
+            edited += db.execute(f"UPDATE {table} SET written_premium = written_premium * 10 "
+                                 "WHERE member_id = 'M002'").rowcount
+    db.commit()
+    db.close()
+    assert edited == 1
+    result = _verify(lake_home)
+    assert result.exit_code == 1
+    assert "the catalog was edited outside DuckLake after snapshot" in result.output
