@@ -14,6 +14,10 @@ Every function reads the platform home of ``INSURSHARE_HOME`` (default ``./data`
 ``settings`` (``api.settings(home)``), and the lake now or ``as_of`` a snapshot id or timestamp.
 Filters are column=value keywords of the mart (``scope``, ``member_id``, ``grain``, ``period``,
 ``line_of_business``, ``region_code``, ``measure``, ...).
+
+It reads the lake itself, before disclosure control: it is for the regulator and the platform's
+operators. Members and the public read their products (``insurshare query --as``, ``export
+--as``, ``triangle --as``; ``pipelines.products``).
 """
 
 from __future__ import annotations

@@ -182,8 +182,9 @@ def record(con: duckdb.DuckDBPyConnection, release: int, info: dict, cells: pd.D
 
 
 def counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    """(units revised, units held) in this build."""
+    """(units revised, units held) in this build (a cell left without a value by a missing
+    snapshot is neither)."""
     return tuple(int(n or 0) for n in con.execute(f"""
         SELECT count(*) FILTER (WHERE u.reason IS NULL AND c.state = 'published' AND c.changers > 0),
                count(*) FILTER (WHERE u.reason = '{REVISION}')
-        FROM dc_units u JOIN dc_change c USING (unit)""").fetchone())
+        FROM dc_units u JOIN dc_change c USING (unit) WHERE NOT u.missing""").fetchone())

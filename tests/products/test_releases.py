@@ -8,6 +8,7 @@ code before the release ledger did) and the same attacker recovers members' exac
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import pytest
@@ -16,12 +17,15 @@ from pipelines import store
 from pipelines.config import Settings
 from pipelines.marts.build import build_marts
 from pipelines.products import build_products, open_product
-from tests.marts.conftest import insert_rows
+from tests.marts.conftest import insert_rows, policy
 from tests.products.attack import attack, difference_attack, fails, mart_cells, published_cells, true_changes
-from tests.products.conftest import built, market_rows
+from tests.products.conftest import REGIONS, built, market_rows
+
+D = dt.date
+REVISERS = {"M001": 5.0, "M002": 3.0, "M004": 1.0, "M005": 1.0}
 
 ATTACKERS = ["M001", "M002", "M003", "M004", "M005", None]
-PAIRS = [(0, 1), (0, 2), (1, 2)]
+PAIRS = [(0, 1), (0, 2), (1, 2), (2, 3), (0, 3)]
 LATE = ("M003", "MCOM")            # M003's MCOM premium file arrives after release 1
 HELD = "revision held"
 
@@ -43,7 +47,8 @@ def _update(settings: Settings, sql: str) -> None:
 @pytest.fixture(scope="module")
 def releases(tmp_path_factory) -> list[Settings]:
     """Release 1 without M003's MCOM premiums; release 2 with them (a late file); release 3
-    after M002 corrected its HLTH premiums (+25%) and M004 its EPROP paid amounts (+20%)."""
+    after M002 corrected its HLTH premiums (+25%) and M004 its EPROP paid amounts (+20%);
+    release 4 after four members sent late MCOM premiums of 2023 (sizes 5:3:1:1, none over half)."""
     root = tmp_path_factory.mktemp("releases")
     policies, claims = market_rows()
     late = [p for p in policies if (p["member_id"], p["line_of_business"]) == LATE]
@@ -60,6 +65,11 @@ def releases(tmp_path_factory) -> list[Settings]:
     build_marts(settings)
     build_products(settings)
     kept.append(_keep(settings, root / "r3"))
+    insert_rows(settings, "policy", [policy(m, D(2023, 2, 1), D(2024, 2, 1), size * 1000.0, size, line="MCOM",
+                                            region=r) for m, size in REVISERS.items() for r in REGIONS])
+    build_marts(settings)
+    build_products(settings)
+    kept.append(_keep(settings, root / "r4"))
     return kept
 
 
@@ -92,7 +102,7 @@ def test_releases_are_numbered_and_the_late_file_is_held_back(releases, truth):
     """Release 2 holds the cells M003's late file changed at their release-1 value."""
     info = [_read(s, "public", lambda con: con.execute("SELECT release FROM product_info").fetchone()[0])
             for s in releases]
-    assert info == [1, 2, 3]
+    assert info == [1, 2, 3, 4]
     r2 = _read(releases[1], "public", lambda con: con.execute(
         "SELECT * FROM industry_experience WHERE suppression LIKE '%revision held%'").df())
     assert len(r2) > 0
@@ -112,10 +122,26 @@ def test_releases_are_numbered_and_the_late_file_is_held_back(releases, truth):
 
 
 def test_regulator_sees_current_values_and_the_ledger(releases):
-    ledger = _read(releases[2], "regulator", lambda con: con.execute(
+    ledger = _read(releases[3], "regulator", lambda con: con.execute(
         "SELECT release, units_revised, units_held FROM release_ledger ORDER BY release").fetchall())
-    assert [r[0] for r in ledger] == [1, 2]            # the third release is recorded after its products
+    assert [r[0] for r in ledger] == [1, 2, 3]         # the fourth release is recorded after its products
     assert ledger[1][2] > 0                           # release 2 held revisions back
+    assert ledger[1][1] == 0                          # ... and revised nothing: only M003 changed
+
+
+def test_a_revision_is_published_once_enough_members_changed_it(releases, truth):
+    """Release 4: cells held since M003's late file (all-lines rollups: its MCOM cells are
+    withheld anyway), changed since by four more members, pass the rules and show their
+    current value again."""
+    def held(settings, release):
+        cells = _read(settings, "public", published_cells)
+        return cells, {k for k, why in cells.reason.items() if why.startswith(HELD)}
+    (_, held3), (cells4, held4) = held(releases[2], 3), held(releases[3], 4)
+    revised = [k for k in held3 if k not in held4 and cells4.value.get(k) is not None]
+    assert len(revised) >= 2
+    for key in revised:
+        assert cells4.value[key] == pytest.approx(truth[3][0][key][None], abs=0.005)
+        assert set(true_changes(truth[0][1], truth[3][1])[key]) >= set(REVISERS)
 
 
 @pytest.mark.parametrize("release", [0, 1, 2])
