@@ -47,7 +47,7 @@ def _contract_section(c: DatasetContract) -> str:
            f"{c.description}\n",
            f"Key: `{', '.join(c.key)}`. Control totals: `{', '.join(c.control_totals)}`. "
            f"Reported per {c.grain}. Rejected when more than {c.max_error_row_share:.0%} of rows, and "
-           f"more than {c.min_error_rows} rows, break error rules.\n",
+           f"more than {c.min_error_rows} rows, break error rules, or every row does.\n",
            "| column | type | required | code list / format | description |",
            "|---|---|---|---|---|"]
     for col in c.columns:

@@ -64,11 +64,13 @@ def decide(contract: DatasetContract, rules: SubmissionRules, check: RowCheck, *
         reasons.append(f"SUB-FATAL-ROWS: {check.fatal_rows:,} rows of file {f} break fatal rule(s) {', '.join(fatal)}.")
     share = check.error_rows / check.rows if check.rows else 0.0
     limit = contract.max_error_row_share
-    if share > limit and check.error_rows > contract.min_error_rows:   # both: see schemas/submission.yaml
+    every = check.rows > 0 and check.error_rows == check.rows    # nothing would be left to publish
+    if every or (share > limit and check.error_rows > contract.min_error_rows):   # see schemas/submission.yaml
         failed.append("SUB-ERROR-SHARE")
         reasons.append(f"SUB-ERROR-SHARE: {share:.1%} of the rows of file {f} ({check.error_rows:,} of "
                        f"{check.rows:,}) break error rules; at most {limit:.0%} may (or "
-                       f"{contract.min_error_rows:,} rows, whichever is more).")
+                       f"{contract.min_error_rows:,} rows, whichever is more"
+                       + (", and never every row" if every else "") + ").")
     return Verdict(accepted=not failed, failed_checks=tuple(dict.fromkeys(failed)),
                    reasons=tuple(reasons), reconciliations=reconciliations)
 

@@ -47,8 +47,13 @@ def load_units(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> None:
     con.execute(f"""CREATE OR REPLACE TEMP TABLE dc_xp AS
         SELECT row_number() OVER (ORDER BY {', '.join(XP_KEY)}) AS row_id, *
         FROM {LAKE}.mart_experience WHERE scope = 'industry'""")
+    # A cell some members are missing from is not published (NULL with ``missing_members``): its
+    # completed part is one member's own value times factors, which no contributor count covers,
+    # and completion is not additive (provinces completed with their own factors need not add up
+    # to the completed total), so the relations that secondary suppression solves would not hold.
     con.execute(f"""CREATE OR REPLACE TEMP TABLE dc_tri AS
-        SELECT row_number() OVER (ORDER BY {', '.join(TRI_KEY)}) AS row_id, *
+        SELECT row_number() OVER (ORDER BY {', '.join(TRI_KEY)}) AS row_id,
+               * REPLACE (CASE WHEN coalesce(missing_members, 0) = 0 THEN value END AS value)
         FROM {LAKE}.mart_triangle WHERE scope = 'industry'""")
     casts = ", ".join(f"CAST(m.{m} AS DOUBLE) AS {m}" for m in MEASURES)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE dc_contrib AS

@@ -6,7 +6,7 @@ builder's connection, the published industry tables (``pub_<name>``):
 | table | withheld when |
 |---|---|
 | ``industry_experience`` | each amount: its unit is withheld; a ratio: one of its two inputs is |
-| ``industry_triangle`` | the cell is withheld (a cell NULL for a missing snapshot stays NULL with ``missing_members``) |
+| ``industry_triangle`` | the cell is withheld (a cell that members are missing from is NULL with ``missing_members``: its completed value is for the regulator only) |
 | ``industry_factors`` | ``ldf_*``: a cell the factor is computed from is withheld; ``cdf_*``: a factor from this age on is |
 | ``industry_ultimates`` | ``latest``: its cell is withheld; ``cdf``, ``ultimate``, ``ibnr``: the cell or the CDF is |
 
@@ -174,7 +174,8 @@ def _ultimates(con: duckdb.DuckDBPyConnection) -> None:
 
     con.execute(f"""CREATE OR REPLACE TEMP TABLE pub_industry_ultimates AS
         WITH flagged AS (
-            SELECT m.*, c.suppressed AS cell_hidden, c.suppression AS cell_reason,
+            SELECT m.*, c.suppressed OR c.value IS NULL AS cell_hidden,
+                   coalesce(c.suppression, '{DERIVED}') AS cell_reason,
                    coalesce(f.cdf_suppressed, false) AS cdf_hidden
             FROM {LAKE}.mart_ultimates m
             JOIN pub_industry_triangle c ON {same('c')} AND c.origin_start = m.origin_start AND c.age = m.latest_age

@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 EXPERIENCE = ("written_premium", "written_exposure", "earned_premium", "earned_exposure",
               "claim_count", "paid_loss", "incurred_loss")
@@ -69,7 +70,9 @@ def mart_cells(con, scope: str) -> dict[tuple, dict[str | None, float | None]]:
         member = None if scope == "industry" else row.member_id
         for m in EXPERIENCE:
             key = ("x", m, row.grain, str(row.period_start)[:10], row.line_of_business, row.region_code)
-            out[key][member] = float(getattr(row, m))
+            value = getattr(row, m)
+            # a member without the cell's valuation has no losses there (NULL): it adds nothing
+            out[key][member] = 0.0 if pd.isna(value) and member else None if pd.isna(value) else float(value)
     for row in con.execute(f"SELECT * FROM mart_triangle WHERE scope = '{scope}'").df().itertuples():
         key = ("t", row.measure, row.grain, row.line_of_business, row.region_code, str(row.origin_start)[:10],
                str(row.valuation_date)[:10])
