@@ -76,7 +76,7 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
         if "submissions" not in store.lake_tables(con):
             return []
         sql = (f"SELECT s.submission_id FROM {L}.submissions s WHERE (s.status = 'received' "
-               f"OR (s.status = 'held' AND NOT EXISTS (SELECT 1 {_latest_rejected('s.member_id', 'policy')}))) "
+               f"OR (s.status = 'held' AND NOT EXISTS (SELECT 1 {_latest_rejected('s.member_id', 's.period', 'policy')}))) "
                + ("AND s.dataset = ? " if dataset else "")
                + f"AND NOT (s.dataset = 'claim' AND EXISTS (SELECT 1 FROM {L}.submissions p WHERE "
                "p.member_id = s.member_id AND p.dataset = 'policy' AND p.status = 'received')) "
@@ -86,10 +86,13 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
         con.close()
 
 
-def _latest_rejected(member: str, dataset: str) -> str:
-    """SQL ``FROM ... WHERE``: the member's files of ``dataset`` that are rejected and not yet
-    replaced by a later processed version of the same slice (``member`` is an SQL expression)."""
-    return (f"FROM {L}.submissions r WHERE r.member_id = {member} AND r.dataset = '{dataset}' "
+def _latest_rejected(member: str, period: str, dataset: str) -> str:
+    """SQL ``FROM ... WHERE``: the member's files of ``dataset`` up to ``period`` that are rejected
+    and not yet replaced by a later processed version of the same slice (``member`` and ``period``
+    are SQL expressions). A later period's premium cannot hold a claim's policy: a policy is
+    written before its claims."""
+    return (f"FROM {L}.submissions r WHERE r.member_id = {member} AND r.period <= {period} "
+            f"AND r.dataset = '{dataset}' "
             f"AND r.status = 'rejected' AND NOT EXISTS (SELECT 1 FROM {L}.submissions n "
             "WHERE n.member_id = r.member_id AND n.dataset = r.dataset AND n.period = r.period "
             "AND n.version > r.version AND n.status IN ('accepted', 'superseded', 'rejected'))")
@@ -304,8 +307,8 @@ def _waiting_for(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub:
             continue
         dataset = rule.params.get("dataset", contract.dataset)
         rejected = [r[0] for r in con.execute(
-            f"SELECT r.submission_id {_latest_rejected('?', dataset)} ORDER BY r.period, r.version",
-            [sub.member_id]).fetchall()]
+            f"SELECT r.submission_id {_latest_rejected('?', '?', dataset)} ORDER BY r.period, r.version",
+            [sub.member_id, sub.period]).fetchall()]
         if rejected:
             return rule.id, check.failed(rule.id), dataset, rejected
     return None

@@ -66,3 +66,14 @@ def test_a_premium_rejection_that_was_later_replaced_holds_nothing(settings, tmp
         settings, submit(settings, _claims(tmp_path, "c.csv", ["P0000", "P0777"]),
                          dataset="claim").submission.submission_id)
     assert outcome.status == "accepted" and outcome.rows_quarantined == 1
+
+
+def test_a_later_periods_rejected_premium_holds_no_earlier_claims(settings, tmp_path):
+    assert process_submission(settings, submit(settings, _premium(tmp_path, "p.csv")).submission.submission_id
+                              ).status == "accepted"
+    later = submit(settings, _premium(tmp_path, "q2.csv", n=5), period="2024Q2", row_count=99)
+    assert process_submission(settings, later.submission.submission_id).status == "rejected"
+    outcome = process_submission(
+        settings, submit(settings, _claims(tmp_path, "c.csv", ["P0000", "P0777"]),
+                         dataset="claim").submission.submission_id)      # claims of 2024Q1
+    assert outcome.status == "accepted" and outcome.rows_quarantined == 1
