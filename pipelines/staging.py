@@ -364,7 +364,10 @@ def _check_workbook(path: Path, file_name: str) -> None:
         with zipfile.ZipFile(path) as z:
             if not any(n.startswith("xl/worksheets/") for n in z.namelist()):
                 raise zipfile.BadZipFile("no worksheet")
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    # a damaged archive fails in many ways: an unsupported zip version is NotImplementedError,
+    # an impossible entry RuntimeError or KeyError
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError,
+            RuntimeError, KeyError):
         raise FileRejected("SUB-FILE", f"File {file_name!r} is not a readable XLSX workbook.",
                            hint="Save it again from the spreadsheet program as .xlsx and send it again.",
                            file=file_name) from None

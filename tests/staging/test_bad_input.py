@@ -143,6 +143,23 @@ def test_bad_input_truncated_xlsx(settings, lake, tmp_path):
     _expect_rejected(settings, lake, path, "SUB-FILE", "XLSX")
 
 
+def test_bad_input_xlsx_of_an_unsupported_zip_version(settings, lake, tmp_path):
+    """A flipped byte in the central directory's 'version needed' made zipfile raise
+    NotImplementedError, which was recorded as a platform failure (SUB-PROCESSING)."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(list(policy_row()))
+    wb.active.append(list(policy_row().values()))
+    path = tmp_path / "p.xlsx"
+    wb.save(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"PK\x01\x02")                   # first central directory entry
+    data[at + 6:at + 8] = (208).to_bytes(2, "little")  # version needed to extract: 20.8
+    path.write_bytes(bytes(data))
+    _expect_rejected(settings, lake, path, "SUB-FILE", "XLSX")
+
+
 def test_bad_input_wrong_types_quarantine_rows_naming_row_and_column(settings, lake, tmp_path):
     rows = [policy_row(transaction_id=f"T{n:04d}") for n in range(40)]
     rows[6] = policy_row(transaction_id="T0006", effective_date="2024-13-01")
