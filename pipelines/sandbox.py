@@ -321,13 +321,15 @@ def _kill(child: subprocess.Popen) -> None:
 
 
 def _disk_use(folder: Path) -> int:
+    """Bytes on disk under `folder`; DuckDB creates and removes spill files and folders while
+    this walks, so whatever vanishes mid-walk counts as nothing (os.walk skips unreadable folders)."""
     total = 0
-    for path in folder.rglob("*"):
-        try:
-            st = path.lstat()
-        except FileNotFoundError:
-            continue
-        total += st.st_blocks * 512
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except FileNotFoundError:
+                continue
     return total
 
 
