@@ -179,7 +179,7 @@ def ingest(settings: Settings, submission_ids: tuple[str, ...], retry: bool) -> 
 @click.argument("dag_id", default="ingest_submissions")
 def run_dag(settings: Settings, dag_id: str) -> None:
     """Run a DAG once through Airflow (dag.test(), no scheduler needed)."""
-    from pipelines.orchestration import run_dag as run
+    from pipelines.airflow.orchestration import run_dag as run
 
     state = run(settings, dag_id, progress=click.echo)
     click.echo(f"DAG {dag_id} finished: {state}")
@@ -238,7 +238,7 @@ def summary(settings: Settings) -> None:
 @click.option("--check", is_flag=True, help="Fail if README.md's generated sections are out of date.")
 def docs(settings: Settings, check: bool) -> None:
     """Regenerate the command reference and data dictionary in README.md."""
-    from pipelines.docs import update_readme
+    from pipelines.cli.docs import update_readme
 
     changed = update_readme(check=check)
     if check and changed:

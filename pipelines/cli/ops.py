@@ -27,7 +27,7 @@ def airflow_start(settings: Settings, port: int | None, paused: bool, timeout: i
     (PostgreSQL). Pid files and logs go to HOME/airflow/pids and HOME/airflow/logs. Starting again while
     it runs prints the same URL and login.
     """
-    from pipelines.scheduler import start
+    from pipelines.airflow.scheduler import start
 
     for line in start(settings, port=port, paused=paused, timeout=timeout).lines():
         click.echo(line)
@@ -38,7 +38,7 @@ def airflow_start(settings: Settings, port: int | None, paused: bool, timeout: i
               help="Seconds to wait after SIGTERM before the rest of a component's processes get SIGKILL.")
 def airflow_stop(settings: Settings, grace: int) -> None:
     """Stop exactly the Airflow processes that `insurshare airflow start` recorded for this home."""
-    from pipelines.scheduler import stop
+    from pipelines.airflow.scheduler import stop
 
     stopped = stop(settings, grace=grace)
     for name, pids in stopped.pids.items():
@@ -54,7 +54,7 @@ def airflow_stop(settings: Settings, grace: int) -> None:
 @command(airflow, "status")
 def airflow_status(settings: Settings) -> None:
     """Show the recorded Airflow processes and Airflow's health; exit 1 unless all run."""
-    from pipelines.scheduler import BASE, status
+    from pipelines.airflow.scheduler import BASE, status
 
     components, health = status(settings)
     for c in components:
@@ -74,7 +74,7 @@ def airflow_status(settings: Settings) -> None:
 @click.option("--timeout", default=1800, show_default=True, help="Seconds to wait with --wait.")
 def airflow_trigger(settings: Settings, dag_id: str, conf: str | None, wait: bool, timeout: int) -> None:
     """Trigger a run of DAG_ID through Airflow's REST API (unpausing the DAG if it is paused)."""
-    from pipelines.airflow_api import AirflowClient
+    from pipelines.airflow.client import AirflowClient
     from pipelines.config import DAGS_DIR
     from pipelines.errors import NotFound
 

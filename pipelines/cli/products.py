@@ -30,8 +30,8 @@ def products() -> None:
 @disclosure_options
 def products_build(settings: Settings, profile: str | None, min_members: int | None, max_share: float | None) -> None:
     """Rebuild every product from the lake's current snapshot, with disclosure control."""
-    from pipelines.disclosure import resolve_rules
     from pipelines.products import build_products
+    from pipelines.products.disclosure import resolve_rules
 
     result = build_products(settings, resolve_rules(profile, min_members=min_members, max_share=max_share))
     click.echo("\n".join(result.lines()))

@@ -1,7 +1,7 @@
 """Data products: one read-only DuckDB file per audience, holding only what it may see.
 
 ``build_products`` (``insurshare products build``, the ``build_products`` DAG) writes them
-after every mart build, with disclosure control (``pipelines.disclosure``) applied to every
+after every mart build, with disclosure control (``pipelines.products.disclosure``) applied to every
 industry aggregate; ``query_product`` (``insurshare query --as``) reads one as its audience.
 
 The flow: ``cells`` (the industry units and their additive relations) -> ``control``

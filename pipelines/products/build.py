@@ -27,12 +27,12 @@ import duckdb
 
 from pipelines import audit, store
 from pipelines.config import Settings
-from pipelines.disclosure import PROFILES, REVISION, DisclosureRules
 from pipelines.errors import ConfigError, NotFound
 from pipelines.marts.build import MARTS, last_build
 from pipelines.marts.cells import sql_literal
 from pipelines.products import catalog, releases
 from pipelines.products.control import ControlResult, apply_control
+from pipelines.products.disclosure import PROFILES, REVISION, DisclosureRules
 
 MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 

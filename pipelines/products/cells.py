@@ -25,7 +25,7 @@ from collections import defaultdict
 
 import duckdb
 
-from pipelines.disclosure import DisclosureRules, System
+from pipelines.products.disclosure import DisclosureRules, System
 from pipelines.store import LAKE
 
 PREMIUM = ("written_premium", "written_exposure", "earned_premium", "earned_exposure")

@@ -31,8 +31,8 @@ import duckdb
 import pandas as pd
 
 from pipelines import store
-from pipelines.disclosure import DERIVED, REVISION, DisclosureRules
 from pipelines.products import cells, releases
+from pipelines.products.disclosure import DERIVED, REVISION, DisclosureRules
 from pipelines.store import LAKE
 
 PUBLISHED = ("industry_experience", "industry_triangle", "industry_factors", "industry_ultimates")

@@ -17,7 +17,7 @@ build is (``dc_change``):
 - ``published``: published before; ``changed`` when a member's contribution differs from the
   basis, the change's contributors being those members.
 
-``decide`` then applies ``disclosure.protect`` in both spaces (see ``pipelines.disclosure``):
+``decide`` then applies ``disclosure.protect`` in both spaces (see ``pipelines.products.disclosure``):
 a published unit whose change fails the primary rules, or whose change the relations would
 expose, is *held* (reason ``revision held``): it keeps its basis value and release.
 """
@@ -31,8 +31,8 @@ import duckdb
 import pandas as pd
 
 from pipelines import store
-from pipelines.disclosure import REVISION, DisclosureRules, System, protect
 from pipelines.products.cells import MEASURES
+from pipelines.products.disclosure import REVISION, DisclosureRules, System, protect
 from pipelines.store import LAKE
 
 TABLES = {

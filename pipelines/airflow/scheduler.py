@@ -15,7 +15,7 @@ login (``simple_auth_manager_passwords.json.generated``, mode 0600).
 is left in that component's session (task runners put themselves in groups of their own,
 but stay in the session). No process is looked up by name.
 
-``pipelines.airflow_api.AirflowClient`` is the small part of Airflow 3's REST API (``/api/v2``, JWT from ``/auth/token``)
+``pipelines.airflow.client.AirflowClient`` is the small part of Airflow 3's REST API (``/api/v2``, JWT from ``/auth/token``)
 the platform uses: unpause, trigger a DAG run, wait for it, list runs and task instances.
 """
 
@@ -38,9 +38,9 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipelines.airflow.orchestration import airflow_environment
 from pipelines.config import Settings
 from pipelines.errors import ConfigError
-from pipelines.orchestration import airflow_environment
 
 BASE = ("api-server", "scheduler", "dag-processor")
 CELERY_WORKER = "celery-worker"  # started too when AIRFLOW__CORE__EXECUTOR is the CeleryExecutor

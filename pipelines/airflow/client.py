@@ -36,7 +36,7 @@ class AirflowClient:
     @classmethod
     def for_settings(cls, settings: Settings) -> AirflowClient:
         """A client for the Airflow that ``scheduler.start`` runs for ``settings``."""
-        from pipelines.scheduler import login, recorded
+        from pipelines.airflow.scheduler import login, recorded
 
         api = next((c for c in recorded(settings) if c.name == "api-server" and c.alive), None)
         if api is None:
