@@ -24,6 +24,7 @@ import duckdb
 from pipelines import archive, store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, SubmissionRules, load_contract, load_submission_rules
+from pipelines.core.sql import ident, literal
 from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
@@ -33,7 +34,7 @@ from pipelines.staging import stage_file, staging_connection
 from pipelines.validation.context import CheckContext, parse_period
 from pipelines.validation.engine import RowCheck, check_rows
 from pipelines.validation.expectations import GxOutcome, validate_frame
-from pipelines.validation.rules_sql import q, reference_table
+from pipelines.validation.rules_sql import reference_table
 from pipelines.verdict import Verdict, decide, file_verdict, reconcile
 from pipelines.workspace import claim
 
@@ -92,7 +93,7 @@ def _latest_rejected(member: str, period: str, dataset: str) -> str:
     are SQL expressions). A later period's premium cannot hold a claim's policy: a policy is
     written before its claims."""
     return (f"FROM {L}.submissions r WHERE r.member_id = {member} AND r.period <= {period} "
-            f"AND r.dataset = '{dataset}' "
+            f"AND r.dataset = {literal(dataset)} "
             f"AND r.status = 'rejected' AND NOT EXISTS (SELECT 1 FROM {L}.submissions n "
             "WHERE n.member_id = r.member_id AND n.dataset = r.dataset AND n.period = r.period "
             "AND n.version > r.version AND n.status IN ('accepted', 'superseded', 'rejected'))")
@@ -378,8 +379,8 @@ def _load_references(con: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnecti
         column = rule.params.get("ref_column", rule.column)
         other_periods = "AND period <> ?" if rule.kind == "unique_across_periods" else ""
         args = [sub.member_id] + ([sub.period] if other_periods else [])
-        values = con.execute(f"SELECT DISTINCT {q(column)} AS value FROM {L}.{dataset} "
-                             f"WHERE member_id = ? {other_periods} AND {q(column)} IS NOT NULL", args).to_arrow_table()
+        values = con.execute(f"SELECT DISTINCT {ident(column)} AS value FROM {L}.{dataset} "
+                             f"WHERE member_id = ? {other_periods} AND {ident(column)} IS NOT NULL", args).to_arrow_table()
         st.register("_reference_values", values)
         try:
             st.execute(f"CREATE OR REPLACE TABLE {reference_table(rule)} AS SELECT value FROM _reference_values")
@@ -394,7 +395,7 @@ def _control_totals(con: duckdb.DuckDBPyConnection, contract: DatasetContract
     cols = contract.control_totals
     if not cols:
         return {}, {}
-    sums = ", ".join(f"coalesce(sum({q(c)}), 0)" for c in cols)
+    sums = ", ".join(f"coalesce(sum({ident(c)}), 0)" for c in cols)
     bad = ", ".join(f"count(*) FILTER (WHERE list_contains(__errors, '{contract.rule_prefix}-TYPE-{c}'))"
                     for c in cols)
     row = con.execute(f"SELECT {sums}, {bad} FROM checked").fetchone()
@@ -409,7 +410,7 @@ def _run_gx(con: duckdb.DuckDBPyConnection, settings: Settings, contract: Datase
     """GX's pandas engine on the pseudonymised batch, up to ``gx_max_rows`` rows."""
     if check.rows > settings.gx_max_rows:
         return None
-    cols = ", ".join(q(c.name) for c in contract.columns)
+    cols = ", ".join(ident(c.name) for c in contract.columns)
     frame = con.execute(f"SELECT {cols} FROM checked ORDER BY __row").df()
     values = {rid: [r[0] for r in con.execute(
         f"SELECT value FROM {reference_table(contract.rule(rid))}").fetchall()] for rid in references}

@@ -18,6 +18,7 @@ import duckdb
 from pipelines import archive
 from pipelines.audit import key as audit_key
 from pipelines.config import Settings
+from pipelines.core.sql import ident
 from pipelines.errors import ConfigError
 from pipelines.privacy import tokens
 
@@ -91,8 +92,8 @@ def _token_key_ids(settings: Settings) -> set[str]:
             contract = load_contract(dataset, None, settings.schemas_dir)
             for column in contract.identifier_columns if dataset in tables else ():
                 found |= {r[0] for r in con.execute(
-                    f'SELECT DISTINCT split_part("{column}", \':\', 1) FROM (SELECT "{column}" FROM {store.LAKE}.'
-                    f'"{dataset}" WHERE "{column}" LIKE \'%:%\' LIMIT 100000)').fetchall()}
+                    f"SELECT DISTINCT split_part({ident(column)}, ':', 1) FROM (SELECT {ident(column)} "
+                    f"FROM {store.LAKE}.{ident(dataset)} WHERE {ident(column)} LIKE '%:%' LIMIT 100000)").fetchall()}
         if not found and "submissions" in tables and con.execute(
                 f"SELECT count(*) FROM {store.LAKE}.submissions").fetchone()[0]:
             found.add("unknown (the lake holds submissions)")

@@ -20,11 +20,11 @@ import pyarrow as pa
 
 from pipelines import audit, store
 from pipelines.contracts import DatasetContract, SubmissionRules
+from pipelines.core.sql import ident
 from pipelines.intake import Submission
 from pipelines.privacy.rotation import check_key_current
 from pipelines.validation.engine import ACCEPTED, RowCheck, quarantine_select
 from pipelines.validation.expectations import GxOutcome
-from pipelines.validation.rules_sql import q
 from pipelines.verdict import Verdict
 
 L = store.LAKE
@@ -50,7 +50,7 @@ class StagedRows:
         return pa.RecordBatchReader.from_batches(reader.schema, _closing(reader, cursor))
 
     def accepted(self) -> pa.RecordBatchReader:
-        cols = ", ".join(["__row", *(q(c.name) for c in self.contract.columns), "__warnings"])
+        cols = ", ".join(["__row", *(ident(c.name) for c in self.contract.columns), "__warnings"])
         return self._stream(f"SELECT {cols} FROM checked WHERE {ACCEPTED}")
 
     def quarantined(self) -> pa.RecordBatchReader:
@@ -58,7 +58,7 @@ class StagedRows:
 
     def digest(self) -> tuple[int, int]:
         """Row count and an order-free digest of the accepted rows (for the audit entry)."""
-        cols = ", ".join(q(c.name) for c in self.contract.columns)
+        cols = ", ".join(ident(c.name) for c in self.contract.columns)
         return self.con.execute(
             f"SELECT count(*), CAST(coalesce(sum(hash({cols}) % 1000000007), 0) AS BIGINT) FROM checked "
             f"WHERE {ACCEPTED}").fetchone()

@@ -29,9 +29,9 @@ import duckdb
 
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract
+from pipelines.core.sql import ident
 from pipelines.errors import FileRejected
 from pipelines.store import load_extensions
-from pipelines.validation.rules_sql import q
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 ENCODINGS = ("utf-8", "gb18030")
@@ -132,7 +132,7 @@ def _raw_view(con: duckdb.DuckDBPyConnection, header: tuple[str, ...], contract:
     from a schema): each column trimmed and named by the contract (never by the file), data rows
     numbered from 1."""
     names = {c.name: c.name for c in contract.columns}
-    cols = ", ".join(f"NULLIF(trim(CAST(c{i} AS VARCHAR)), '') AS {q(names[h])}" for i, h in enumerate(header))
+    cols = ", ".join(f"NULLIF(trim(CAST(c{i} AS VARCHAR)), '') AS {ident(names[h])}" for i, h in enumerate(header))
     number, first = ("rowid", "rowid > 0") if header_row else ("rowid + 1", "true")
     con.execute(f"CREATE VIEW raw AS SELECT {number} AS __row, {cols} FROM raw_file WHERE {first}"
                 + (f" AND ({where})" if where else ""))

@@ -24,6 +24,7 @@ import duckdb
 
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract
+from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, LakeBusy, QueryError
 
 LAKE = "lake"
@@ -79,7 +80,7 @@ def _verify(name: str) -> None:
     if name not in _VERIFIED:
         probe = duckdb.connect()
         try:
-            probe.execute(f"LOAD {sql_string(str(_extension_file(name)))}")
+            probe.execute(f"LOAD {literal(str(_extension_file(name)))}")
         finally:
             probe.close()
         _VERIFIED.add(name)
@@ -92,7 +93,7 @@ def load_extensions(con: duckdb.DuckDBPyConnection, names: tuple[str, ...]) -> N
     for name in names:
         if name not in loaded:
             _verify(name)
-            con.execute(f"LOAD {sql_string(str(_extension_file(name)))}")
+            con.execute(f"LOAD {literal(str(_extension_file(name)))}")
 
 
 def new_connection(settings: Settings, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
@@ -107,11 +108,6 @@ def new_connection(settings: Settings, database: str = ":memory:") -> duckdb.Duc
     con.execute("SET enable_progress_bar = false")
     load_extensions(con, ("ducklake", "postgres_scanner" if settings.catalog_is_postgres else "sqlite_scanner"))
     return con
-
-
-def sql_string(text: str) -> str:
-    """A quoted SQL string literal (paths and URIs from the settings may hold quotes)."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def catalog_uri(settings: Settings) -> str:
@@ -132,13 +128,13 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
         if not read_only:
             _use_wal(Path(settings.catalog))
     Path(settings.data_path).mkdir(parents=True, exist_ok=True)
-    options = [f"DATA_PATH {sql_string(f'{settings.data_path}/')}"]
+    options = [f"DATA_PATH {literal(f'{settings.data_path}/')}"]
     if read_only:
         options.append("READ_ONLY")
     if snapshot is not None:
         options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
     try:
-        con.execute(f"ATTACH {sql_string(catalog_uri(settings))} AS {LAKE} ({', '.join(options)})")
+        con.execute(f"ATTACH {literal(catalog_uri(settings))} AS {LAKE} ({', '.join(options)})")
         if not read_only:
             _owner_only(settings)
     except duckdb.Error as exc:

@@ -39,6 +39,3 @@ def period_label(grain: str, start: str) -> str:
     return (f"CASE WHEN {grain} = 'year' THEN strftime({start}, '%Y') "
             f"ELSE strftime({start}, '%Y') || 'Q' || quarter({start}) END")
 
-
-def sql_literal(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from pipelines import store
+from pipelines.core.sql import literal
 from pipelines.marts.partials import TABLES, Slice
 from pipelines.marts.source import DATA_TABLES, bare_name
 
@@ -84,5 +85,5 @@ def _structure_changed(con: duckdb.DuckDBPyConnection, lo: int, hi: int) -> bool
 def _changed(con: duckdb.DuckDBPyConnection, dataset: str, lo: int, hi: int) -> set[Slice]:
     """(member, period) of the rows of ``dataset`` inserted or deleted after ``lo`` up to ``hi``."""
     parts = [f"SELECT DISTINCT member_id, period FROM ducklake_{kind}('{store.LAKE}', 'main', "
-             f"'{dataset}', {lo + 1}, {hi})" for kind in ("table_insertions", "table_deletions")]
+             f"{literal(dataset)}, {lo + 1}, {hi})" for kind in ("table_insertions", "table_deletions")]
     return {(r[0], r[1]) for r in con.execute(" UNION ".join(parts)).fetchall()}

@@ -10,9 +10,9 @@ import pandas as pd
 
 from pipelines import store
 from pipelines.config import Settings
+from pipelines.core.sql import literal
 from pipelines.errors import NotFound, QueryError
 from pipelines.marts.build import MARTS, ORDERS
-from pipelines.marts.cells import sql_literal
 
 EXPORT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 XLSX_MAX_ROWS = 1_048_575
@@ -42,7 +42,7 @@ def select_mart(con: duckdb.DuckDBPyConnection, name: str, filters: Mapping[str,
         if column not in have:
             raise QueryError(f"The mart {table} has no column {column!r} to filter on.",
                              hint=f"Its columns: {', '.join(have)}.")
-        where.append(f"{column} IS NULL" if value == "NULL" else f"CAST({column} AS VARCHAR) = {sql_literal(value)}")
+        where.append(f"{column} IS NULL" if value == "NULL" else f"CAST({column} AS VARCHAR) = {literal(value)}")
     return (f"SELECT * FROM {store.LAKE}.{table}" + (f" WHERE {' AND '.join(where)}" if where else "")
             + f" ORDER BY {ORDERS[table]}")
 
@@ -76,5 +76,5 @@ def export_mart(settings: Settings, name: str, to: Path, filters: Mapping[str, o
             store.load_extensions(con, ("excel",))
         options = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet",
                    "xlsx": "FORMAT xlsx, HEADER true"}[fmt]
-        con.execute(f"COPY ({sql}) TO {sql_literal(str(to))} ({options})")
+        con.execute(f"COPY ({sql}) TO {literal(str(to))} ({options})")
     return int(count)

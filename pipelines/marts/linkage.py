@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.marts.cells import sql_literal
+from pipelines.core.sql import literal
 
 WINDOW_DAYS = 90
 ORDER = "link_kind, link_id, member_id, claim_no"
@@ -26,7 +26,7 @@ def current_filter(con: duckdb.DuckDBPyConnection, claim_partials: str) -> str:
     latest = con.execute(f"SELECT member_id, max(valuation_date) FROM {claim_partials} "
                          "WHERE member_id IS NOT NULL GROUP BY 1 HAVING max(valuation_date) IS NOT NULL "
                          "ORDER BY 1").fetchall()
-    terms = [f"(member_id = {sql_literal(m)} AND valuation_date = DATE '{v.isoformat()}')" for m, v in latest]
+    terms = [f"(member_id = {literal(m)} AND valuation_date = DATE '{v.isoformat()}')" for m, v in latest]
     return " OR ".join(terms) or "FALSE"
 
 

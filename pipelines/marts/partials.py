@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pipelines.marts.cells import sql_literal
+from pipelines.core.sql import literal
 from pipelines.marts.premium import earned_decimal_sql
 
 CLAIM, POLICY = "partials_claim", "partials_policy"
@@ -131,7 +131,7 @@ def _earned_sql(grain: str) -> str:
 
 def slice_filter(slices: Iterable[Slice]) -> str:
     """SQL matching the rows of ``slices`` (FALSE for none), literal so that it prunes files."""
-    terms = [" AND ".join(f"{col} = {sql_literal(v)}" if v is not None else f"{col} IS NULL"
+    terms = [" AND ".join(f"{col} = {literal(v)}" if v is not None else f"{col} IS NULL"
                           for col, v in zip(SLICE, s, strict=True)) for s in sorted(slices, key=_sort_key)]
     return " OR ".join(f"({t})" for t in terms) or "FALSE"
 

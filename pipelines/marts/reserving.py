@@ -15,8 +15,9 @@ import pandas as pd
 
 from pipelines import store
 from pipelines.config import Settings
+from pipelines.core.sql import literal
 from pipelines.errors import NotFound, QueryError
-from pipelines.marts.cells import ALL, GRAINS, sql_literal
+from pipelines.marts.cells import ALL, GRAINS
 from pipelines.marts.changes import have_partials
 from pipelines.marts.development import AVERAGES, complete_sql, factors_sql, ultimates_sql
 from pipelines.marts.partials import CLAIM, claim_partials_sql
@@ -143,9 +144,9 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
     try:
         source = resolve_source(con, snapshot)
         parts, valuations = claim_parts(con, source, line=line, partials=partials)
-        where = f"measure = {sql_literal(measure)} AND region_code = {sql_literal(region)}"
+        where = f"measure = {literal(measure)} AND region_code = {literal(region)}"
         _complete_triangle(con, source, parts, valuations, grain, where, diagonals=diagonals, tail=tail)
-        whose = f"member_id = {sql_literal(member)}" if member else "scope = 'industry'"
+        whose = f"member_id = {literal(member)}" if member else "scope = 'industry'"
         if not con.execute(f"SELECT count(*) FROM tri_all WHERE {whose}").fetchone()[0]:
             raise _no_claims(con, source.claim, line, member, region, source.snapshot)
         con.execute(f"CREATE TEMP TABLE tri AS SELECT * FROM tri_all WHERE {whose}")
@@ -175,8 +176,8 @@ def claim_parts(con: duckdb.DuckDBPyConnection, source: Source, *, line: str | N
     each member reported: the lake's partials when current, else computed from the claim rows."""
     from pipelines.marts.build import last_build
 
-    whose = f"member_id = {sql_literal(member)}" if member else "TRUE"
-    where = f"{whose} AND line_of_business = {sql_literal(line)}" if line else whose
+    whose = f"member_id = {literal(member)}" if member else "TRUE"
+    where = f"{whose} AND line_of_business = {literal(line)}" if line else whose
     if partials and have_partials(con) and last_build(con) == source.snapshot:
         table = f"{store.LAKE}.{CLAIM}"
         return f"(SELECT * FROM {table} WHERE {where})", f"(SELECT member_id, valuation_date FROM {table} WHERE {whose})"
@@ -224,7 +225,7 @@ def _no_claims(con: duckdb.DuckDBPyConnection, claim: str, line: str, member: st
                snapshot: int) -> NotFound:
     lines = [r[0] for r in con.execute(
         f"SELECT DISTINCT line_of_business FROM {claim} "
-        + (f"WHERE member_id = {sql_literal(member)} " if member else "") + "ORDER BY 1").fetchall()]
+        + (f"WHERE member_id = {literal(member)} " if member else "") + "ORDER BY 1").fetchall()]
     whose = f" of member {member}" if member else ""
     where = f" in province {region}" if region != ALL else ""
     return NotFound(f"No claims of line {line}{whose}{where} in the lake at snapshot {snapshot}.",
@@ -247,12 +248,12 @@ def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str
         parts, valuations = claim_parts(con, source)
         regions = "region_code <> 'ALL'" if by_region else "region_code = 'ALL'"
         _complete_triangle(con, source, parts, valuations, grain, regions)
-        whose = f"member_id = {sql_literal(member)}" if member else "scope = 'industry'"
+        whose = f"member_id = {literal(member)}" if member else "scope = 'industry'"
         long = con.execute(f"""
             PIVOT (SELECT line_of_business, region_code, origin_start, valuation_date, measure,
                           CAST(value AS DOUBLE) AS value
                    FROM tri_all WHERE {whose} AND value IS NOT NULL)
-            ON measure IN ({', '.join(sql_literal(m) for m in MEASURES)}) USING any_value(value)""").df()
+            ON measure IN ({', '.join(literal(m) for m in MEASURES)}) USING any_value(value)""").df()
     finally:
         con.close()
     if long.empty:

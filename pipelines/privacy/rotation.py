@@ -29,10 +29,10 @@ import duckdb
 from pipelines import archive, audit, store
 from pipelines.config import Settings
 from pipelines.contracts import load_contract
+from pipelines.core.sql import ident, literal
 from pipelines.errors import ConfigError, LakeBusy
 from pipelines.privacy.tokens import PseudonymKey, bind_key, create_key, parse_key, token_sql
 from pipelines.staging import stage_file, staging_connection
-from pipelines.validation.rules_sql import lit, q
 from pipelines.workspace import claim
 
 L = store.LAKE
@@ -129,9 +129,9 @@ def _tokens_of(con: duckdb.DuckDBPyConnection, settings: Settings, new: Pseudony
             raw.unlink(missing_ok=True)
         bind_key(st, new)
         idents = contract.identifier_columns
-        mapping = ", ".join(f"{lit(c)}: {token_sql('upper(' + q(c) + ')')}" for c in idents)
-        record = ", ".join(f"{q(c.name)} := {token_sql('upper(' + q(c.name) + ')')}" if c.identifier
-                           else f"{q(c.name)} := {q(c.name)}" for c in contract.columns)
+        mapping = ", ".join(f"{literal(c)}: {token_sql('upper(' + ident(c) + ')')}" for c in idents)
+        record = ", ".join(f"{ident(c.name)} := {token_sql('upper(' + ident(c.name) + ')')}" if c.identifier
+                           else f"{ident(c.name)} := {ident(c.name)}" for c in contract.columns)
         rows = st.execute(f"SELECT ?::VARCHAR, ?::VARCHAR, __row, MAP {{{mapping}}}, "
                           f"CAST(to_json(struct_pack({record})) AS VARCHAR) FROM raw", [sid, dataset]).to_arrow_table()
     con.register("_new_tokens", rows)
@@ -146,9 +146,9 @@ def _apply(con: duckdb.DuckDBPyConnection, old: PseudonymKey, new: PseudonymKey,
     rows = 0
     for dataset in ("policy", "claim"):
         idents = load_contract(dataset).identifier_columns
-        sets = ", ".join(f"{q(c)} = t.tokens['{c}']" for c in idents)
+        sets = ", ".join(f"{ident(c)} = t.tokens[{literal(c)}]" for c in idents)
         rows += con.execute(
-            f"UPDATE {L}.{dataset} SET {sets} FROM new_tokens t WHERE t.dataset = '{dataset}' "
+            f"UPDATE {L}.{dataset} SET {sets} FROM new_tokens t WHERE t.dataset = {literal(dataset)} "
             f"AND {L}.{dataset}.submission_id = t.submission_id AND {L}.{dataset}.source_row = t.source_row"
         ).fetchone()[0]
     quarantined = con.execute(

@@ -27,9 +27,9 @@ import duckdb
 
 from pipelines import audit, store
 from pipelines.config import Settings
+from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, NotFound
 from pipelines.marts.build import MARTS, last_build
-from pipelines.marts.cells import sql_literal
 from pipelines.products import catalog, releases
 from pipelines.products.control import ControlResult, apply_control
 from pipelines.products.disclosure import PROFILES, REVISION, DisclosureRules
@@ -132,7 +132,7 @@ def _write(con: duckdb.DuckDBPyConnection, path: Path, tables: list[catalog.Tabl
            member: str | None, info: dict) -> dict[str, int]:
     """Write one product file; return its tables' row counts."""
     path.unlink(missing_ok=True)
-    con.execute(f"ATTACH {sql_literal(str(path))} AS product")
+    con.execute(f"ATTACH {literal(str(path))} AS product")
     try:
         rows = {}
         for table in tables:

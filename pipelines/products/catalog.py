@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from pipelines.config import SCHEMAS_DIR
-from pipelines.marts.cells import sql_literal
+from pipelines.core.sql import literal
 from pipelines.products.control import PUBLISHED, benchmark_sql
 from pipelines.store import LAKE
 
@@ -72,7 +72,7 @@ def identifier_columns(schemas_dir: Path = SCHEMAS_DIR) -> dict[str, tuple[str, 
 
 def pseudonym_sql(member: str, token: str) -> str:
     """A member pseudonym of a platform token: unlinkable to another member's pseudonym."""
-    return f"CASE WHEN {token} IS NOT NULL THEN 'm:' || sha256({sql_literal(member)} || ':' || {token}) END"
+    return f"CASE WHEN {token} IS NOT NULL THEN 'm:' || sha256({literal(member)} || ':' || {token}) END"
 
 
 def _published() -> list[Table]:
@@ -85,7 +85,7 @@ def public_tables() -> list[Table]:
 
 def member_tables(member: str, lake_tables: set[str], schemas_dir: Path = SCHEMAS_DIR) -> list[Table]:
     """Everything member ``member`` may see."""
-    who = sql_literal(member)
+    who = literal(member)
     own = f"member_id = {who}"
     tables = []
     for dataset, columns in identifier_columns(schemas_dir).items():

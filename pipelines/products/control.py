@@ -31,6 +31,7 @@ import duckdb
 import pandas as pd
 
 from pipelines import store
+from pipelines.core.sql import literal
 from pipelines.products import cells, releases
 from pipelines.products.disclosure import DERIVED, REVISION, DisclosureRules
 from pipelines.store import LAKE
@@ -213,7 +214,6 @@ def _metric_hidden(con: duckdb.DuckDBPyConnection) -> None:
 def benchmark_sql(member: str) -> str:
     """A member's benchmark rows, the industry side withheld where the industry figure's
     inputs are (experience metrics) or the industry factor is (``ldf_*``)."""
-    from pipelines.marts.cells import sql_literal
 
     same = " AND ".join(f"x.{k} = b.{k}" for k in ("grain", "period", "line_of_business", "region_code", "metric"))
     return f"""
@@ -225,7 +225,7 @@ def benchmark_sql(member: str) -> str:
             LEFT JOIN pub_industry_factors f ON f.grain = b.grain
              AND f.development = b.development AND f.line_of_business = b.line_of_business
              AND f.region_code = b.region_code AND 'ldf_' || f.measure = b.metric
-            WHERE b.member_id = {sql_literal(member)})
+            WHERE b.member_id = {literal(member)})
         SELECT member_id, metric, grain, period, development, line_of_business, region_code, member_value,
                {', '.join(f"CASE WHEN reason IS NULL THEN {c} END AS {c}" for c in _BENCHMARK_INDUSTRY)},
                reason IS NOT NULL AS suppressed, reason AS suppression, source_snapshot

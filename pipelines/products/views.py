@@ -17,8 +17,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.config import Settings
+from pipelines.core.sql import literal
 from pipelines.errors import NotFound, QueryError
-from pipelines.marts.cells import sql_literal
 from pipelines.products.query import Audience, open_product
 
 REGULATOR_ONLY = ("for the regulator only: every member's rows and industry values before disclosure control "
@@ -75,7 +75,7 @@ def select_product(con: duckdb.DuckDBPyConnection, who: Audience, mart: str,
         if column not in have:
             raise QueryError(f"The {mart} export has no column {column!r} to filter on.",
                              hint=f"Its columns: {', '.join(have)}.")
-        where.append(f"{column} IS NULL" if value == "NULL" else f"CAST({column} AS VARCHAR) = {sql_literal(value)}")
+        where.append(f"{column} IS NULL" if value == "NULL" else f"CAST({column} AS VARCHAR) = {literal(value)}")
     return f"SELECT * FROM ({sql})" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY ALL"
 
 
@@ -108,7 +108,7 @@ def export_product(settings: Settings, audience: Audience, mart: str, to: Path,
         writer.register("rows", table)
         options = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet",
                    "xlsx": "FORMAT xlsx, HEADER true"}[fmt]
-        writer.execute(f"COPY (SELECT * FROM rows) TO {sql_literal(str(to))} ({options})")
+        writer.execute(f"COPY (SELECT * FROM rows) TO {literal(str(to))} ({options})")
     finally:
         writer.close()
     return table.num_rows

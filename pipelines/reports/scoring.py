@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import DatasetContract, Rule, load_contract
+from pipelines.core.sql import literal
 
 DIMENSIONS = ("timeliness", "completeness", "validity", "uniqueness", "consistency",
               "reconciliation", "resubmissions")
@@ -97,9 +98,8 @@ def rule_dimensions(contracts: list[DatasetContract]) -> dict[tuple[str, str], s
 
 
 def _values(rows: list[tuple]) -> str:
-    def lit(v: object) -> str:
-        return str(v) if isinstance(v, int) else "'" + str(v).replace("'", "''") + "'"
-    return ", ".join("(" + ", ".join(lit(v) for v in row) + ")" for row in rows)
+    return ", ".join("(" + ", ".join(str(v) if isinstance(v, int) else literal(str(v)) for v in row) + ")"
+                     for row in rows)
 
 
 def prepare(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract], today: dt.date,

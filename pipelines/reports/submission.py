@@ -17,11 +17,11 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import DatasetContract, load_contract, load_submission_rules
+from pipelines.core.sql import ident, literal
 from pipelines.reports.options import ReportOptions
 from pipelines.reports.pseudonyms import scope_to_members
 from pipelines.reports.scoring import KIND_DIMENSION, dimension_of, record, records
 from pipelines.validation.context import parse_period
-from pipelines.validation.rules_sql import q
 
 SEVERITY_ORDER = {"fatal": 0, "error": 1, "warn": 2}
 
@@ -74,7 +74,7 @@ def prepare_submissions(con: duckdb.DuckDBPyConnection, contracts: list[DatasetC
                 "rule_id VARCHAR, source_row BIGINT, record VARCHAR)")
     con.execute("CREATE OR REPLACE TEMP TABLE r_published (submission_id VARCHAR, rows BIGINT, totals VARCHAR)")
     for c in contracts:
-        table = q(c.dataset)
+        table = ident(c.dataset)
         con.execute(f"""
             INSERT INTO r_wsamples
             WITH w AS (SELECT submission_id, member_id, unnest(dq_warnings) AS rule_id, source_row,
@@ -83,7 +83,7 @@ def prepare_submissions(con: duckdb.DuckDBPyConnection, contracts: list[DatasetC
             SELECT * FROM w
             QUALIFY row_number() OVER (PARTITION BY submission_id, rule_id ORDER BY source_row) <= ?""",
                     [n_samples])
-        sums = ", ".join(f"'{col}', CAST(coalesce(sum({q(col)}), 0) AS VARCHAR)" for col in c.control_totals)
+        sums = ", ".join(f"{literal(col)}, CAST(coalesce(sum({ident(col)}), 0) AS VARCHAR)" for col in c.control_totals)
         con.execute(f"INSERT INTO r_published SELECT submission_id, count(*), "
                     f"CAST(json_object({sums}) AS VARCHAR) FROM {table} GROUP BY submission_id")
     scope_to_members(con, "r_wsamples", "record")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from pipelines.contracts import DatasetContract, Rule
+from pipelines.core.sql import ident, literal
 from pipelines.validation.context import CheckContext
 from pipelines.validation.rules_sql import (
     applies_sql,
@@ -23,7 +24,6 @@ from pipelines.validation.rules_sql import (
     hits_column,
     identifier_features,
     identifier_map_cte,
-    q,
     reason_sql,
     text_col,
     typed_sql,
@@ -55,7 +55,7 @@ def missing_sql(rule: Rule) -> str | None:
     columns = missing_columns(rule)
     if not columns:
         return None
-    nulls = " OR ".join(f"{q(c)} IS NULL" for c in columns)
+    nulls = " OR ".join(f"{ident(c)} IS NULL" for c in columns)
     return f"count(*) FILTER (WHERE ({when_sql(rule)}) AND ({nulls}))"
 
 
@@ -87,8 +87,8 @@ def checked_sql(contract: DatasetContract, ctx: CheckContext, *, materialise: bo
     """The statement that creates table ``checked`` from view ``raw``."""
     cols = contract.columns
     typed = ", ".join(
-        [f"{typed_sql(c, ctx.file_format)} AS {q(c.name)}" for c in cols]
-        + [f"{q(c.name)} AS {text_col(c.name)}" for c in cols if c.base_type != "string"])
+        [f"{typed_sql(c, ctx.file_format)} AS {ident(c.name)}" for c in cols]
+        + [f"{ident(c.name)} AS {text_col(c.name)}" for c in cols if c.base_type != "string"])
     typed = _screened(contract, f"SELECT __row, {typed} FROM raw")
     ctes, joins, extra = [], [], []
     for rule in contract.rules:
@@ -102,21 +102,21 @@ def checked_sql(contract: DatasetContract, ctx: CheckContext, *, materialise: bo
         ctes.append(cte)
         joins.append(join)
         extra.append(columns)
-    flags = ", ".join(f"{applies_sql(r, contract, ctx)} AS {q('__f_' + r.id)}" for r in contract.rules)
-    any_flag = " OR ".join(q("__f_" + r.id) for r in contract.rules) or "false"
+    flags = ", ".join(f"{applies_sql(r, contract, ctx)} AS {ident('__f_' + r.id)}" for r in contract.rules)
+    any_flag = " OR ".join(ident("__f_" + r.id) for r in contract.rules) or "false"
 
     def id_list(severities: tuple[str, ...]) -> str:
-        items = [f"CASE WHEN {q('__f_' + r.id)} THEN '{r.id}' END"
+        items = [f"CASE WHEN {ident('__f_' + r.id)} THEN {literal(r.id)} END"
                  for r in contract.rules if r.severity in severities]
         return (f"CASE WHEN __any THEN list_filter([{', '.join(items) or 'NULL'}]::VARCHAR[], x -> x IS NOT NULL) "
                 "ELSE []::VARCHAR[] END")
 
-    reasons = ", ".join(f"CASE WHEN {q('__f_' + r.id)} THEN {reason_sql(r, contract, ctx)} END"
+    reasons = ", ".join(f"CASE WHEN {ident('__f_' + r.id)} THEN {reason_sql(r, contract, ctx)} END"
                         for r in contract.rules)
-    out_cols = ", ".join(f"{feature(c.name, 'tok')} AS {q(c.name)}" if c.identifier else q(c.name) for c in cols)
+    out_cols = ", ".join(f"{feature(c.name, 'tok')} AS {ident(c.name)}" if c.identifier else ident(c.name) for c in cols)
     # The row as received (trimmed text; identifiers as tokens), for the quarantine: built in this
     # pass for flagged rows only, so that publishing need not read the raw rows again.
-    record = ", ".join(f"{q(c.name)} := {_as_received(c)}" for c in cols)
+    record = ", ".join(f"{ident(c.name)} := {_as_received(c)}" for c in cols)
     how = "MATERIALIZED" if materialise else "NOT MATERIALIZED"
     return f"""
 CREATE TABLE checked AS
@@ -141,10 +141,10 @@ def _screened(contract: DatasetContract, typed: str) -> str:
     screened = [r.column for r in contract.rules if r.kind == "identifiers_in_text"]
     if not screened:
         return typed
-    joins = " ".join(f"LEFT JOIN ({hits_query(q(c))}) AS {q('p_' + c)} ON {q('p_' + c)}.__row = t.__row"
+    joins = " ".join(f"LEFT JOIN ({hits_query(ident(c))}) AS {ident('p_' + c)} ON {ident('p_' + c)}.__row = t.__row"
                      for c in screened)
-    hits = ", ".join(f"coalesce({q('p_' + c)}.hits, []::VARCHAR[]) AS {hits_column(c)}" for c in screened)
-    masked = ", ".join(f"{masked_sql('t.' + q(c), q('p_' + c) + '.hits')} AS {q(c)}" for c in screened)
+    hits = ", ".join(f"coalesce({ident('p_' + c)}.hits, []::VARCHAR[]) AS {hits_column(c)}" for c in screened)
+    masked = ", ".join(f"{masked_sql('t.' + ident(c), ident('p_' + c) + '.hits')} AS {ident(c)}" for c in screened)
     return f"SELECT t.* REPLACE ({masked}), {hits} FROM ({typed}) AS t {joins}"
 
 
@@ -152,7 +152,7 @@ def _as_received(col) -> str:
     """A column's value as the member sent it (trimmed), with an identifier as its token."""
     if col.identifier:
         return feature(col.name, "tok")
-    return q(col.name) if col.base_type == "string" else text_col(col.name)
+    return ident(col.name) if col.base_type == "string" else text_col(col.name)
 
 
 def check_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract,

@@ -8,11 +8,10 @@ identifier columns never appear in a reason.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 
 from pipelines.contracts import Column, DatasetContract, Rule
+from pipelines.core.sql import ident, literal
 from pipelines.privacy import checkdigits
 from pipelines.privacy.tokens import token_sql
 from pipelines.validation.context import CheckContext
@@ -21,22 +20,8 @@ from pipelines.validation.screening import kinds_sql
 FORMULA_START = r"^[=+\-@\t\r]"
 
 
-def q(name: str) -> str:
-    """Quote an identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: object) -> str:
-    """A SQL literal for a rule parameter."""
-    if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        return repr(value) if not isinstance(value, Decimal) else str(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def text_col(name: str) -> str:
-    return q(f"{name}__text")
+    return ident(f"{name}__text")
 
 
 def shown(expr: str) -> str:
@@ -48,7 +33,7 @@ def shown(expr: str) -> str:
 
 def typed_sql(col: Column, file_format: str) -> str:
     """The typed value of a column from its trimmed text; NULL when it does not parse exactly."""
-    v = q(col.name)
+    v = ident(col.name)
     if col.base_type == "string":
         return f"upper({v})" if col.identifier else v
     if col.base_type == "date":
@@ -77,7 +62,7 @@ def when_sql(rule: Rule) -> str:
     """When the rule applies; a NULL in a condition column means it does not."""
     if not rule.when:
         return "true"
-    parts = [f"coalesce({q(c)} IN ({', '.join(lit(v) for v in values)}), false)"
+    parts = [f"coalesce({ident(c)} IN ({', '.join(literal(v) for v in values)}), false)"
              for c, values in rule.when.items()]
     return " AND ".join(parts)
 
@@ -88,7 +73,7 @@ def reference_table(rule: Rule) -> str:
 
 def window_column(rule: Rule) -> str:
     """How many rows share the key of a unique rule (set only where the key repeats)."""
-    return q(f"__n_{rule.id}")
+    return ident(f"__n_{rule.id}")
 
 
 def duplicates_cte(rule: Rule) -> tuple[str, str] | None:
@@ -99,12 +84,12 @@ def duplicates_cte(rule: Rule) -> tuple[str, str] | None:
     """
     if rule.kind != "unique":
         return None
-    name = q(f"dup_{rule.id}")
-    cols = ", ".join(q(c) for c in rule.columns)
-    not_null = " AND ".join(f"{q(c)} IS NOT NULL" for c in rule.columns)
+    name = ident(f"dup_{rule.id}")
+    cols = ", ".join(ident(c) for c in rule.columns)
+    not_null = " AND ".join(f"{ident(c)} IS NOT NULL" for c in rule.columns)
     cte = (f"{name} AS (SELECT {cols}, count(*) AS {window_column(rule)} FROM typed WHERE {not_null} "
            f"GROUP BY ALL HAVING count(*) > 1)")
-    on = " AND ".join(f"typed.{q(c)} = {name}.{q(c)}" for c in rule.columns)
+    on = " AND ".join(f"typed.{ident(c)} = {name}.{ident(c)}" for c in rule.columns)
     return cte, f"LEFT JOIN {name} ON {on}"
 
 
@@ -123,12 +108,12 @@ def identifier_features(contract: DatasetContract) -> dict[str, set[str]]:
 
 def hits_column(column: str) -> str:
     """The column of ``typed`` listing the identifiers found in free-text ``column`` (raw values)."""
-    return q(f"__pii_{column}")
+    return ident(f"__pii_{column}")
 
 
 def feature(column: str, name: str) -> str:
     """The column of the identifier map holding ``name`` for ``column`` (``tok``: its token)."""
-    return q(f"{column}__{name}")
+    return ident(f"{column}__{name}")
 
 
 def identifier_map_cte(column: str, features: set[str]) -> tuple[str, str, str]:
@@ -138,7 +123,7 @@ def identifier_map_cte(column: str, features: set[str]) -> tuple[str, str, str]:
     checking each distinct value once, then joining, costs a little for unique values and saves
     most of the work for repeated ones. The raw values stay in the staging database.
     """
-    name = q(f"idm_{column}")
+    name = ident(f"idm_{column}")
     parts = [f"{token_sql('v')} AS {feature(column, 'tok')}"]
     for f in sorted(features):
         if f in checkdigits.CHECK_DIGIT_SCHEMES_SQL:
@@ -148,26 +133,26 @@ def identifier_map_cte(column: str, features: set[str]) -> tuple[str, str, str]:
         elif f == "gender":
             parts.append(f"{checkdigits.resident_id_gender_sql('v')} AS {feature(column, f)}")
     cte = (f"{name} AS MATERIALIZED (SELECT v, {', '.join(parts)} FROM "
-           f"(SELECT DISTINCT {q(column)} AS v FROM typed WHERE {q(column)} IS NOT NULL))")
+           f"(SELECT DISTINCT {ident(column)} AS v FROM typed WHERE {ident(column)} IS NOT NULL))")
     cols = ", ".join([f"{name}.{feature(column, 'tok')}"] + [f"{name}.{feature(column, f)}" for f in sorted(features)])
-    return cte, f"LEFT JOIN {name} ON {name}.v = typed.{q(column)}", cols
+    return cte, f"LEFT JOIN {name} ON {name}.v = typed.{ident(column)}", cols
 
 
 def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     """The condition under which a row fails ``rule`` (before applying ``when``)."""
-    c = q(rule.column)
+    c = ident(rule.column)
     kind = rule.kind
     if kind == "required":
         return f"{c} IS NULL"
     if kind == "type":
         return f"{text_col(rule.column)} IS NOT NULL AND {c} IS NULL"
     if kind == "codes":
-        values = ", ".join(lit(v) for v in contract.codes_of(rule.column))
+        values = ", ".join(literal(v) for v in contract.codes_of(rule.column))
         return f"{c} NOT IN ({values})"
     if kind == "pattern":
-        return f"NOT regexp_full_match({c}, {lit(rule.params['pattern'])})"
+        return f"NOT regexp_full_match({c}, {literal(rule.params['pattern'])})"
     if kind == "free_text":
-        return f"regexp_matches({c}, {lit(FORMULA_START)})"
+        return f"regexp_matches({c}, {literal(FORMULA_START)})"
     if kind == "max_length":
         return f"length({c}) > {int(rule.params['max_length'])}"
     if kind == "identifiers_in_text":
@@ -178,15 +163,15 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
         neg = "" if kind == "unique_across_periods" else "NOT "
         return f"{c} IS NOT NULL AND {c} {neg}IN (SELECT value FROM {reference_table(rule)})"
     if kind == "compare":
-        left, right = q(rule.columns[0]), q(rule.columns[1])
+        left, right = ident(rule.columns[0]), ident(rule.columns[1])
         op = "=" if rule.params["op"] == "=" else rule.params["op"]
         return f"{left} IS NOT NULL AND {right} IS NOT NULL AND NOT ({left} {op} {right})"
     if kind == "range":
         parts = []
         if rule.params.get("min") is not None:
-            parts.append(f"{c} < {lit(ctx.bound(rule.params['min']))}")
+            parts.append(f"{c} < {literal(ctx.bound(rule.params['min']))}")
         if rule.params.get("max") is not None:
-            parts.append(f"{c} > {lit(ctx.bound(rule.params['max']))}")
+            parts.append(f"{c} > {literal(ctx.bound(rule.params['max']))}")
         return f"({' OR '.join(parts)})"
     if kind == "check_digit":
         scheme = rule.params["scheme"]
@@ -196,8 +181,8 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     if kind == "resident_id_agrees":
         rid, birth, gender = rule.columns
         return (f"coalesce({feature(rid, 'resident_id')}, false) AND ("
-                f"coalesce({q(birth)} <> {feature(rid, 'birth')}, false) OR "
-                f"coalesce({q(gender)} <> {feature(rid, 'gender')}, false))")
+                f"coalesce({ident(birth)} <> {feature(rid, 'birth')}, false) OR "
+                f"coalesce({ident(gender)} <> {feature(rid, 'gender')}, false))")
     raise ValueError(f"rule {rule.id}: no SQL for kind {kind!r}")
 
 
@@ -218,14 +203,14 @@ def _text(*parts: str | _Sql) -> str:
 
     Contract words (column names, patterns, dataset names) are text like any other: a pattern
     holding a quote must not end the literal."""
-    return " || ".join(p.expr if isinstance(p, _Sql) else lit(p) for p in parts)
+    return " || ".join(p.expr if isinstance(p, _Sql) else literal(p) for p in parts)
 
 
 def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     """What a member reads for a failing row; identifier values are never shown."""
     col = rule.column
-    c = q(col)
-    ident = contract.column(col).identifier
+    c = ident(col)
+    is_identifier = contract.column(col).identifier
     kind = rule.kind
     if kind == "required":
         text = _text(f"{col} is missing")
@@ -233,12 +218,12 @@ def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
         text = _text(f"{col} ", _Sql(shown(text_col(col))), f" is not {_type_words(contract.column(col))}")
     elif kind == "codes":
         text = _text(f"{col} ", _Sql(shown(c)), f" is not in code list {contract.column(col).codes}")
-    elif kind == "pattern" and ident:
+    elif kind == "pattern" and is_identifier:
         text = _text(f"{col} is not in the expected format")
     elif kind == "pattern":
         text = _text(f"{col} ", _Sql(shown(c)), _Sql(
-            f"CASE WHEN regexp_matches({c}, {lit(FORMULA_START)}) THEN {lit(' looks like a spreadsheet formula')} "
-            f"ELSE {lit(' does not match ' + str(rule.params['pattern']))} END"))
+            f"CASE WHEN regexp_matches({c}, {literal(FORMULA_START)}) THEN {literal(' looks like a spreadsheet formula')} "
+            f"ELSE {literal(' does not match ' + str(rule.params['pattern']))} END"))
     elif kind == "free_text":
         text = _text(f"{col} starts with ", _Sql(shown(f"left({c}, 1)")), " (a spreadsheet formula)")
     elif kind == "max_length":
@@ -247,7 +232,7 @@ def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
         text = _text(f"{col} holds what looks like: ", _Sql(kinds_sql(hits_column(col))),
                      " (masked in the published value)")
     elif kind == "unique":
-        key = " || '/' || ".join(f"CAST({q(x)} AS VARCHAR)" for x in rule.columns)
+        key = " || '/' || ".join(f"CAST({ident(x)} AS VARCHAR)" for x in rule.columns)
         text = _text(f"{'/'.join(rule.columns)} ", _Sql(shown(key)), " appears ", _Sql(window_column(rule)),
                      " times")
     elif kind == "unique_across_periods":
@@ -256,8 +241,8 @@ def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
         text = _text(f"{col} ", _Sql(shown(c)), f" is not in the member's accepted {rule.params['dataset']} data")
     elif kind == "compare":
         left, right = rule.columns
-        text = _text(f"{left} ", _Sql(shown(q(left))), f" is not {rule.params['op']} {right} ",
-                     _Sql(shown(q(right))))
+        text = _text(f"{left} ", _Sql(shown(ident(left))), f" is not {rule.params['op']} {right} ",
+                     _Sql(shown(ident(right))))
     elif kind == "range":
         lo, hi = rule.params.get("min"), rule.params.get("max")
         bounds = " and ".join(

@@ -42,8 +42,8 @@ def test_dag_task_fails_with_the_clear_message(lake_home):
     import pytest
     from airflow.sdk.exceptions import AirflowFailException
 
+    from pipelines.airflow.orchestration import fail_unless_retryable
     from pipelines.marts.build import build_marts
-    from pipelines.orchestration import fail_unless_retryable
 
     path = policy_file(lake_home)
     path.unlink()

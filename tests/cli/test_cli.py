@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipelines.cli import main
-from pipelines.docs import update_readme
+from pipelines.cli.docs import update_readme
 from tests.conftest import policy_row, write_csv
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.airflow_api import AirflowClient
+from pipelines.airflow.client import AirflowClient
+from pipelines.airflow.scheduler import process_start_ticks, session_members
 from pipelines.config import PROJECT_ROOT, Settings
-from pipelines.scheduler import process_start_ticks, session_members
 
 
 def insurshare(settings: Settings, *args: str, timeout: float = 600,

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from pipelines import store
-from pipelines.airflow_api import AirflowClient
+from pipelines.airflow.client import AirflowClient
+from pipelines.airflow.scheduler import pids_dir, recorded
 from pipelines.config import Settings
-from pipelines.scheduler import pids_dir, recorded
 from tests.ops.conftest import (
     cmdline,
     insurshare,

@@ -12,9 +12,17 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from pipelines.airflow.scheduler import (
+    logs_dir,
+    pids_dir,
+    process_start_ticks,
+    recorded,
+    server_environment,
+    spawn,
+    stop,
+)
 from pipelines.cli import main
 from pipelines.config import Settings
-from pipelines.scheduler import logs_dir, pids_dir, process_start_ticks, recorded, server_environment, spawn, stop
 from tests.ops.conftest import still_alive
 
 # A component that ignores SIGTERM and starts a child in a process group of its own (as Airflow's

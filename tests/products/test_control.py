@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from pipelines import store
-from pipelines.disclosure import PROFILES
 from pipelines.products import open_product
 from pipelines.products.control import apply_control
+from pipelines.products.disclosure import PROFILES
 from tests.products.attack import attack, mart_cells, published_cells
 
 PREMIUM = ("written_premium", "written_exposure", "earned_premium", "earned_exposure")

@@ -8,9 +8,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from pipelines.disclosure import PRIME, PROFILES, PUBLIC, System, determined, protect, resolve_rules, solve
 from pipelines.errors import ConfigError
 from pipelines.products import open_product
+from pipelines.products.disclosure import PRIME, PROFILES, PUBLIC, System, determined, protect, resolve_rules, solve
 from tests.products.attack import contributors, mart_cells, published_cells
 
 

@@ -7,9 +7,9 @@ import random
 import pytest
 
 from pipelines.contracts import load_contract
+from pipelines.core.sql import ident
 from pipelines.validation.context import CheckContext, parse_period
 from pipelines.validation.expectations import expectation_for, validate_frame
-from pipelines.validation.rules_sql import q
 from tests.conftest import claim_row, policy_row
 from tests.validation.helpers import run_rules
 from tests.validation.test_rules import CLAIM_CASES, POLICY_CASES
@@ -43,7 +43,7 @@ def _both(tmp_path, dataset: str, seed: int):
     contract = load_contract(dataset)
     con, check, _ = run_rules(tmp_path, dataset, _batch(dataset, seed), references=REFS)
     frame = con.execute(
-        f"SELECT {', '.join(q(c.name) for c in contract.columns)} FROM checked ORDER BY __row").df()
+        f"SELECT {', '.join(ident(c.name) for c in contract.columns)} FROM checked ORDER BY __row").df()
     ctx = CheckContext(member_id="M001", period=parse_period("2024Q1"))
     return validate_frame(frame, contract, ctx, REFS, name=f"{dataset}-{seed}"), check
 

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.contracts import load_contract
+from pipelines.core.sql import ident
 from pipelines.validation.context import CheckContext, parse_period
 from pipelines.validation.expectations import validate_frame
 from pipelines.validation.gx_results import result_from_counts
-from pipelines.validation.rules_sql import q
 from tests.conftest import claim_row, credit_code, policy_row, resident_id, vin
 from tests.validation.helpers import run_rules
 from tests.validation.test_rules import CLAIM_CASES, POLICY_CASES
@@ -174,10 +174,10 @@ def compare(dataset: str, rows: list[dict[str, str]]) -> tuple[list[str], dict, 
     with tempfile.TemporaryDirectory() as tmp:
         con, check, _ = run_rules(Path(tmp), dataset, rows, period=PERIOD, references=REFS)
         frame = con.execute(
-            f"SELECT {', '.join(q(c.name) for c in contract.columns)} FROM checked ORDER BY __row").df()
+            f"SELECT {', '.join(ident(c.name) for c in contract.columns)} FROM checked ORDER BY __row").df()
         missing = {c.rule.id: c.missing for c in check.counts if c.missing is not None}
         samples = {rid: [float(v) if isinstance(v, Decimal) else v for (v,) in con.execute(
-            f"SELECT {q(contract.rule(rid).column)} FROM checked "
+            f"SELECT {ident(contract.rule(rid).column)} FROM checked "
             "WHERE list_contains(__errors || __fatal || __warnings, ?) ORDER BY __row LIMIT 20", [rid]).fetchall()]
             for rid in {c.rule.id for c in check.counts if c.failed}}
         con.close()
