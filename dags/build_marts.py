@@ -16,7 +16,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from pipelines.orchestration import fail_unless_retryable, task_settings
+from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
 
 LAKE = Asset("insurshare://lake")
 MARTS = Asset("insurshare://marts")

@@ -18,14 +18,14 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, dag, get_current_context, task
 
-from pipelines.orchestration import fail_unless_retryable, task_settings
+from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
 
 MARTS = Asset("insurshare://marts")
 PRODUCTS = Asset("insurshare://products")
 
 
 def _rules(settings, params: dict):
-    from pipelines.disclosure import resolve_rules
+    from pipelines.products.disclosure import resolve_rules
 
     env = settings.env
     return resolve_rules(params.get("profile") or env.get("INSURSHARE_DISCLOSURE") or None,

@@ -20,7 +20,7 @@ import os
 import pendulum
 from airflow.sdk import Asset, dag, task
 
-from pipelines.orchestration import fail_unless_retryable, task_settings
+from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
 
 LAKE = Asset("insurshare://lake")
 # How often the landing zone is polled: a cron expression, or "none" for on-demand runs only.

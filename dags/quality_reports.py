@@ -14,7 +14,7 @@ import datetime as dt
 import pendulum
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
-from pipelines.orchestration import fail_unless_retryable, task_settings
+from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
 
 LAKE = Asset("insurshare://lake")
 
