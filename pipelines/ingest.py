@@ -15,8 +15,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from decimal import Decimal
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -24,17 +23,16 @@ import duckdb
 from pipelines import archive, store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, SubmissionRules, load_contract, load_submission_rules
-from pipelines.core.sql import ident, literal
+from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
-from pipelines.privacy.tokens import PseudonymKey, bind_key, load_key
+from pipelines.privacy.tokens import load_key
 from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshot
-from pipelines.staging import stage_file, staging_connection
-from pipelines.validation.context import CheckContext, parse_period
-from pipelines.validation.engine import RowCheck, check_rows
-from pipelines.validation.expectations import GxOutcome, validate_frame
-from pipelines.validation.rules_sql import reference_table
+from pipelines.staging import StagedFile, stage_file, staging_connection
+from pipelines.validation import Validation, validate
+from pipelines.validation.engine import RowCheck
+from pipelines.validation.expectations import GxOutcome
 from pipelines.verdict import Verdict, decide, file_verdict, reconcile
 from pipelines.workspace import claim
 
@@ -225,12 +223,25 @@ def process_submission(settings: Settings, submission_id: str,
 
 
 def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, work: Path) -> Outcome:
+    """Stage -> validate -> decide -> publish, for one submission (a file that cannot be read is
+    a verdict of its own; a file waiting for a rejected premium file is held, not judged)."""
     contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
     sub_rules = load_submission_rules(settings.schemas_dir)
     key = load_key(settings)
     timings: dict[str, float] = {}
     with staging_connection(settings, work) as st:
-        checked = _check(con, st, settings, sub, contract, sub_rules, key, work, timings)
+        try:
+            staged = _stage(st, settings, sub, contract, work, timings)
+        except FileRejected as exc:
+            checked = Checked(file_verdict(exc.check_id, str(exc)), None, None, None, {})
+        else:
+            checkpoint(settings, "after-staging", sub.submission_id)
+            found = validate(st, con, contract, member_id=sub.member_id, period=sub.period,
+                             file_format=sub.file_format, key=key, settings=settings, name=sub.submission_id)
+            timings.update(found.timings)
+            facts = {"encoding": staged.encoding, "totals": {k: str(v) for k, v in found.totals.items()}}
+            checked = Checked(_decide(contract, sub_rules, sub, found), found.check, StagedRows(st, contract),
+                              found.gx, facts)
         waiting = _waiting_for(con, contract, sub, checked.check)
         if waiting:
             return _hold(con, settings, sub, checked.check, *waiting)
@@ -257,42 +268,29 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
                    gx=_gx_words(checked.gx, check, settings), timings=timings, already_done=result.already_done)
 
 
-def _check(con: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnection, settings: Settings,
-           sub: Submission, contract: DatasetContract, sub_rules: SubmissionRules, key: PseudonymKey,
-           work: Path, timings: dict[str, float]) -> Checked:
-    """Stage the file in ``st``, check its rows and decide; a file that cannot be read is a verdict."""
-    ctx = CheckContext(member_id=sub.member_id, period=parse_period(sub.period), file_format=sub.file_format)
+def _stage(st: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, contract: DatasetContract,
+           work: Path, timings: dict[str, float]) -> StagedFile:
+    """Restore the archived file and stage it in ``st`` (view ``raw``); its plaintext is deleted as
+    soon as it is read. A file that cannot be read raises ``FileRejected``."""
     t0 = time.perf_counter()
     try:
         raw = archive.restore(settings, sub.sha256, work / f"raw.{sub.file_format}")
         try:
             checkpoint(settings, "after-restore", sub.submission_id)
-            staged = stage_file(st, raw, file_name=sub.file_name, file_format=sub.file_format,
-                                contract=contract, work_dir=work, encoding=sub.manifest.get("encoding"))
+            return stage_file(st, raw, file_name=sub.file_name, file_format=sub.file_format,
+                              contract=contract, work_dir=work, encoding=sub.manifest.get("encoding"))
         finally:
             raw.unlink(missing_ok=True)   # the plaintext lives no longer than the read
+    finally:
         timings["staging"] = time.perf_counter() - t0
-        checkpoint(settings, "after-staging", sub.submission_id)
-        references = _load_references(con, st, contract, sub)
-        ctx = replace(ctx, references={rid: reference_table(contract.rule(rid)) for rid in references})
-        t1 = time.perf_counter()
-        bind_key(st, key)
-        check = check_rows(st, contract, ctx)
-        timings["validation"] = time.perf_counter() - t1
-        checkpoint(settings, "after-validation", sub.submission_id)
-        totals, unreadable = _control_totals(st, contract)
-        verdict = decide(contract, sub_rules, check, file_name=sub.file_name,
-                         row_count_given=sub.manifest.get("row_count"),
-                         reconciliations=reconcile(contract, sub_rules, sub.manifest.get("control_totals") or {},
-                                                   totals, unreadable))
-        t2 = time.perf_counter()
-        gx = _run_gx(st, settings, contract, ctx, sub, check, references)
-        timings["gx"] = time.perf_counter() - t2
-        facts = {"encoding": staged.encoding, "totals": {k: str(v) for k, v in totals.items()}}
-        return Checked(verdict, check, StagedRows(st, contract), gx, facts)
-    except FileRejected as exc:
-        timings.setdefault("staging", time.perf_counter() - t0)
-        return Checked(file_verdict(exc.check_id, str(exc)), None, None, None, {})
+
+
+def _decide(contract: DatasetContract, sub_rules: SubmissionRules, sub: Submission, found: Validation) -> Verdict:
+    """The verdict on the validated rows, with the row count and control totals of the manifest."""
+    return decide(contract, sub_rules, found.check, file_name=sub.file_name,
+                  row_count_given=sub.manifest.get("row_count"),
+                  reconciliations=reconcile(contract, sub_rules, sub.manifest.get("control_totals") or {},
+                                            found.totals, found.unreadable))
 
 
 def _waiting_for(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub: Submission,
@@ -365,56 +363,6 @@ def _record_failure(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Sub
                                 message=f"record snapshot of {sub.submission_id}")
     return Outcome(submission_id=sub.submission_id, status=result.status, rows_total=None, rows_accepted=0,
                    rows_quarantined=0, reasons=verdict.reasons, snapshot_id=snapshot, failed=True)
-
-
-def _load_references(con: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnection,
-                     contract: DatasetContract, sub: Submission) -> list[str]:
-    """Copy the member's published values that cross-dataset rules look up from the lake into
-    tables of the staging database (as Arrow: the staging database cannot reach the lake)."""
-    rule_ids = []
-    for rule in contract.rules:
-        if rule.kind not in ("exists_in", "unique_across_periods"):
-            continue
-        dataset = rule.params.get("dataset", contract.dataset)
-        column = rule.params.get("ref_column", rule.column)
-        other_periods = "AND period <> ?" if rule.kind == "unique_across_periods" else ""
-        args = [sub.member_id] + ([sub.period] if other_periods else [])
-        values = con.execute(f"SELECT DISTINCT {ident(column)} AS value FROM {L}.{dataset} "
-                             f"WHERE member_id = ? {other_periods} AND {ident(column)} IS NOT NULL", args).to_arrow_table()
-        st.register("_reference_values", values)
-        try:
-            st.execute(f"CREATE OR REPLACE TABLE {reference_table(rule)} AS SELECT value FROM _reference_values")
-        finally:
-            st.unregister("_reference_values")
-        rule_ids.append(rule.id)
-    return rule_ids
-
-
-def _control_totals(con: duckdb.DuckDBPyConnection, contract: DatasetContract
-                    ) -> tuple[dict[str, Decimal], dict[str, int]]:
-    cols = contract.control_totals
-    if not cols:
-        return {}, {}
-    sums = ", ".join(f"coalesce(sum({ident(c)}), 0)" for c in cols)
-    bad = ", ".join(f"count(*) FILTER (WHERE list_contains(__errors, '{contract.rule_prefix}-TYPE-{c}'))"
-                    for c in cols)
-    row = con.execute(f"SELECT {sums}, {bad} FROM checked").fetchone()
-    n = len(cols)
-    return ({c: Decimal(str(row[i])) for i, c in enumerate(cols)},
-            {c: int(row[n + i]) for i, c in enumerate(cols)})
-
-
-def _run_gx(con: duckdb.DuckDBPyConnection, settings: Settings, contract: DatasetContract,
-            ctx: CheckContext, sub: Submission, check: RowCheck,
-            references: list[str]) -> GxOutcome | None:
-    """GX's pandas engine on the pseudonymised batch, up to ``gx_max_rows`` rows."""
-    if check.rows > settings.gx_max_rows:
-        return None
-    cols = ", ".join(ident(c.name) for c in contract.columns)
-    frame = con.execute(f"SELECT {cols} FROM checked ORDER BY __row").df()
-    values = {rid: [r[0] for r in con.execute(
-        f"SELECT value FROM {reference_table(contract.rule(rid))}").fetchall()] for rid in references}
-    return validate_frame(frame, contract, ctx, values, name=f"{sub.submission_id}")
 
 
 def _gx_words(gx: GxOutcome | None, check: RowCheck | None, settings: Settings) -> str:

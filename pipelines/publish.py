@@ -20,10 +20,11 @@ import pyarrow as pa
 
 from pipelines import audit, store
 from pipelines.contracts import DatasetContract, SubmissionRules
+from pipelines.core.checked import ACCEPTED, ROW, TABLE, WARNINGS
 from pipelines.core.sql import ident
 from pipelines.intake import Submission
 from pipelines.privacy.rotation import check_key_current
-from pipelines.validation.engine import ACCEPTED, RowCheck, quarantine_select
+from pipelines.validation.engine import RowCheck, quarantine_select
 from pipelines.validation.expectations import GxOutcome
 from pipelines.verdict import Verdict
 
@@ -32,7 +33,8 @@ ROWS_PER_BATCH = 122_880
 
 
 class StagedRows:
-    """The checked rows of one submission, still in its isolated staging database.
+    """The checked rows of one submission (``pipelines.core.checked``), still in its isolated
+    staging database.
 
     Publishing reads them from there as Arrow streams (the staging database cannot reach the
     lake, and the lake connection never reads the member's file): the accepted rows in the
@@ -50,8 +52,8 @@ class StagedRows:
         return pa.RecordBatchReader.from_batches(reader.schema, _closing(reader, cursor))
 
     def accepted(self) -> pa.RecordBatchReader:
-        cols = ", ".join(["__row", *(ident(c.name) for c in self.contract.columns), "__warnings"])
-        return self._stream(f"SELECT {cols} FROM checked WHERE {ACCEPTED}")
+        cols = ", ".join([ROW, *(ident(c.name) for c in self.contract.columns), WARNINGS])
+        return self._stream(f"SELECT {cols} FROM {TABLE} WHERE {ACCEPTED}")
 
     def quarantined(self) -> pa.RecordBatchReader:
         return self._stream(quarantine_select(self.contract))
@@ -60,7 +62,7 @@ class StagedRows:
         """Row count and an order-free digest of the accepted rows (for the audit entry)."""
         cols = ", ".join(ident(c.name) for c in self.contract.columns)
         return self.con.execute(
-            f"SELECT count(*), CAST(coalesce(sum(hash({cols}) % 1000000007), 0) AS BIGINT) FROM checked "
+            f"SELECT count(*), CAST(coalesce(sum(hash({cols}) % 1000000007), 0) AS BIGINT) FROM {TABLE} "
             f"WHERE {ACCEPTED}").fetchone()
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import duckdb
 
 from pipelines.contracts import DatasetContract, Rule
+from pipelines.core.checked import ERRORS, FATAL, QUARANTINED, REASONS, RECORD, ROW, RULE_IDS, TABLE, WARNINGS
 from pipelines.core.sql import ident, literal
 from pipelines.validation.context import CheckContext
 from pipelines.validation.rules_sql import (
@@ -72,11 +73,6 @@ class RowCheck:
         return next(c.failed for c in self.counts if c.rule.id == rule_id)
 
 
-# The rows of table ``checked`` that are published, and those that go to the quarantine.
-ACCEPTED = "len(__errors) = 0 AND len(__fatal) = 0"
-QUARANTINED = "len(__errors) > 0 OR len(__fatal) > 0"
-
-
 # Up to this many rows the typed and flagged intermediates are materialised once (faster while
 # they fit in memory); above it they are streamed, since spilling them to disk costs more than
 # computing them again (10M claim rows: 65 s materialised, 27 s streamed, 1.5 GB memory limit).
@@ -84,7 +80,7 @@ MATERIALISE_UP_TO = 2_000_000
 
 
 def checked_sql(contract: DatasetContract, ctx: CheckContext, *, materialise: bool = True) -> str:
-    """The statement that creates table ``checked`` from view ``raw``."""
+    """The statement that creates table ``checked`` (``pipelines.core.checked``) from view ``raw``."""
     cols = contract.columns
     typed = ", ".join(
         [f"{typed_sql(c, ctx.file_format)} AS {ident(c.name)}" for c in cols]
@@ -119,18 +115,18 @@ def checked_sql(contract: DatasetContract, ctx: CheckContext, *, materialise: bo
     record = ", ".join(f"{ident(c.name)} := {_as_received(c)}" for c in cols)
     how = "MATERIALIZED" if materialise else "NOT MATERIALIZED"
     return f"""
-CREATE TABLE checked AS
+CREATE TABLE {TABLE} AS
 WITH typed AS {how} ({typed}),
 {''.join(c + ', ' for c in ctes)}
 joined AS (SELECT typed.*{''.join(', ' + e for e in extra)} FROM typed {' '.join(joins)}),
 flagged AS {how} (SELECT *, {flags} FROM joined),
 marked AS (SELECT *, ({any_flag}) AS __any FROM flagged)
-SELECT __row, {out_cols},
-  {id_list(('error',))} AS __errors,
-  {id_list(('fatal',))} AS __fatal,
-  {id_list(('warn',))} AS __warnings,
-  CASE WHEN __any THEN list_filter([{reasons}]::VARCHAR[], x -> x IS NOT NULL) ELSE []::VARCHAR[] END AS __reasons,
-  CASE WHEN __any THEN CAST(to_json(struct_pack({record})) AS VARCHAR) END AS __record
+SELECT {ROW}, {out_cols},
+  {id_list(('error',))} AS {ERRORS},
+  {id_list(('fatal',))} AS {FATAL},
+  {id_list(('warn',))} AS {WARNINGS},
+  CASE WHEN __any THEN list_filter([{reasons}]::VARCHAR[], x -> x IS NOT NULL) ELSE []::VARCHAR[] END AS {REASONS},
+  CASE WHEN __any THEN CAST(to_json(struct_pack({record})) AS VARCHAR) END AS {RECORD}
 FROM marked
 """
 
@@ -163,15 +159,15 @@ def check_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
     applies = ", ".join(f"count(*) FILTER (WHERE {when_sql(r)})" for r in contract.rules)
     missing = [(r.id, sql) for r in contract.rules if (sql := missing_sql(r))]
     totals = con.execute(
-        f"SELECT count(*), count(*) FILTER (WHERE len(__errors) > 0), "
-        f"count(*) FILTER (WHERE len(__fatal) > 0), count(*) FILTER (WHERE len(__warnings) > 0), "
-        f"count(*) FILTER (WHERE len(__errors) > 0 OR len(__fatal) > 0), "
-        f"{applies}{''.join(', ' + sql for _, sql in missing)} FROM checked").fetchone()
+        f"SELECT count(*), count(*) FILTER (WHERE len({ERRORS}) > 0), "
+        f"count(*) FILTER (WHERE len({FATAL}) > 0), count(*) FILTER (WHERE len({WARNINGS}) > 0), "
+        f"count(*) FILTER (WHERE {QUARANTINED}), "
+        f"{applies}{''.join(', ' + sql for _, sql in missing)} FROM {TABLE}").fetchone()
     n = 5 + len(contract.rules)
     nulls = {rid: totals[n + i] for i, (rid, _) in enumerate(missing)}
     failed = dict(con.execute(
-        "SELECT rule_id, count(*) FROM (SELECT unnest(__errors || __fatal || __warnings) AS rule_id "
-        "FROM checked) GROUP BY rule_id").fetchall())
+        f"SELECT rule_id, count(*) FROM (SELECT unnest({RULE_IDS}) AS rule_id "
+        f"FROM {TABLE}) GROUP BY rule_id").fetchall())
     counts = tuple(RuleCount(rule=r, checked=totals[5 + i], failed=failed.get(r.id, 0), missing=nulls.get(r.id))
                    for i, r in enumerate(contract.rules))
     return RowCheck(rows=totals[0], error_rows=totals[1], fatal_rows=totals[2],
@@ -180,5 +176,5 @@ def check_rows(con: duckdb.DuckDBPyConnection, contract: DatasetContract,
 
 def quarantine_select(contract: DatasetContract) -> str:
     """Rows failing an error or fatal rule, with reasons and the pseudonymised record as JSON."""
-    return ("SELECT __row AS source_row, __errors || __fatal || __warnings AS rule_ids, "
-            f"__reasons AS reasons, __record AS record FROM checked WHERE {QUARANTINED}")
+    return (f"SELECT {ROW} AS source_row, {RULE_IDS} AS rule_ids, "
+            f"{REASONS} AS reasons, {RECORD} AS record FROM {TABLE} WHERE {QUARANTINED}")
