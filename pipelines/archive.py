@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 import struct
 import tempfile
@@ -23,12 +22,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from pipelines.config import Settings
-from pipelines.errors import ConfigError, InsurShareError
-from pipelines.privacy.tokens import write_new_secret
+from pipelines.core.secrets import EXACT, read_secret, write_new_secret
+from pipelines.errors import InsurShareError
 
 MAGIC = b"ISARC1"
 CHUNK = 1 << 20
-_KEY_RE = re.compile(r"(?P<id>[A-Za-z0-9_-]{1,16}):(?P<secret>[0-9a-fA-F]{64})")
 
 
 class ArchiveCorrupt(InsurShareError):
@@ -61,14 +59,11 @@ def create_key(path: Path, key_id: str | None = None) -> ArchiveKey:
 
 def load_key(settings: Settings) -> ArchiveKey:
     path = key_file(settings)
-    if not path.exists():
-        raise ConfigError(f"No archive key at {path}.",
-                          hint="Create one with `insurshare keygen` (or set INSURSHARE_ARCHIVE_KEY_FILE); "
-                               "keep it out of the repository and back it up with the archive.")
-    m = _KEY_RE.fullmatch(path.read_text(encoding="ascii", errors="replace").strip())
-    if not m:
-        raise ConfigError(f"The archive key in {path} is not in the form <key id>:<64 hex digits>.")
-    return ArchiveKey(m["id"], bytes.fromhex(m["secret"]))
+    return ArchiveKey(*read_secret(
+        path, EXACT, missing=f"No archive key at {path}.",
+        missing_hint="Create one with `insurshare keygen` (or set INSURSHARE_ARCHIVE_KEY_FILE); "
+                     "keep it out of the repository and back it up with the archive.",
+        malformed=f"The archive key in {path} is not in the form <key id>:<64 hex digits>."))
 
 
 def path_of(settings: Settings, sha: str) -> Path:

@@ -23,7 +23,7 @@ from pipelines.contracts import DatasetContract, SubmissionRules
 from pipelines.core.checked import ACCEPTED, ROW, TABLE, WARNINGS
 from pipelines.core.sql import ident
 from pipelines.intake import Submission
-from pipelines.privacy.rotation import check_key_current
+from pipelines.privacy.tokens import check_key_current
 from pipelines.validation.engine import RowCheck, quarantine_select
 from pipelines.validation.expectations import GxOutcome
 from pipelines.verdict import Verdict

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.config import Settings
-from pipelines.errors import ConfigError
-from pipelines.privacy.tokens import write_new_secret
-
-_KEY_RE = re.compile(r"(?P<id>[A-Za-z0-9_-]{1,16}):(?P<secret>[0-9a-fA-F]{64})")
+from pipelines.core.secrets import EXACT, read_secret, write_new_secret
 
 
 @dataclass(frozen=True)
@@ -57,13 +53,10 @@ def create_key(path: Path, key_id: str | None = None) -> AuditKey:
 
 def load_key(settings: Settings) -> AuditKey:
     path = key_file(settings)
-    if not path.exists():
-        raise ConfigError(f"No audit key at {path}.", hint=_restore_hint(settings))
-    m = _KEY_RE.fullmatch(path.read_text(encoding="ascii", errors="replace").strip())
-    if not m:
-        raise ConfigError(f"The audit key in {path} is not in the form <key id>:<64 hex digits>.",
-                          hint=_restore_hint(settings))
-    return AuditKey(m["id"], bytes.fromhex(m["secret"]))
+    return AuditKey(*read_secret(
+        path, EXACT, missing=f"No audit key at {path}.", missing_hint=_restore_hint(settings),
+        malformed=f"The audit key in {path} is not in the form <key id>:<64 hex digits>.",
+        malformed_hint=_restore_hint(settings)))
 
 
 def load_or_create_key(settings: Settings) -> AuditKey:

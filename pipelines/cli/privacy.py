@@ -117,7 +117,7 @@ def keys() -> None:
 @click.option("--resume", is_flag=True, help="Finish a rotation that was interrupted.")
 def keys_rotate(settings: Settings, new_id: str | None, resume: bool) -> None:
     """Rotate the pseudonymisation key: re-tokenise the whole lake from the raw archive."""
-    from pipelines.privacy.rotation import rotate
+    from pipelines.keys.rotation import rotate
 
     r = rotate(settings, new_id, resume=resume, progress=click.echo)
     click.echo(f"rotated {r.old_key_id} -> {r.new_key_id}: {r.submissions} submissions, {r.rows:,} rows "

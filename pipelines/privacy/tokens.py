@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
-import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from pipelines.config import Settings
-from pipelines.errors import ConfigError
+from pipelines.core.secrets import AT_LEAST, parse_secret, write_new_secret
+from pipelines.errors import ConfigError, LakeBusy
 from pipelines.privacy.checkdigits import normalise
+from pipelines.store import LAKE
 
-_KEY_RE = re.compile(r"(?P<id>[A-Za-z0-9_-]{1,16}):(?P<secret>[0-9a-fA-F]{64,256})")
 _BLOCK = 64
 
 
@@ -50,12 +48,9 @@ class PseudonymKey:
 
 
 def parse_key(text: str, where: str) -> PseudonymKey:
-    m = _KEY_RE.fullmatch(text.strip())
-    if not m:
-        raise ConfigError(
-            f"The pseudonymisation key in {where} is not in the form <key id>:<hex secret of 32+ bytes>.",
-            hint="Create one with `insurshare keygen`.")
-    return PseudonymKey(m["id"], bytes.fromhex(m["secret"]))
+    return PseudonymKey(*parse_secret(
+        text, AT_LEAST, f"The pseudonymisation key in {where} is not in the form <key id>:<hex secret of 32+ bytes>.",
+        "Create one with `insurshare keygen`."))
 
 
 def load_key(settings: Settings) -> PseudonymKey:
@@ -63,7 +58,7 @@ def load_key(settings: Settings) -> PseudonymKey:
     if settings.pseudonym_key:
         return parse_key(settings.pseudonym_key, "INSURSHARE_PSEUDONYM_KEY")
     path = Path(settings.key_file)
-    if Path(str(path) + ".next").exists():
+    if next_key_path(settings).exists():
         raise ConfigError(f"A rotation of the pseudonymisation key is under way ({path}.next exists).",
                           hint="Finish it with `insurshare keys rotate --resume` before processing submissions.")
     if not path.exists():
@@ -72,6 +67,26 @@ def load_key(settings: Settings) -> PseudonymKey:
             hint="Create one with `insurshare keygen` (or set INSURSHARE_KEY_FILE or "
                  "INSURSHARE_PSEUDONYM_KEY); keep it out of the repository and back it up.")
     return parse_key(path.read_text(encoding="ascii", errors="replace"), str(path))
+
+
+def next_key_path(settings: Settings) -> Path:
+    """Where a rotation keeps the new key until it has re-tokenised the lake."""
+    return Path(str(settings.key_file) + ".next")
+
+
+def latest_rotation(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The key id the last committed rotation switched to (None if the key never rotated)."""
+    row = con.execute(f"SELECT json_extract_string(details, '$.new_key_id') FROM {LAKE}.audit_log "
+                      "WHERE kind = 'key-rotation' ORDER BY seq DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+def check_key_current(con: duckdb.DuckDBPyConnection, key_id: str) -> None:
+    """Inside a publishing transaction: refuse tokens made with a key rotated away meanwhile."""
+    current = latest_rotation(con)
+    if current is not None and current != key_id:
+        raise LakeBusy(f"The pseudonymisation key was rotated to {current} while this submission was "
+                       f"tokenised with {key_id}; it will be processed again.")
 
 
 def create_key(path: Path, key_id: str | None = None) -> PseudonymKey:
@@ -84,29 +99,6 @@ def create_key(path: Path, key_id: str | None = None) -> PseudonymKey:
     return PseudonymKey(key_id, secret)
 
 
-def fingerprint_id(prefix: str, secret: bytes) -> str:
-    """A key id unique to the key: ``<prefix>-<first 8 hex digits of a hash of the secret>``.
-
-    Two keys made at different times never share an id (as ``k1`` did when a lost key was
-    replaced by a new ``k1``), so a token, an archive file or an audit entry always names the
-    key that made it. The hash is domain-separated and reveals nothing usable of the secret.
-    """
-    return f"{prefix}-{hashlib.sha256(b'insurshare key id:' + secret).hexdigest()[:8]}"
-
-
-def write_new_secret(path: Path, key_id: str | None, *, prefix: str, what: str, hint: str) -> tuple[str, bytes]:
-    """Write ``<key_id>:<64 hex digits>`` of a new random 256-bit secret to ``path``, created
-    with mode 0600 and never over an existing file (``what`` and ``hint`` say why not); return
-    the key id (the fingerprint id with ``prefix`` unless ``key_id`` is given) and the secret."""
-    if path.exists():
-        raise ConfigError(f"{what} already exists at {path}; refusing to overwrite it.", hint=hint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_bytes(32)
-    key_id = key_id or fingerprint_id(prefix, secret)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(f"{key_id}:{secret.hex()}\n")
-    return key_id, secret
 
 
 def bind_key(con: duckdb.DuckDBPyConnection, key: PseudonymKey) -> None:

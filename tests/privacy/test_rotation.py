@@ -11,8 +11,7 @@ from click.testing import CliRunner
 from pipelines import store
 from pipelines.cli import main
 from pipelines.errors import ConfigError, LakeBusy
-from pipelines.privacy.rotation import check_key_current, next_key_path
-from pipelines.privacy.tokens import load_key
+from pipelines.privacy.tokens import check_key_current, load_key, next_key_path
 from tests.conftest import claim_row, policy_row, resident_id, submit_and_process, write_csv
 
 SHARED = resident_id("310105", "19750505", "135")

@@ -30,8 +30,16 @@ from pipelines import archive, audit, store
 from pipelines.config import Settings
 from pipelines.contracts import load_contract
 from pipelines.core.sql import ident, literal
-from pipelines.errors import ConfigError, LakeBusy
-from pipelines.privacy.tokens import PseudonymKey, bind_key, create_key, parse_key, token_sql
+from pipelines.errors import ConfigError
+from pipelines.privacy.tokens import (
+    PseudonymKey,
+    bind_key,
+    create_key,
+    latest_rotation,
+    next_key_path,
+    parse_key,
+    token_sql,
+)
 from pipelines.staging import stage_file, staging_connection
 from pipelines.workspace import claim
 
@@ -45,25 +53,6 @@ class Rotation:
     submissions: int
     rows: int
     quarantined: int
-
-
-def next_key_path(settings: Settings) -> Path:
-    return Path(str(settings.key_file) + ".next")
-
-
-def latest_rotation(con: duckdb.DuckDBPyConnection) -> str | None:
-    """The key id the last committed rotation switched to (None if the key never rotated)."""
-    row = con.execute(f"SELECT json_extract_string(details, '$.new_key_id') FROM {L}.audit_log "
-                      "WHERE kind = 'key-rotation' ORDER BY seq DESC LIMIT 1").fetchone()
-    return row[0] if row else None
-
-
-def check_key_current(con: duckdb.DuckDBPyConnection, key_id: str) -> None:
-    """Inside a publishing transaction: refuse tokens made with a key rotated away meanwhile."""
-    current = latest_rotation(con)
-    if current is not None and current != key_id:
-        raise LakeBusy(f"The pseudonymisation key was rotated to {current} while this submission was "
-                       f"tokenised with {key_id}; it will be processed again.")
 
 
 def rotate(settings: Settings, new_key_id: str | None = None, *, resume: bool = False,

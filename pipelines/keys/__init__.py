@@ -7,6 +7,11 @@ would get a new id (ids are fingerprints), old archives would no longer open, ne
 no longer link to old ones and the audit log would no longer verify. It then refuses and says
 how to restore the key from backup; ``force_new`` is for a deliberate new key. No key is ever
 written to a log, the lake, a report or an error message.
+
+Key management lives in this package: ``create_keys`` here, the pseudonymisation key's
+rotation in ``pipelines.keys.rotation``. The key files' format, writer and reader are
+``pipelines.core.secrets``; each key's use stays with its stage (``privacy.tokens`` makes
+tokens, ``archive`` encrypts, ``audit.key`` keys the chain).
 """
 
 from __future__ import annotations
