@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pipelines import audit, store
+from pipelines import audit, lake, store
 from pipelines.config import Settings
 from pipelines.errors import SubmissionError
 from pipelines.intake import MEMBER_RE
@@ -17,7 +17,7 @@ def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
             raise SubmissionError(f"Member id {member_id!r} is not valid: an upper-case letter then "
                                   "2-15 upper-case letters or digits.")
     con = store.connect(settings, read_only=False)
-    store.ensure_lake(con, settings)
+    lake.ensure_lake(con, settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     def work(c):
@@ -29,7 +29,7 @@ def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
         return new
 
     try:
-        added, _ = store.write_transaction(con, settings, work, message="register members")
+        added, _ = lake.write_transaction(con, settings, work, message="register members")
         return added
     finally:
         con.close()

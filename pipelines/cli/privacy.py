@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from pipelines import lake
 from pipelines.cli import command, main
 from pipelines.config import Settings
 
@@ -62,8 +63,8 @@ def audit_upgrade(settings: Settings) -> None:
 
     con = store.connect(settings, read_only=False)
     try:
-        store.ensure_lake(con, settings)
-        upgraded, snapshot = store.write_transaction(con, settings, log.upgrade, message="audit upgrade")
+        lake.ensure_lake(con, settings)
+        upgraded, snapshot = lake.write_transaction(con, settings, log.upgrade, message="audit upgrade")
     finally:
         con.close()
     click.echo(f"audit log keyed: entries 1-{upgraded} vouched for at snapshot {snapshot}" if upgraded
@@ -74,7 +75,7 @@ def audit_upgrade(settings: Settings) -> None:
 @click.option("--tail", default=20, show_default=True, help="How many of the newest entries.")
 def audit_log(settings: Settings, tail: int) -> None:
     """Show the newest entries of the audit log."""
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     with reader(settings) as con:
         frame = con.execute(
@@ -95,7 +96,7 @@ def archive_group() -> None:
 def archive_restore(settings: Settings, submission_id: str, dest: Path | None) -> None:
     """Give an auditor the original bytes of a submission, checked against its sha256."""
     from pipelines import archive
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     with reader(settings) as con:
         row = con.execute("SELECT sha256, file_name FROM submissions WHERE submission_id = ?",

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import archive, audit, store
+from pipelines import archive, audit, lake, store
 from pipelines.config import Settings
 from pipelines.contracts import load_contract
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.sql import ident, literal
 from pipelines.errors import ConfigError
 from pipelines.privacy.tokens import (
@@ -93,14 +94,14 @@ def _retokenise(con: duckdb.DuckDBPyConnection, settings: Settings, old: Pseudon
     subs = con.execute(f"""
         SELECT s.submission_id, s.dataset, s.contract_version, s.sha256, s.file_format, s.file_name
         FROM {L}.submissions s
-        WHERE s.status = 'accepted' OR EXISTS (SELECT 1 FROM {L}.quarantine q WHERE q.submission_id = s.submission_id)
+        WHERE s.status = {Status.ACCEPTED.sql} OR EXISTS (SELECT 1 FROM {L}.quarantine q WHERE q.submission_id = s.submission_id)
         ORDER BY s.submission_id""").fetchall()
     con.execute("CREATE OR REPLACE TABLE new_tokens (submission_id VARCHAR, dataset VARCHAR, source_row BIGINT, "
                 "tokens MAP(VARCHAR, VARCHAR), record VARCHAR)")
     for n, (sid, dataset, version, sha, fmt, name) in enumerate(subs, 1):
         _tokens_of(con, settings, new, sid, dataset, version, sha, fmt, name)
         say(f"[{n}/{len(subs)}] new tokens for {sid}")
-    counts, _ = store.write_transaction(con, settings, lambda c: _apply(c, old, new, len(subs)),
+    counts, _ = lake.write_transaction(con, settings, lambda c: _apply(c, old, new, len(subs)),
                                         message=f"rotate pseudonymisation key {old.key_id} -> {new.key_id}")
     return Rotation(old.key_id, new.key_id, len(subs), *counts)
 

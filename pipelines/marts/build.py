@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from pipelines import audit, store
+from pipelines import audit, lake, store
 from pipelines.config import Settings
 from pipelines.faults import checkpoint
 from pipelines.marts import benchmark, development, experience, linkage, triangles
@@ -99,13 +99,13 @@ class BuildResult:
 
 def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bool = False) -> BuildResult:
     """Build the marts from the lake as of ``as_of`` (a snapshot id or timestamp; default: now)."""
-    from pipelines.query import resolve_snapshot
+    from pipelines.store import resolve_snapshot
 
     started = time.perf_counter()
     requested = None if as_of is None else resolve_snapshot(settings, str(as_of))
     con = store.connect(settings, read_only=False)
     try:
-        store.ensure_lake(con, settings)
+        lake.ensure_lake(con, settings)
         source = resolve_source(con, requested)
         previous = last_build(con)
         if not force and previous == source.snapshot:
@@ -118,7 +118,7 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
             _publish(c, source, changes, rows, seconds)
             checkpoint(settings, "marts-before-commit")
 
-        _, snapshot = store.write_transaction(
+        _, snapshot = lake.write_transaction(
             con, settings, publish_and_maybe_crash,
             message=f"build marts from snapshot {source.snapshot}",
             extra=json.dumps({"source_snapshot": source.snapshot}))

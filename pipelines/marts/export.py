@@ -50,7 +50,7 @@ def select_mart(con: duckdb.DuckDBPyConnection, name: str, filters: Mapping[str,
 def read_mart(settings: Settings, name: str, filters: Mapping[str, object] | None = None,
               as_of: str | None = None) -> pd.DataFrame:
     """The mart's matching rows as a DataFrame."""
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     with reader(settings, as_of) as con:
         return con.execute(select_mart(con, name, filters or {})).df()
@@ -59,7 +59,7 @@ def read_mart(settings: Settings, name: str, filters: Mapping[str, object] | Non
 def export_mart(settings: Settings, name: str, to: Path, filters: Mapping[str, object] | None = None,
                 as_of: str | None = None) -> int:
     """Write the mart's matching rows to ``to`` (format from its suffix); return the row count."""
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     fmt = EXPORT_FORMATS.get(Path(to).suffix.lower())
     if fmt is None:

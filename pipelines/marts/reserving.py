@@ -130,7 +130,7 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
 
     The cells come from the marts' partial aggregates when the marts in the lake were built from
     the same data snapshot, else (or with ``partials=False``) from the claim rows of the line."""
-    from pipelines.query import resolve_snapshot
+    from pipelines.store import resolve_snapshot
 
     check_choice("measure", measure, MEASURES)
     check_choice("grain", grain, GRAINS)
@@ -238,7 +238,7 @@ def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str
     four measures) as one ``chainladder.Triangle``, industry-wide or for ``member``."""
     import chainladder as cl
 
-    from pipelines.query import resolve_snapshot
+    from pipelines.store import resolve_snapshot
 
     check_choice("grain", grain, GRAINS)
     snapshot = None if as_of is None else resolve_snapshot(settings, str(as_of))

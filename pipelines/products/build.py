@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import audit, store
+from pipelines import audit, lake, store
 from pipelines.config import Settings
 from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, NotFound
@@ -166,7 +166,7 @@ def _audit(settings: Settings, snapshot: int, marts_snapshot: int, rules: Disclo
                "units_withheld": control.withheld, "units_published": control.published}
     con = store.connect(settings, read_only=False)
     try:
-        store.write_transaction(
+        lake.write_transaction(
             con, settings, lambda c: (releases.record(c, control.release, _ledger_info(info, control), *ledger),
                                       audit.append(c, "products", f"snapshot {snapshot}", details, content=digests)),
             message=f"build products from snapshot {snapshot}", extra=json.dumps({"lake_snapshot": snapshot}))

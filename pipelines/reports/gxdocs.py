@@ -31,9 +31,10 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import load_contract
+from pipelines.core.domain import parse_period
 from pipelines.reports.html import visible
 from pipelines.reports.pseudonyms import member_scoped_text
-from pipelines.validation.context import CheckContext, parse_period
+from pipelines.validation.context import CheckContext
 
 STAMP_FORMAT = 3       # 3: results made inert and member-scoped (pages of format 2 are rebuilt)
 PLACEHOLDER = "<the member's accepted values at validation time>"

@@ -27,10 +27,11 @@ from pipelines import store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, Rule
 from pipelines.core.checked import ERRORS, ROW, TABLE
+from pipelines.core.domain import parse_period
 from pipelines.core.sql import ident
 from pipelines.faults import checkpoint
 from pipelines.privacy.tokens import PseudonymKey, bind_key
-from pipelines.validation.context import CheckContext, parse_period
+from pipelines.validation.context import CheckContext
 from pipelines.validation.engine import RowCheck, check_rows
 from pipelines.validation.expectations import GxOutcome, validate_frame
 from pipelines.validation.rules_sql import reference_table

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipelines import store
+from pipelines import lake, store
 from pipelines.config import Settings
 
 D = dt.date
@@ -31,9 +31,9 @@ def insert_rows(settings: Settings, table: str, rows: list[dict]) -> int:
     """Insert ``rows`` into the lake's ``table`` in one transaction; return its snapshot id."""
     con = store.connect(settings, read_only=False)
     try:
-        store.ensure_lake(con, settings)
+        lake.ensure_lake(con, settings)
         con.register("incoming_rows", pd.DataFrame(rows))
-        _, snap = store.write_transaction(
+        _, snap = lake.write_transaction(
             con, settings, lambda c: c.execute(f"INSERT INTO {store.LAKE}.{table} BY NAME "
                                                "SELECT * FROM incoming_rows"), message=f"test rows {table}")
         return snap

@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from pipelines import store
+from pipelines import lake, store
 from pipelines.config import Settings
 from pipelines.marts.build import build_marts
 from pipelines.products import build_products, open_product
@@ -39,7 +39,7 @@ def _keep(settings: Settings, folder) -> Settings:
 def _update(settings: Settings, sql: str) -> None:
     con = store.connect(settings, read_only=False)
     try:
-        store.write_transaction(con, settings, lambda c: c.execute(sql), message="test correction")
+        lake.write_transaction(con, settings, lambda c: c.execute(sql), message="test correction")
     finally:
         con.close()
 

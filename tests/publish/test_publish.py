@@ -126,7 +126,7 @@ def test_publish_snapshot_id_is_repaired_after_a_crash_before_recording(settings
 
     out = submit_and_process(settings, write_csv(tmp_path / "p.csv", _rows(2)))
     con = store.connect(settings, read_only=False)
-    store.write_transaction(con, settings, lambda c: c.execute(
+    lake.write_transaction(con, settings, lambda c: c.execute(
         "UPDATE lake.submissions SET snapshot_id = NULL"))
     con.close()
     assert repair_snapshot_ids(settings) == 1
