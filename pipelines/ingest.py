@@ -23,6 +23,7 @@ import duckdb
 from pipelines import archive, lake, store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, SubmissionRules, load_contract, load_submission_rules
+from pipelines.core.domain import RuleKind
 from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
@@ -302,7 +303,7 @@ def _waiting_for(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub:
     if check is None:
         return None
     for rule in contract.rules:
-        if rule.kind != "exists_in" or not check.failed(rule.id):
+        if rule.kind != RuleKind.EXISTS_IN or not check.failed(rule.id):
             continue
         dataset = rule.params.get("dataset", contract.dataset)
         rejected = [r[0] for r in con.execute(

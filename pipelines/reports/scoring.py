@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import DatasetContract, Rule, load_contract
+from pipelines.core.domain import RuleKind
 from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.sql import literal
 
@@ -45,7 +46,7 @@ KIND_DIMENSION = {
 def dimension_of(rule: Rule) -> str:
     """The quality dimension a rule measures: by its kind, except that a check that applies
     only under a condition on another column (``when``) is a cross-field check (consistency)."""
-    if rule.kind != "required" and any(col not in rule.columns for col in rule.when):
+    if rule.kind != RuleKind.REQUIRED and any(col not in rule.columns for col in rule.when):
         return "consistency"
     return KIND_DIMENSION[rule.kind]
 
