@@ -13,8 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.data import LINES, REGIONS
-from pipelines import lake, store
+from pipelines import store
 from pipelines.config import Settings
+from pipelines.lake import ensure_lake, write_transaction
 
 MEMBERS = ("M001", "M002", "M003", "M004", "M005")
 VALUATIONS = ["2024-03-31", "2024-06-30", "2024-09-30", "2024-12-31",
@@ -95,9 +96,9 @@ def build_big_lake(home: Path, claim_rows: int) -> dict:
     claims = max(1000, int(claim_rows / 4.4))           # a claim appears in about 4.4 snapshots
     con = store.connect(settings, read_only=False)
     try:
-        lake.ensure_lake(con, settings)
+        ensure_lake(con, settings)
         for member in range(len(MEMBERS)):
-            lake.write_transaction(con, settings, lambda c, m=member: _write_member(c, claims, m),
+            write_transaction(con, settings, lambda c, m=member: _write_member(c, claims, m),
                                     message=f"benchmark lake {MEMBERS[member]}")
         rows = con.execute(f"SELECT count(*) FROM {store.LAKE}.claim").fetchone()[0]
         policies = con.execute(f"SELECT count(*) FROM {store.LAKE}.policy").fetchone()[0]
@@ -118,7 +119,7 @@ def add_one_submission(home: Path) -> dict:
             return c.execute(f"INSERT INTO {store.LAKE}.claim SELECT * REPLACE (CAST(paid_to_date * 1.01 AS "
                              "DECIMAL(18,2)) AS paid_to_date, 'bench-v2' AS submission_id) FROM resub").fetchone()[0]
 
-        rows, snapshot = lake.write_transaction(con, settings, work, message="benchmark resubmission")
+        rows, snapshot = write_transaction(con, settings, work, message="benchmark resubmission")
     finally:
         con.close()
     return {"member": "M003", "period": "2025Q4", "rows": rows, "snapshot": snapshot}
@@ -131,7 +132,7 @@ def add_new_quarter(home: Path, claim_rows: int) -> dict:
     try:
         con.execute(f"CREATE TEMP TABLE member_claims AS {_claims_sql(max(1000, int(claim_rows / 4.4)), 1)}")
         sql = f"INSERT INTO {store.LAKE}.claim ({_CLAIM_COLUMNS}) {_snapshot_sql(NEXT_VALUATION, 'bench-2026Q1')}"
-        rows, snapshot = lake.write_transaction(con, settings, lambda c: c.execute(sql).fetchone()[0],
+        rows, snapshot = write_transaction(con, settings, lambda c: c.execute(sql).fetchone()[0],
                                                  message="benchmark new quarter")
     finally:
         con.close()

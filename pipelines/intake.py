@@ -21,12 +21,13 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import archive, audit, lake, store
+from pipelines import archive, audit, store
 from pipelines.config import Settings
 from pipelines.contracts import datasets, load_contract
 from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.domain import format_of, parse_period, text_encoding
 from pipelines.errors import ContractError, InsurShareError, SubmissionError
+from pipelines.lake import Lake, write_transaction
 
 MEMBER_RE = re.compile(r"[A-Z][A-Z0-9]{2,15}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -202,7 +203,7 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
             _record_refusal(c, settings, manifest, file_name, sha, size, archived, exc)
             raise
         period = parse_period(manifest.period).label
-        rec, _ = lake.write_transaction(
+        rec, _ = write_transaction(
             c, settings,
             lambda w: _record(w, manifest, period, version, file_name, sha, size, archived, received_at),
             message=f"receive {manifest.member_id} {manifest.dataset} {period}")
@@ -216,12 +217,9 @@ def intake_connection(settings: Settings, con: duckdb.DuckDBPyConnection | None 
     if con is not None:
         yield con
         return
-    con = store.connect(settings, read_only=False)
-    try:
-        lake.ensure_lake(con, settings)
-        yield con
-    finally:
-        con.close()
+    with Lake(settings, read_only=False) as lake:
+        lake.ensure()
+        yield lake.con
 
 
 def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, version: str,
@@ -269,7 +267,7 @@ def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest
         audit.append(c, "refused", sid, {"file_name": file_name, "file_bytes": size, "sha256": sha,
                                          "reason": str(exc)})
 
-    lake.write_transaction(con, settings, work, message=f"refuse {file_name}")
+    write_transaction(con, settings, work, message=f"refuse {file_name}")
 
 
 def refuse_file(settings: Settings, path: Path, error: InsurShareError,

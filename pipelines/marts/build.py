@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from pipelines import audit, lake, store
+from pipelines import audit, store
 from pipelines.config import Settings
 from pipelines.faults import checkpoint
+from pipelines.lake import Lake
 from pipelines.marts import benchmark, development, experience, linkage, triangles
 from pipelines.marts.cells import GRAINS
 from pipelines.marts.changes import Changes, find_changes, full_build
@@ -103,9 +104,9 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
 
     started = time.perf_counter()
     requested = None if as_of is None else resolve_snapshot(settings, str(as_of))
-    con = store.connect(settings, read_only=False)
-    try:
-        lake.ensure_lake(con, settings)
+    with Lake(settings, read_only=False) as lake:
+        con = lake.con
+        lake.ensure()
         source = resolve_source(con, requested)
         previous = last_build(con)
         if not force and previous == source.snapshot:
@@ -118,12 +119,9 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
             _publish(c, source, changes, rows, seconds)
             checkpoint(settings, "marts-before-commit")
 
-        _, snapshot = lake.write_transaction(
-            con, settings, publish_and_maybe_crash,
+        _, snapshot = lake.write(publish_and_maybe_crash,
             message=f"build marts from snapshot {source.snapshot}",
             extra=json.dumps({"source_snapshot": source.snapshot}))
-    finally:
-        con.close()
     return BuildResult(source_snapshot=source.snapshot, snapshot=snapshot, rows=rows,
                        seconds=round(time.perf_counter() - started, 1), changes=changes.describe())
 
