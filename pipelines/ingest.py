@@ -22,8 +22,7 @@ import duckdb
 
 from pipelines import archive, store
 from pipelines.config import Settings
-from pipelines.contracts import DatasetContract, SubmissionRules, load_contract, load_submission_rules
-from pipelines.core.sql import literal
+from pipelines.contracts import DatasetContract, SubmissionRules, dependencies, load_contract, load_submission_rules
 from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
@@ -64,34 +63,40 @@ class Outcome:
 def pending(settings: Settings, dataset: str | None = None) -> list[str]:
     """Received submissions waiting to be processed, oldest slice and version first.
 
-    A claim submission waits while the same member has premium submissions not yet processed:
-    its cross-dataset rule must see the member's accepted premium data. A ``held`` submission
-    (see ``_waiting_for``) comes back once the rejected file it waits for has been replaced.
+    A submission of a dataset that depends on others (``contracts.dependencies``: a claim's
+    cross-dataset rule reads the member's accepted premium data) waits while the same member
+    has submissions of those datasets not yet processed. A ``held`` submission (see
+    ``_waiting_for``) comes back once no file of a dataset it depends on, of its member and of
+    its period or an earlier one, is rejected and not yet replaced.
     """
     if not Path(settings.catalog).exists() and not settings.catalog_is_postgres:
         return []
+    pairs = sorted((d, n) for d, needs in dependencies(settings.schemas_dir).items() for n in needs)
     con = store.connect(settings, read_only=True)
     try:
         if "submissions" not in store.lake_tables(con):
             return []
-        sql = (f"SELECT s.submission_id FROM {L}.submissions s WHERE (s.status = 'received' "
-               f"OR (s.status = 'held' AND NOT EXISTS (SELECT 1 {_latest_rejected('s.member_id', 's.period', 'policy')}))) "
+        needed = "SELECT d.needs FROM needs d WHERE d.dataset = s.dataset"
+        sql = ("WITH needs AS (SELECT unnest(?::VARCHAR[]) AS dataset, unnest(?::VARCHAR[]) AS needs) "
+               f"SELECT s.submission_id FROM {L}.submissions s WHERE (s.status = 'received' "
+               f"OR (s.status = 'held' AND NOT EXISTS (SELECT 1 {_latest_rejected('s.member_id', 's.period', needed)}))) "
                + ("AND s.dataset = ? " if dataset else "")
-               + f"AND NOT (s.dataset = 'claim' AND EXISTS (SELECT 1 FROM {L}.submissions p WHERE "
-               "p.member_id = s.member_id AND p.dataset = 'policy' AND p.status = 'received')) "
+               + f"AND NOT EXISTS (SELECT 1 FROM {L}.submissions p WHERE p.member_id = s.member_id "
+               f"AND p.dataset IN ({needed}) AND p.status = 'received') "
                "ORDER BY s.member_id, s.period, s.dataset, s.version")
-        return [r[0] for r in con.execute(sql, [dataset] if dataset else []).fetchall()]
+        args = [[d for d, _ in pairs], [n for _, n in pairs], *([dataset] if dataset else [])]
+        return [r[0] for r in con.execute(sql, args).fetchall()]
     finally:
         con.close()
 
 
-def _latest_rejected(member: str, period: str, dataset: str) -> str:
-    """SQL ``FROM ... WHERE``: the member's files of ``dataset`` up to ``period`` that are rejected
+def _latest_rejected(member: str, period: str, datasets: str) -> str:
+    """SQL ``FROM ... WHERE``: the member's files of ``datasets`` up to ``period`` that are rejected
     and not yet replaced by a later processed version of the same slice (``member`` and ``period``
-    are SQL expressions). A later period's premium cannot hold a claim's policy: a policy is
-    written before its claims."""
+    are SQL expressions, ``datasets`` a SQL list or subquery of dataset names). A later period's
+    premium cannot hold a claim's policy: a policy is written before its claims."""
     return (f"FROM {L}.submissions r WHERE r.member_id = {member} AND r.period <= {period} "
-            f"AND r.dataset = {literal(dataset)} "
+            f"AND r.dataset IN ({datasets}) "
             f"AND r.status = 'rejected' AND NOT EXISTS (SELECT 1 FROM {L}.submissions n "
             "WHERE n.member_id = r.member_id AND n.dataset = r.dataset AND n.period = r.period "
             "AND n.version > r.version AND n.status IN ('accepted', 'superseded', 'rejected'))")
@@ -306,8 +311,8 @@ def _waiting_for(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub:
             continue
         dataset = rule.params.get("dataset", contract.dataset)
         rejected = [r[0] for r in con.execute(
-            f"SELECT r.submission_id {_latest_rejected('?', '?', dataset)} ORDER BY r.period, r.version",
-            [sub.member_id, sub.period]).fetchall()]
+            f"SELECT r.submission_id {_latest_rejected('?', '?', '?')} ORDER BY r.period, r.version",
+            [sub.member_id, sub.period, dataset]).fetchall()]
         if rejected:
             return rule.id, check.failed(rule.id), dataset, rejected
     return None
