@@ -269,8 +269,8 @@ def datasets(schemas_dir: Path = SCHEMAS_DIR) -> tuple[str, ...]:
                     heapq.heappush(ready, other)
     if len(order) < len(needs):
         raise ContractError(f"The contracts' cross-dataset rules form a cycle: {_cycle(refs, set(order))}.",
-                            hint="A dataset cannot need the accepted data of a dataset that needs its own: "
-                                 "remove one of these exists_in rules.")
+                            hint="A dataset is processed after the datasets its exists_in rules read, so in "
+                                 "a cycle none can go first: remove or change one of these rules.")
     return tuple(order)
 
 
