@@ -28,7 +28,7 @@ for dag_id, dag in bag.dags.items():
         "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
         "owners": sorted({t.owner for t in dag.tasks}),
         "retry_delays": sorted({t.retry_delay.total_seconds() for t in dag.tasks}),
-        "backoff": sorted({t.retry_exponential_backoff for t in dag.tasks}),
+        "backoff": sorted({bool(t.retry_exponential_backoff) for t in dag.tasks}),   # mapped tasks: 2.0
     }
 heavy = [m for m in ("pipelines.ingest", "duckdb", "great_expectations", "pandas.io.parquet")
          if m in sys.modules]
