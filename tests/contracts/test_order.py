@@ -104,3 +104,14 @@ def test_an_unknown_dataset_is_still_refused_by_load_contract(tmp_path):
     with pytest.raises(ContractError) as err:
         load_contract("premium", None, schemas)
     assert (err.value.message, err.value.hint) == ("Unknown dataset 'premium'.", "Known datasets: policy, claim.")
+
+
+def test_an_exists_in_rule_without_a_dataset_is_a_contract_error(tmp_path):
+    schemas = _schemas(tmp_path)
+    rule = _exists_in("CLM-D02", "claim_no", "policy")
+    del rule["dataset"]
+    _add_rule(schemas, "claim", rule)
+    with pytest.raises(ContractError) as err:
+        datasets(schemas)
+    assert err.value.message == ("schemas/claim.yaml: rules.CLM-D02: an exists_in rule must name the dataset "
+                                 "it reads (dataset: <name>).")
