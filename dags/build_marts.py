@@ -11,38 +11,21 @@ transient errors (a busy catalog, I/O) are retried.
 
 from __future__ import annotations
 
-import datetime as dt
+from airflow.sdk import dag, task
 
-import pendulum
-from airflow.sdk import Asset, dag, task
-
-from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
-
-LAKE = Asset("insurshare://lake")
-MARTS = Asset("insurshare://marts")
+from pipelines.airflow.dags import LAKE, MARTS, dag_arguments, retry_aware
+from pipelines.airflow.orchestration import task_settings
 
 
-@dag(
-    dag_id="build_marts",
-    schedule=[LAKE],
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["insurshare", "marts"],
-    default_args={"owner": "insurshare", "retries": 3, "retry_delay": dt.timedelta(seconds=20),
-                  "retry_exponential_backoff": True},
-    doc_md=__doc__,
-)
+@dag(dag_id="build_marts", schedule=[LAKE], **dag_arguments("marts"), doc_md=__doc__)
 def build_marts():
     @task(outlets=[MARTS])
+    @retry_aware
     def build() -> dict:
         """Build every mart from the lake's latest data snapshot (skipped if already built)."""
         from pipelines.marts.build import build_marts as run
 
-        try:
-            result = run(task_settings())
-        except Exception as exc:
-            fail_unless_retryable(exc)
+        result = run(task_settings())
         print(result.line())
         return {"source_snapshot": result.source_snapshot, "snapshot": result.snapshot,
                 "skipped": result.skipped, "rows": result.rows}

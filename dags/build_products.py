@@ -13,15 +13,10 @@ Only transient errors (a busy catalog, I/O) are retried.
 
 from __future__ import annotations
 
-import datetime as dt
+from airflow.sdk import dag, get_current_context, task
 
-import pendulum
-from airflow.sdk import Asset, dag, get_current_context, task
-
-from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
-
-MARTS = Asset("insurshare://marts")
-PRODUCTS = Asset("insurshare://products")
+from pipelines.airflow.dags import MARTS, PRODUCTS, dag_arguments, retry_aware
+from pipelines.airflow.orchestration import task_settings
 
 
 def _rules(settings, params: dict):
@@ -36,26 +31,19 @@ def _rules(settings, params: dict):
 @dag(
     dag_id="build_products",
     schedule=[MARTS],
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["insurshare", "products", "disclosure"],
-    default_args={"owner": "insurshare", "retries": 3, "retry_delay": dt.timedelta(seconds=20),
-                  "retry_exponential_backoff": True},
+    **dag_arguments("products", "disclosure"),
     params={"profile": None, "min_members": None, "max_share": None},
     doc_md=__doc__,
 )
 def build_products():
     @task(outlets=[PRODUCTS])
+    @retry_aware
     def build() -> dict:
         """Rebuild every product from the lake's current snapshot with disclosure control."""
         from pipelines.products import build_products as run
 
         settings = task_settings()
-        try:
-            result = run(settings, _rules(settings, get_current_context()["params"]))
-        except Exception as exc:
-            fail_unless_retryable(exc)
+        result = run(settings, _rules(settings, get_current_context()["params"]))
         print("\n".join(result.lines()))
         return {"lake_snapshot": result.lake_snapshot, "marts_snapshot": result.marts_snapshot,
                 "products": sorted(result.rows), "withheld": result.control.withheld}

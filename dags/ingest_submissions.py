@@ -2,8 +2,9 @@
 
 Every 15 minutes (``INSURSHARE_INGEST_SCHEDULE`` sets another cron expression, or ``none``)
 and on demand: take files dropped in the landing zone into intake, then process every
-received submission in its own mapped task: premium data first, then claims
-(whose cross-dataset rule reads the member's accepted premium data). Each task runs the same
+received submission in its own mapped task, one dataset after another in the order the
+contracts' cross-dataset rules give (``contracts.datasets``: premium data first, then claims, whose
+``exists_in`` rule reads the member's accepted premium data). Each task runs the same
 ``pipelines.ingest.process_submission`` that ``insurshare ingest`` runs. A bad file ends in a
 recorded verdict, not a failed task; only transient errors (a busy catalog, I/O) are retried.
 One file never stops the others: a landing file that cannot be taken, or a submission the
@@ -14,15 +15,14 @@ The ``insurshare://lake`` asset is updated when a submission is published.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 
-import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
+from pipelines.airflow.dags import LAKE, dag_arguments, retry_aware
+from pipelines.airflow.orchestration import task_settings
+from pipelines.contracts import datasets, dependencies
 
-LAKE = Asset("insurshare://lake")
 # How often the landing zone is polled: a cron expression, or "none" for on-demand runs only.
 SCHEDULE = os.environ.get("INSURSHARE_INGEST_SCHEDULE") or "*/15 * * * *"
 
@@ -30,41 +30,33 @@ SCHEDULE = os.environ.get("INSURSHARE_INGEST_SCHEDULE") or "*/15 * * * *"
 @dag(
     dag_id="ingest_submissions",
     schedule=None if SCHEDULE.strip().lower() == "none" else SCHEDULE,
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["insurshare", "ingestion"],
-    default_args={"owner": "insurshare", "retries": 3, "retry_delay": dt.timedelta(seconds=20),
-                  "retry_exponential_backoff": True},
+    **dag_arguments("ingestion"),
     doc_md=__doc__,
 )
 def ingest_submissions():
     @task
+    @retry_aware
     def intake_landing() -> list[str]:
         """Receive files (with their manifests) dropped in $INSURSHARE_HOME/landing."""
         from pipelines.ingest import repair_snapshot_ids
         from pipelines.landing import receive_landing
 
-        try:
-            repair_snapshot_ids(task_settings())
-            return receive_landing(task_settings(), progress=print)
-        except Exception as exc:
-            fail_unless_retryable(exc)
+        repair_snapshot_ids(task_settings())
+        return receive_landing(task_settings(), progress=print)
 
     @task
+    @retry_aware
     def find_pending(dataset: str) -> list[str]:
         from pipelines.ingest import pending
 
         return pending(task_settings(), dataset)
 
     @task(outlets=[LAKE], map_index_template="{{ task.op_kwargs['submission_id'] }}")
+    @retry_aware
     def process(submission_id: str) -> dict:
         from pipelines.ingest import process_submission
 
-        try:
-            outcome = process_submission(task_settings(), submission_id, progress=print)
-        except Exception as exc:
-            fail_unless_retryable(exc)
+        outcome = process_submission(task_settings(), submission_id, progress=print)
         if outcome.failed:
             from airflow.sdk.exceptions import AirflowFailException
 
@@ -75,14 +67,17 @@ def ingest_submissions():
     def check_run() -> None:
         """Runs only when no task before it failed: otherwise the run ends failed."""
 
+    # pending_<dataset> -> process_<dataset> for each dataset; a dataset's pending task waits for the
+    # processing of every dataset it depends on (or, depending on none, for the landing intake).
     landing = intake_landing()
-    policy = find_pending.override(task_id="pending_policy", trigger_rule="all_done")("policy")
-    landing >> policy
-    processed_policy = process.override(task_id="process_policy").expand(submission_id=policy)
-    claim = find_pending.override(task_id="pending_claim", trigger_rule="all_done")("claim")
-    processed_policy >> claim
-    processed_claim = process.override(task_id="process_claim").expand(submission_id=claim)
-    [landing, processed_policy, processed_claim] >> check_run()
+    needs = dependencies()
+    processed = {}
+    for dataset in datasets():
+        found = find_pending.override(task_id=f"pending_{dataset}", trigger_rule="all_done")(dataset)
+        for before in [processed[d] for d in sorted(needs[dataset])] or [landing]:
+            before >> found
+        processed[dataset] = process.override(task_id=f"process_{dataset}").expand(submission_id=found)
+    [landing, *processed.values()] >> check_run()
 
 
 dag_object = ingest_submissions()

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pendulum
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
-from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
-
-LAKE = Asset("insurshare://lake")
+from pipelines.airflow.dags import LAKE, dag_arguments, retry_aware
+from pipelines.airflow.orchestration import task_settings
 
 
 def _build(part: str, snapshot: int) -> dict:
@@ -25,10 +23,7 @@ def _build(part: str, snapshot: int) -> dict:
     params = get_current_context()["params"]
     options = ReportOptions(today=dt.datetime.now(dt.UTC).date(),
                             movement_band=float(params.get("movement_band", 0.25)))
-    try:
-        built = build_reports(task_settings(), options, as_of=str(snapshot), parts=(part,))
-    except Exception as exc:
-        fail_unless_retryable(exc)
+    built = build_reports(task_settings(), options, as_of=str(snapshot), parts=(part,))
     print(f"{part}: {len(built.submissions)} submission report(s), {len(built.scorecards)} scorecard(s), "
           f"{built.written} file(s) written, snapshot {built.snapshot_id}")
     return {"snapshot": built.snapshot_id, "written": built.written,
@@ -38,17 +33,13 @@ def _build(part: str, snapshot: int) -> dict:
 @dag(
     dag_id="quality_reports",
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("30 6 * * *", timezone="UTC"), assets=[LAKE]),
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    max_active_runs=1,
-    tags=["insurshare", "reports", "quality"],
-    default_args={"owner": "insurshare", "retries": 2, "retry_delay": dt.timedelta(seconds=30),
-                  "retry_exponential_backoff": True},
+    **dag_arguments("reports", "quality", retries=2, retry_delay_seconds=30),
     params={"movement_band": 0.25},
     doc_md=__doc__,
 )
 def quality_reports():
     @task
+    @retry_aware
     def pin_snapshot() -> int:
         """The lake snapshot every report of this run is built from (skip: no lake yet)."""
         from pathlib import Path
@@ -60,24 +51,24 @@ def quality_reports():
         settings = task_settings()
         if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
             raise AirflowSkipException(f"No lake at {settings.catalog} yet: nothing to report.")
+        con = store.connect(settings, read_only=True)
         try:
-            con = store.connect(settings, read_only=True)
-            try:
-                return store.current_snapshot(con)
-            finally:
-                con.close()
-        except Exception as exc:
-            fail_unless_retryable(exc)
+            return store.current_snapshot(con)
+        finally:
+            con.close()
 
     @task
+    @retry_aware
     def submission_reports(snapshot: int) -> dict:
         return _build("submissions", snapshot)
 
     @task
+    @retry_aware
     def scorecards(snapshot: int) -> dict:
         return _build("scorecards", snapshot)
 
     @task
+    @retry_aware
     def dashboard(snapshot: int) -> dict:
         result = _build("dashboard", snapshot)
         print(f"dashboard: {result['dashboard']}")

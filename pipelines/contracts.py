@@ -9,6 +9,7 @@ platform runs is a ``Rule`` with a stable id, a severity, a description and a fi
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -206,19 +207,88 @@ def contract_files(dataset: str, schemas_dir: Path = SCHEMAS_DIR) -> list[Path]:
     return [p for p in [current, *older] if p.exists()]
 
 
+def _names(schemas_dir: Path = SCHEMAS_DIR) -> tuple[str, ...]:
+    """The datasets that have a current contract (``schemas/<dataset>.yaml``), by name."""
+    return tuple(sorted(p.stem for p in schemas_dir.glob("*.yaml")
+                        if p.stem not in ("codes", "submission")))
+
+
+def _references(schemas_dir: Path = SCHEMAS_DIR) -> dict[str, list[tuple[str, Rule]]]:
+    """For each dataset, the other datasets its current contract's ``exists_in`` rules read."""
+    names = _names(schemas_dir)
+    refs: dict[str, list[tuple[str, Rule]]] = {}
+    for name in names:
+        refs[name] = []
+        for rule in load_contract(name, None, schemas_dir).rules:
+            if rule.kind != "exists_in":
+                continue
+            target = rule.params.get("dataset")
+            if not target:
+                raise ContractError(f"{rule.source}: an exists_in rule must name the dataset it reads "
+                                    "(dataset: <name>).")
+            if target not in names:
+                raise ContractError(
+                    f"{rule.source}: exists_in names dataset {target!r}, which has no contract.",
+                    hint=f"Known datasets: {', '.join(names)}.", dataset=name)
+            if target != name:      # a rule reading the dataset's own accepted data orders nothing
+                refs[name].append((target, rule))
+    return refs
+
+
+def dependencies(schemas_dir: Path = SCHEMAS_DIR) -> dict[str, set[str]]:
+    """Dataset -> the datasets whose accepted data it needs first (its ``exists_in`` rules).
+
+    Read from each dataset's current contract: ``claim`` needs ``policy`` because
+    ``schemas/claim.yaml`` checks that a claim's policy is in the member's accepted premium data.
+    """
+    return {name: {target for target, _ in refs} for name, refs in _references(schemas_dir).items()}
+
+
 def datasets(schemas_dir: Path = SCHEMAS_DIR) -> tuple[str, ...]:
-    """Datasets that have a contract, in the order they are processed (policies before claims)."""
-    found = [p.stem for p in schemas_dir.glob("*.yaml")
-             if p.stem not in ("codes", "submission")]
-    order = {"policy": 0, "claim": 1}
-    return tuple(sorted(found, key=lambda d: (order.get(d, 9), d)))
+    """Datasets that have a contract, in the order they are processed.
+
+    A dataset comes after every dataset it depends on (see ``dependencies``: policies before
+    claims); datasets free to go in either order go by name. Raises ``ContractError`` when
+    the contracts' cross-dataset rules form a cycle or name a dataset that has no contract.
+    """
+    refs = _references(schemas_dir)
+    needs = {name: {target for target, _ in r} for name, r in refs.items()}
+    ready = [name for name, n in needs.items() if not n]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        name = heapq.heappop(ready)
+        order.append(name)
+        for other, n in needs.items():
+            if name in n:
+                n.discard(name)
+                if not n:
+                    heapq.heappush(ready, other)
+    if len(order) < len(needs):
+        raise ContractError(f"The contracts' cross-dataset rules form a cycle: {_cycle(refs, set(order))}.",
+                            hint="A dataset is processed after the datasets its exists_in rules read, so in "
+                                 "a cycle none can go first: remove or change one of these rules.")
+    return tuple(order)
+
+
+def _cycle(refs: Mapping[str, list[tuple[str, Rule]]], done: set[str]) -> str:
+    """One cycle among the datasets left unordered, each step with the rule that makes it."""
+    path = [min(n for n in refs if n not in done)]
+    while True:     # every dataset left needs another one left, so this walk comes back
+        target = min(t for t, _ in refs[path[-1]] if t not in done)
+        if target in path:
+            steps = [*path[path.index(target):], target]
+            break
+        path.append(target)
+    return "; ".join(f"{a} needs {b} ({next(r.source for t, r in refs[a] if t == b)})"
+                     for a, b in zip(steps, steps[1:], strict=False))
 
 
 @cache
 def load_contract(dataset: str, version: str | None = None,
                   schemas_dir: Path = SCHEMAS_DIR) -> DatasetContract:
     """The contract of ``dataset`` in ``version`` (the current one when ``version`` is None)."""
-    if dataset not in datasets(schemas_dir):
+    if dataset not in _names(schemas_dir):     # not datasets(): ordering them loads every contract
         raise ContractError(
             f"Unknown dataset {dataset!r}.",
             hint=f"Known datasets: {', '.join(datasets(schemas_dir))}.")

@@ -22,13 +22,13 @@ import duckdb
 
 from pipelines import archive, store
 from pipelines.config import Settings
-from pipelines.contracts import DatasetContract, SubmissionRules, load_contract, load_submission_rules
-from pipelines.core.domain import RuleKind
-from pipelines.core.sql import literal
+from pipelines.contracts import DatasetContract, SubmissionRules, dependencies, load_contract, load_submission_rules
+from pipelines.core.domain import WAITING, RuleKind
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
-from pipelines.lake import write_transaction
+from pipelines.lake import Lake, write_transaction
 from pipelines.privacy.tokens import load_key
 from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshot
 from pipelines.staging import StagedFile, stage_file, staging_connection
@@ -59,44 +59,48 @@ class Outcome:
     def line(self) -> str:
         rows = f"{self.rows_total:,} rows" if self.rows_total is not None else "unreadable"
         extra = f", {self.rows_quarantined:,} quarantined" if self.rows_quarantined else ""
-        why = f" - {self.reasons[0]}" if self.reasons and self.status in ("rejected", "held") else ""
+        why = f" - {self.reasons[0]}" if self.reasons and self.status in (Status.REJECTED, Status.HELD) else ""
         return f"{self.submission_id}: {self.status} ({rows}{extra}){why}"
 
 
 def pending(settings: Settings, dataset: str | None = None) -> list[str]:
     """Received submissions waiting to be processed, oldest slice and version first.
 
-    A claim submission waits while the same member has premium submissions not yet processed:
-    its cross-dataset rule must see the member's accepted premium data. A ``held`` submission
-    (see ``_waiting_for``) comes back once the rejected file it waits for has been replaced.
+    A submission of a dataset that depends on others (``contracts.dependencies``: a claim's
+    cross-dataset rule reads the member's accepted premium data) waits while the same member
+    has submissions of those datasets not yet processed. A ``held`` submission (see
+    ``_waiting_for``) comes back once no file of a dataset it depends on, of its member and of
+    its period or an earlier one, is rejected and not yet replaced.
     """
     if not Path(settings.catalog).exists() and not settings.catalog_is_postgres:
         return []
-    con = store.connect(settings, read_only=True)
-    try:
+    pairs = sorted((d, n) for d, needs in dependencies(settings.schemas_dir).items() for n in needs)
+    with Lake(settings, read_only=True) as lake:
+        con = lake.con
         if "submissions" not in store.lake_tables(con):
             return []
-        sql = (f"SELECT s.submission_id FROM {L}.submissions s WHERE (s.status = 'received' "
-               f"OR (s.status = 'held' AND NOT EXISTS (SELECT 1 {_latest_rejected('s.member_id', 's.period', 'policy')}))) "
+        needed = "SELECT d.needs FROM needs d WHERE d.dataset = s.dataset"
+        sql = ("WITH needs AS (SELECT unnest(?::VARCHAR[]) AS dataset, unnest(?::VARCHAR[]) AS needs) "
+               f"SELECT s.submission_id FROM {L}.submissions s WHERE (s.status = {Status.RECEIVED.sql} "
+               f"OR (s.status = {Status.HELD.sql} AND NOT EXISTS (SELECT 1 {_latest_rejected('s.member_id', 's.period', needed)}))) "
                + ("AND s.dataset = ? " if dataset else "")
-               + f"AND NOT (s.dataset = 'claim' AND EXISTS (SELECT 1 FROM {L}.submissions p WHERE "
-               "p.member_id = s.member_id AND p.dataset = 'policy' AND p.status = 'received')) "
+               + f"AND NOT EXISTS (SELECT 1 FROM {L}.submissions p WHERE p.member_id = s.member_id "
+               f"AND p.dataset IN ({needed}) AND p.status = {Status.RECEIVED.sql}) "
                "ORDER BY s.member_id, s.period, s.dataset, s.version")
-        return [r[0] for r in con.execute(sql, [dataset] if dataset else []).fetchall()]
-    finally:
-        con.close()
+        args = [[d for d, _ in pairs], [n for _, n in pairs], *([dataset] if dataset else [])]
+        return [r[0] for r in con.execute(sql, args).fetchall()]
 
 
-def _latest_rejected(member: str, period: str, dataset: str) -> str:
-    """SQL ``FROM ... WHERE``: the member's files of ``dataset`` up to ``period`` that are rejected
+def _latest_rejected(member: str, period: str, datasets: str) -> str:
+    """SQL ``FROM ... WHERE``: the member's files of ``datasets`` up to ``period`` that are rejected
     and not yet replaced by a later processed version of the same slice (``member`` and ``period``
-    are SQL expressions). A later period's premium cannot hold a claim's policy: a policy is
-    written before its claims."""
+    are SQL expressions, ``datasets`` a SQL list or subquery of dataset names). A later period's
+    premium cannot hold a claim's policy: a policy is written before its claims."""
     return (f"FROM {L}.submissions r WHERE r.member_id = {member} AND r.period <= {period} "
-            f"AND r.dataset = {literal(dataset)} "
-            f"AND r.status = 'rejected' AND NOT EXISTS (SELECT 1 FROM {L}.submissions n "
+            f"AND r.dataset IN ({datasets}) "
+            f"AND r.status = {Status.REJECTED.sql} AND NOT EXISTS (SELECT 1 FROM {L}.submissions n "
             "WHERE n.member_id = r.member_id AND n.dataset = r.dataset AND n.period = r.period "
-            "AND n.version > r.version AND n.status IN ('accepted', 'superseded', 'rejected'))")
+            f"AND n.version > r.version AND n.status IN ({Status.ACCEPTED.sql}, {Status.SUPERSEDED.sql}, {Status.REJECTED.sql}))")
 
 
 @dataclass
@@ -139,7 +143,7 @@ def ingest_all(settings: Settings, submission_ids: list[str] | None = None, *, a
                 say(f"{sid}: postponed - {run.postponed[sid]}")
                 continue
             run.outcomes.append(outcome)
-            if outcome.status == "held" and sid not in held_again:
+            if outcome.status == Status.HELD and sid not in held_again:
                 held_again.add(sid)      # offered again if the file it waits for is accepted in this run
                 seen.discard(sid)
             if outcome.failed:
@@ -157,26 +161,23 @@ def requeue(settings: Settings, submission_ids: list[str]) -> list[str]:
     """
     from pipelines import audit
 
-    con = store.connect(settings, read_only=False)
-    try:
+    with Lake(settings, read_only=False) as lake:
         def work(c: duckdb.DuckDBPyConnection) -> list[str]:
             rows = c.execute(
                 f"SELECT submission_id FROM {L}.submissions WHERE list_contains(?, submission_id) "
-                "AND status = 'rejected' AND starts_with(verdict_reasons[1], 'SUB-PROCESSING')",
+                f"AND status = {Status.REJECTED.sql} AND starts_with(verdict_reasons[1], 'SUB-PROCESSING')",
                 [submission_ids]).fetchall()
             ids = [r[0] for r in rows]
             for table in ("rule_results", "quarantine", "validation_results"):
                 c.execute(f"DELETE FROM {L}.{table} WHERE list_contains(?, submission_id)", [ids])
-            c.execute(f"UPDATE {L}.submissions SET status = 'received', verdict = NULL, verdict_reasons = NULL, "
+            c.execute(f"UPDATE {L}.submissions SET status = {Status.RECEIVED.sql}, verdict = NULL, verdict_reasons = NULL, "
                       "processed_at = NULL, snapshot_id = NULL WHERE list_contains(?, submission_id)", [ids])
             for sid in ids:
                 audit.append(c, "requeued", sid, {"reason": "processing failed; queued again by the operator"})
             return ids
 
-        ids, _ = write_transaction(con, settings, work, message="requeue failed submissions")
+        ids, _ = lake.write(work, message="requeue failed submissions")
         return ids
-    finally:
-        con.close()
 
 
 def _with_retries(settings: Settings, submission_id: str, attempts: int, run: Run) -> Outcome | None:
@@ -206,10 +207,10 @@ def process_submission(settings: Settings, submission_id: str,
     so it never stays ``received`` to crash every later run.
     """
     with claim(settings, submission_id) as folder:
-        con = store.connect(settings, read_only=False)
-        try:
+        with Lake(settings, read_only=False) as lake:
+            con = lake.con
             sub = load_submission(con, submission_id)
-            if sub.status not in ("received", "held"):
+            if sub.status not in WAITING:
                 return _outcome_of(con, submission_id, already_done=True)
             try:
                 outcome = _run(con, settings, sub, folder)
@@ -220,8 +221,6 @@ def process_submission(settings: Settings, submission_id: str,
             if progress:
                 progress(outcome.line())
             return outcome
-        finally:
-            con.close()
 
 
 def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, work: Path) -> Outcome:
@@ -308,8 +307,8 @@ def _waiting_for(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub:
             continue
         dataset = rule.params.get("dataset", contract.dataset)
         rejected = [r[0] for r in con.execute(
-            f"SELECT r.submission_id {_latest_rejected('?', '?', dataset)} ORDER BY r.period, r.version",
-            [sub.member_id, sub.period]).fetchall()]
+            f"SELECT r.submission_id {_latest_rejected('?', '?', '?')} ORDER BY r.period, r.version",
+            [sub.member_id, sub.period, dataset]).fetchall()]
         if rejected:
             return rule.id, check.failed(rule.id), dataset, rejected
     return None
@@ -329,15 +328,15 @@ def _hold(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, c
     def work(c: duckdb.DuckDBPyConnection) -> None:
         status = c.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",
                            [sub.submission_id]).fetchone()[0]
-        if status not in ("received", "held"):
+        if status not in WAITING:
             return
-        c.execute(f"UPDATE {L}.submissions SET status = 'held', verdict = 'held', verdict_reasons = ?, "
+        c.execute(f"UPDATE {L}.submissions SET status = {Status.HELD.sql}, verdict = 'held', verdict_reasons = ?, "
                   "rows_total = ?, processed_at = ? WHERE submission_id = ?",
                   [[message], check.rows, dt.datetime.now(dt.UTC).replace(tzinfo=None), sub.submission_id])
         audit.append(c, "held", sub.submission_id, {"rule": rule_id, "rows": rows, "waiting_for": rejected})
 
     write_transaction(con, settings, work, message=f"hold {sub.submission_id}")
-    return Outcome(submission_id=sub.submission_id, status="held", rows_total=check.rows, rows_accepted=0,
+    return Outcome(submission_id=sub.submission_id, status=Status.HELD, rows_total=check.rows, rows_accepted=0,
                    rows_quarantined=0, reasons=(message,))
 
 
@@ -389,15 +388,15 @@ def repair_snapshot_ids(settings: Settings) -> int:
     record did not (a crash between the two); the commit message names the submission."""
     if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
         return 0
-    con = store.connect(settings, read_only=False)
-    try:
+    with Lake(settings, read_only=False) as lake:
+        con = lake.con
         if "submissions" not in store.lake_tables(con):
             return 0
         missing = con.execute(f"""
             SELECT s.submission_id, max(n.snapshot_id)
             FROM {L}.submissions s JOIN ducklake_snapshots('{L}') n
               ON json_extract_string(n.commit_extra_info, '$.submission_id') = s.submission_id
-            WHERE s.snapshot_id IS NULL AND s.status NOT IN ('received', 'refused')
+            WHERE s.snapshot_id IS NULL AND s.status NOT IN ({Status.RECEIVED.sql}, {Status.REFUSED.sql})
             GROUP BY 1""").fetchall()
         for sid, snap in missing:
             write_transaction(con, settings,
@@ -406,5 +405,3 @@ def repair_snapshot_ids(settings: Settings) -> int:
                                         [snap, sid]),
                                     message=f"repair snapshot id of {sid}")
         return len(missing)
-    finally:
-        con.close()
