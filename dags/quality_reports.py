@@ -47,15 +47,13 @@ def quality_reports():
         from airflow.sdk.exceptions import AirflowSkipException
 
         from pipelines import store
+        from pipelines.lake import Lake
 
         settings = task_settings()
         if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
             raise AirflowSkipException(f"No lake at {settings.catalog} yet: nothing to report.")
-        con = store.connect(settings, read_only=True)
-        try:
-            return store.current_snapshot(con)
-        finally:
-            con.close()
+        with Lake(settings) as lake:
+            return store.current_snapshot(lake.con)
 
     @task
     @retry_aware
