@@ -21,10 +21,11 @@ import pendulum
 from airflow.sdk import Asset, dag, task
 
 from pipelines.airflow.orchestration import fail_unless_retryable, task_settings
+from pipelines.config import setting
 
 LAKE = Asset("insurshare://lake")
 # How often the landing zone is polled: a cron expression, or "none" for on-demand runs only.
-SCHEDULE = os.environ.get("INSURSHARE_INGEST_SCHEDULE") or "*/15 * * * *"
+SCHEDULE = setting("INSURSHARE_INGEST_SCHEDULE").read(os.environ)
 
 
 @dag(
