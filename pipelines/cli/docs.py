@@ -1,6 +1,7 @@
 """Documentation generated from the code and the contracts: README's configuration table (from
-``pipelines.config.SETTINGS``), command reference and data dictionary. ``insurshare docs`` rewrites them; ``insurshare docs --check`` (run by the
-tests) fails when README.md has drifted from the code."""
+``pipelines.config.SETTINGS``), command reference and data dictionary. ``insurshare docs``
+rewrites them; ``insurshare docs --check`` (run by the tests) fails when README.md has drifted
+from the code."""
 
 from __future__ import annotations
 
