@@ -62,7 +62,7 @@ def command(group: click.Group, *args, **kwargs):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @setting_option("--home", type=click.Path(path_type=Path), env="INSURSHARE_HOME",
-                help="The platform's working folder (landing, archive, lake, reports).")
+                help="The platform's working folder (landing, archive, lake, reports)")
 @click.version_option(package_name="insurshare")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:
