@@ -16,7 +16,7 @@ from pipelines.config import PROJECT_ROOT, SETTINGS, Settings, setting
 from pipelines.errors import ConfigError
 from pipelines.faults import InjectedFault, checkpoint
 
-SOURCE_DIRS = ("pipelines", "dags", "benchmarks")
+SOURCE_DIRS = ("pipelines", "dags", "benchmarks", "scripts")
 NAME = re.compile(r"\bINSURSHARE_[A-Z0-9_]*[A-Z0-9]\b")
 # Read by the tests only (never by the platform), so not settings: INSURSHARE_DOCS_SCREENSHOT
 # (tests/reports/test_browser.py writes the README's dashboard screenshot when it is set).
