@@ -15,6 +15,7 @@ from pathlib import Path
 from benchmarks.data import LINES, REGIONS
 from pipelines import store
 from pipelines.config import Settings
+from pipelines.lake import Lake
 
 MEMBERS = ("M001", "M002", "M003", "M004", "M005")
 VALUATIONS = ["2024-03-31", "2024-06-30", "2024-09-30", "2024-12-31",
@@ -93,16 +94,14 @@ def build_big_lake(home: Path, claim_rows: int) -> dict:
     member at a time (one transaction each), one INSERT per slice."""
     settings = Settings.from_env(home=home)
     claims = max(1000, int(claim_rows / 4.4))           # a claim appears in about 4.4 snapshots
-    con = store.connect(settings, read_only=False)
-    try:
-        store.ensure_lake(con, settings)
+    with Lake(settings, read_only=False) as lake:
+        con = lake.con
+        lake.ensure()
         for member in range(len(MEMBERS)):
-            store.write_transaction(con, settings, lambda c, m=member: _write_member(c, claims, m),
+            lake.write(lambda c, m=member: _write_member(c, claims, m),
                                     message=f"benchmark lake {MEMBERS[member]}")
         rows = con.execute(f"SELECT count(*) FROM {store.LAKE}.claim").fetchone()[0]
         policies = con.execute(f"SELECT count(*) FROM {store.LAKE}.policy").fetchone()[0]
-    finally:
-        con.close()
     return {"claim_rows": rows, "claims": claims, "policy_rows": policies}
 
 
@@ -110,29 +109,24 @@ def add_one_submission(home: Path) -> dict:
     """M003 resubmits its latest claim snapshot (2025Q4) with every paid amount 1% higher."""
     settings = Settings.from_env(home=home)
     slice_ = "member_id = 'M003' AND period = '2025Q4'"
-    con = store.connect(settings, read_only=False)
-    try:
+    with Lake(settings, read_only=False) as lake:
         def work(c):
             c.execute(f"CREATE OR REPLACE TEMP TABLE resub AS SELECT * FROM {store.LAKE}.claim WHERE {slice_}")
             c.execute(f"DELETE FROM {store.LAKE}.claim WHERE {slice_}")
             return c.execute(f"INSERT INTO {store.LAKE}.claim SELECT * REPLACE (CAST(paid_to_date * 1.01 AS "
                              "DECIMAL(18,2)) AS paid_to_date, 'bench-v2' AS submission_id) FROM resub").fetchone()[0]
 
-        rows, snapshot = store.write_transaction(con, settings, work, message="benchmark resubmission")
-    finally:
-        con.close()
+        rows, snapshot = lake.write(work, message="benchmark resubmission")
     return {"member": "M003", "period": "2025Q4", "rows": rows, "snapshot": snapshot}
 
 
 def add_new_quarter(home: Path, claim_rows: int) -> dict:
     """M002 submits its claim snapshot of the next quarter (2026Q1): a new valuation."""
     settings = Settings.from_env(home=home)
-    con = store.connect(settings, read_only=False)
-    try:
+    with Lake(settings, read_only=False) as lake:
+        con = lake.con
         con.execute(f"CREATE TEMP TABLE member_claims AS {_claims_sql(max(1000, int(claim_rows / 4.4)), 1)}")
         sql = f"INSERT INTO {store.LAKE}.claim ({_CLAIM_COLUMNS}) {_snapshot_sql(NEXT_VALUATION, 'bench-2026Q1')}"
-        rows, snapshot = store.write_transaction(con, settings, lambda c: c.execute(sql).fetchone()[0],
+        rows, snapshot = lake.write(lambda c: c.execute(sql).fetchone()[0],
                                                  message="benchmark new quarter")
-    finally:
-        con.close()
     return {"member": "M002", "period": "2026Q1", "rows": rows, "snapshot": snapshot}

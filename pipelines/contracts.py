@@ -19,15 +19,12 @@ from typing import Any
 import yaml
 
 from pipelines.config import SCHEMAS_DIR
+from pipelines.core.domain import RuleKind
 from pipelines.errors import ContractError
 
 SEVERITIES = ("fatal", "error", "warn")
 BASE_TYPES = ("string", "date", "integer", "decimal")
-ROW_RULE_KINDS = (
-    "required", "type", "codes", "pattern", "free_text", "max_length",
-    "unique", "unique_across_periods", "compare", "range", "check_digit",
-    "resident_id_agrees", "exists_in", "identifiers_in_text",
-)
+ROW_RULE_KINDS = tuple(k.value for k in RuleKind)
 CHECK_DIGIT_SCHEMES = ("resident_id", "credit_code", "vin", "resident_id_or_credit_code")
 COMPARE_OPS = (">", ">=", "<", "<=", "=")
 PERIOD_BOUNDS = ("period_start", "period_end")
@@ -81,7 +78,7 @@ class Rule:
     """One check on rows, with its id, severity and the text a member reads when it fails."""
 
     id: str
-    kind: str
+    kind: RuleKind
     severity: str
     description: str
     fix: str
@@ -97,7 +94,7 @@ class Rule:
     @property
     def touches_identifier_values(self) -> bool:
         """Rules that read raw identifier values run before tokenisation and only in SQL."""
-        return self.kind in ("check_digit", "resident_id_agrees", "identifiers_in_text") or bool(
+        return self.kind in (RuleKind.CHECK_DIGIT, RuleKind.RESIDENT_ID_AGREES, RuleKind.IDENTIFIERS_IN_TEXT) or bool(
             self.params.get("identifier"))
 
 
@@ -298,37 +295,37 @@ def _derived_rules(prefix: str, columns: tuple[Column, ...], source: str) -> lis
         if c.required or c.required_when:
             cond = " and ".join(f"{k} is {'/'.join(v)}" for k, v in c.required_when.items())
             rules.append(Rule(
-                id=f"{prefix}-REQ-{c.name}", kind="required", severity="error",
+                id=f"{prefix}-REQ-{c.name}", kind=RuleKind.REQUIRED, severity="error",
                 description=f"{c.name} is present and valid" + (f" when {cond}" if cond else "") + ".",
                 fix=f"Fill in {c.name} on every row" + (f" where {cond}" if cond else "") + ".",
                 columns=(c.name,), when=c.required_when, source=where))
         if c.base_type != "string":
             rules.append(Rule(
-                id=f"{prefix}-TYPE-{c.name}", kind="type", severity="error",
+                id=f"{prefix}-TYPE-{c.name}", kind=RuleKind.TYPE, severity="error",
                 description=f"{c.name} parses as {_type_words(c)}.",
                 fix=f"Write {c.name} as {_type_words(c)}.",
                 columns=(c.name,), params={"type": c.sql_type}, source=where))
         if c.codes:
             rules.append(Rule(
-                id=f"{prefix}-CODE-{c.name}", kind="codes", severity=c.severity,
+                id=f"{prefix}-CODE-{c.name}", kind=RuleKind.CODES, severity=c.severity,
                 description=f"{c.name} is a code of the list {c.codes!r}.",
                 fix=f"Use a code from the {c.codes!r} list of schemas/codes.yaml.",
                 columns=(c.name,), params={"codes": c.codes}, source=where))
         if c.pattern:
             rules.append(Rule(
-                id=f"{prefix}-FMT-{c.name}", kind="pattern", severity=c.severity,
+                id=f"{prefix}-FMT-{c.name}", kind=RuleKind.PATTERN, severity=c.severity,
                 description=f"{c.name} matches the pattern {c.pattern} (spreadsheet formulas are refused).",
                 fix=f"Write {c.name} in the format of the contract, as plain text.",
                 columns=(c.name,), params={"pattern": c.pattern, "identifier": c.identifier},
                 source=where))
         if c.free_text:
             rules.append(Rule(
-                id=f"{prefix}-SAFE-{c.name}", kind="free_text", severity="error",
+                id=f"{prefix}-SAFE-{c.name}", kind=RuleKind.FREE_TEXT, severity="error",
                 description=f"{c.name} does not start with = + - @ or a tab (a spreadsheet formula).",
                 fix=f"Remove the leading formula character from {c.name}.",
                 columns=(c.name,), source=where))
             rules.append(Rule(
-                id=f"{prefix}-PII-{c.name}", kind="identifiers_in_text", severity="warn",
+                id=f"{prefix}-PII-{c.name}", kind=RuleKind.IDENTIFIERS_IN_TEXT, severity="warn",
                 description=(f"{c.name} holds no personal identifier (resident id, credit code, VIN, mobile "
                              "or landline number, bank card, e-mail); one found is masked in the published value."),
                 fix=(f"Leave identity numbers, phone numbers, VINs, bank cards and e-mail addresses out of "
@@ -336,7 +333,7 @@ def _derived_rules(prefix: str, columns: tuple[Column, ...], source: str) -> lis
                 columns=(c.name,), source=where))
         if c.max_length:
             rules.append(Rule(
-                id=f"{prefix}-LEN-{c.name}", kind="max_length", severity="error",
+                id=f"{prefix}-LEN-{c.name}", kind=RuleKind.MAX_LENGTH, severity="error",
                 description=f"{c.name} is at most {c.max_length} characters long.",
                 fix=f"Shorten {c.name} to {c.max_length} characters.",
                 columns=(c.name,), params={"max_length": c.max_length}, source=where))
@@ -359,17 +356,17 @@ def _parse_rule(raw: Mapping[str, Any], columns: tuple[Column, ...], source: str
         raise ContractError(f"{where}: unknown rule kind {kind!r}.")
     if severity not in SEVERITIES:
         raise ContractError(f"{where}: unknown severity {severity!r}.")
-    if kind in ("unique", "unique_across_periods"):
+    if kind in (RuleKind.UNIQUE, RuleKind.UNIQUE_ACROSS_PERIODS):
         cols = tuple(raw["columns"])
-    elif kind == "compare":
+    elif kind == RuleKind.COMPARE:
         if raw["op"] not in COMPARE_OPS:
             raise ContractError(f"{where}: unknown operator {raw['op']!r}.")
         cols = (raw["left"], raw["right"])
-    elif kind == "resident_id_agrees":
+    elif kind == RuleKind.RESIDENT_ID_AGREES:
         cols = (raw["column"], raw["birth_date"], raw["gender"])
     else:
         cols = (raw["column"],)
-    if kind == "check_digit" and raw.get("scheme") not in CHECK_DIGIT_SCHEMES:
+    if kind == RuleKind.CHECK_DIGIT and raw.get("scheme") not in CHECK_DIGIT_SCHEMES:
         raise ContractError(f"{where}: unknown check-digit scheme {raw.get('scheme')!r}.")
     when = {k: tuple(str(x) for x in v) for k, v in raw.get("when", {}).items()}
     names = {c.name for c in columns}
@@ -378,5 +375,5 @@ def _parse_rule(raw: Mapping[str, Any], columns: tuple[Column, ...], source: str
             raise ContractError(f"{where}: column {name!r} is not in the contract.")
     params = {k: v for k, v in raw.items()
               if k not in ("id", "kind", "severity", "description", "fix", "when", "columns")}
-    return Rule(id=rid, kind=kind, severity=severity, description=raw["description"],
+    return Rule(id=rid, kind=RuleKind(kind), severity=severity, description=raw["description"],
                 fix=raw.get("fix", ""), columns=cols, params=params, when=when, source=where)

@@ -23,10 +23,12 @@ import duckdb
 from pipelines import archive, store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, SubmissionRules, load_contract, load_submission_rules
+from pipelines.core.domain import RuleKind
 from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
+from pipelines.lake import write_transaction
 from pipelines.privacy.tokens import load_key
 from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshot
 from pipelines.staging import StagedFile, stage_file, staging_connection
@@ -171,7 +173,7 @@ def requeue(settings: Settings, submission_ids: list[str]) -> list[str]:
                 audit.append(c, "requeued", sid, {"reason": "processing failed; queued again by the operator"})
             return ids
 
-        ids, _ = store.write_transaction(con, settings, work, message="requeue failed submissions")
+        ids, _ = write_transaction(con, settings, work, message="requeue failed submissions")
         return ids
     finally:
         con.close()
@@ -252,13 +254,13 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
             checkpoint(settings, "publish-before-commit")
             return published
 
-        result, snapshot = store.write_transaction(
+        result, snapshot = write_transaction(
             con, settings, publish_and_maybe_crash,
             message=f"publish {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
     if not result.already_done:
         timings["publish"] = time.perf_counter() - t3
         checkpoint(settings, "after-publish-commit")
-        store.write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, timings),
+        write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, timings),
                                 message=f"record snapshot of {sub.submission_id}")
     check, verdict = checked.check, checked.verdict
     return Outcome(submission_id=sub.submission_id, status=result.status,
@@ -302,7 +304,7 @@ def _waiting_for(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub:
     if check is None:
         return None
     for rule in contract.rules:
-        if rule.kind != "exists_in" or not check.failed(rule.id):
+        if rule.kind != RuleKind.EXISTS_IN or not check.failed(rule.id):
             continue
         dataset = rule.params.get("dataset", contract.dataset)
         rejected = [r[0] for r in con.execute(
@@ -334,7 +336,7 @@ def _hold(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, c
                   [[message], check.rows, dt.datetime.now(dt.UTC).replace(tzinfo=None), sub.submission_id])
         audit.append(c, "held", sub.submission_id, {"rule": rule_id, "rows": rows, "waiting_for": rejected})
 
-    store.write_transaction(con, settings, work, message=f"hold {sub.submission_id}")
+    write_transaction(con, settings, work, message=f"hold {sub.submission_id}")
     return Outcome(submission_id=sub.submission_id, status="held", rows_total=check.rows, rows_accepted=0,
                    rows_quarantined=0, reasons=(message,))
 
@@ -354,12 +356,12 @@ def _record_failure(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Sub
     verdict = Verdict(accepted=False, failed_checks=("SUB-PROCESSING",), reasons=(message,))
     contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
     checked = Checked(verdict, None, None, None, {})
-    result, snapshot = store.write_transaction(
+    result, snapshot = write_transaction(
         con, settings, lambda c: publish(c, sub, contract, load_submission_rules(settings.schemas_dir),
                                          checked, {}, None),
         message=f"record failure of {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
     if not result.already_done:
-        store.write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, {}),
+        write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, {}),
                                 message=f"record snapshot of {sub.submission_id}")
     return Outcome(submission_id=sub.submission_id, status=result.status, rows_total=None, rows_accepted=0,
                    rows_quarantined=0, reasons=verdict.reasons, snapshot_id=snapshot, failed=True)
@@ -398,7 +400,7 @@ def repair_snapshot_ids(settings: Settings) -> int:
             WHERE s.snapshot_id IS NULL AND s.status NOT IN ('received', 'refused')
             GROUP BY 1""").fetchall()
         for sid, snap in missing:
-            store.write_transaction(con, settings,
+            write_transaction(con, settings,
                                     lambda c, sid=sid, snap=snap: c.execute(
                                         f"UPDATE {L}.submissions SET snapshot_id = ? WHERE submission_id = ?",
                                         [snap, sid]),

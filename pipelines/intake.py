@@ -24,9 +24,10 @@ import duckdb
 from pipelines import archive, audit, store
 from pipelines.config import Settings
 from pipelines.contracts import datasets, load_contract
+from pipelines.core.domain import SubmissionStatus as Status
+from pipelines.core.domain import format_of, parse_period, text_encoding
 from pipelines.errors import ContractError, InsurShareError, SubmissionError
-from pipelines.staging import format_of, text_encoding
-from pipelines.validation.context import parse_period
+from pipelines.lake import Lake, write_transaction
 
 MEMBER_RE = re.compile(r"[A-Z][A-Z0-9]{2,15}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
@@ -202,7 +203,7 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
             _record_refusal(c, settings, manifest, file_name, sha, size, archived, exc)
             raise
         period = parse_period(manifest.period).label
-        rec, _ = store.write_transaction(
+        rec, _ = write_transaction(
             c, settings,
             lambda w: _record(w, manifest, period, version, file_name, sha, size, archived, received_at),
             message=f"receive {manifest.member_id} {manifest.dataset} {period}")
@@ -216,12 +217,9 @@ def intake_connection(settings: Settings, con: duckdb.DuckDBPyConnection | None 
     if con is not None:
         yield con
         return
-    con = store.connect(settings, read_only=False)
-    try:
-        store.ensure_lake(con, settings)
-        yield con
-    finally:
-        con.close()
+    with Lake(settings, read_only=False) as lake:
+        lake.ensure()
+        yield lake.con
 
 
 def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, version: str,
@@ -235,12 +233,12 @@ def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, ver
             return Received(load_submission(con, sid), created=False, supersedes=None)
     number = (rows[-1][1] + 1) if rows else 1
     sid = f"{manifest.member_id}-{manifest.dataset}-{period}-v{number}"
-    current = next((r[0] for r in reversed(rows) if r[3] == "accepted"), None)
+    current = next((r[0] for r in reversed(rows) if r[3] == Status.ACCEPTED), None)
     body = {**asdict(manifest), "period": period, "contract_version": version}
     con.execute(
         f"INSERT INTO {store.LAKE}.submissions (submission_id, member_id, dataset, period, version, "
         "contract_version, status, file_name, file_format, encoding, file_bytes, sha256, archive_path, "
-        "manifest, received_at) VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"manifest, received_at) VALUES (?, ?, ?, ?, ?, ?, {Status.RECEIVED.sql}, ?, ?, ?, ?, ?, ?, ?, ?)",
         [sid, manifest.member_id, manifest.dataset, period, number, version, file_name,
          format_of(file_name), manifest.encoding, size, sha, str(archived), json.dumps(body),
          received_at])
@@ -261,7 +259,7 @@ def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest
             f"INSERT INTO {store.LAKE}.submissions (submission_id, member_id, dataset, period, "
             "contract_version, status, verdict, verdict_reasons, file_name, file_format, file_bytes, "
             "sha256, archive_path, manifest, received_at, processed_at) "
-            "VALUES (?, ?, ?, ?, ?, 'refused', 'rejected', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"VALUES (?, ?, ?, ?, ?, {Status.REFUSED.sql}, 'rejected', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [sid, manifest.member_id[:64], manifest.dataset[:64], manifest.period[:16],
              manifest.contract_version, [str(exc)], file_name[:255], format_of(file_name), size, sha,
              str(archived) if archived else None, json.dumps(asdict(manifest))[:4096], stamp.replace(tzinfo=None),
@@ -269,7 +267,7 @@ def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest
         audit.append(c, "refused", sid, {"file_name": file_name, "file_bytes": size, "sha256": sha,
                                          "reason": str(exc)})
 
-    store.write_transaction(con, settings, work, message=f"refuse {file_name}")
+    write_transaction(con, settings, work, message=f"refuse {file_name}")
 
 
 def refuse_file(settings: Settings, path: Path, error: InsurShareError,

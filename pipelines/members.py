@@ -8,6 +8,7 @@ from pipelines import audit, store
 from pipelines.config import Settings
 from pipelines.errors import SubmissionError
 from pipelines.intake import MEMBER_RE
+from pipelines.lake import Lake
 
 
 def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
@@ -16,8 +17,6 @@ def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
         if not MEMBER_RE.fullmatch(member_id):
             raise SubmissionError(f"Member id {member_id!r} is not valid: an upper-case letter then "
                                   "2-15 upper-case letters or digits.")
-    con = store.connect(settings, read_only=False)
-    store.ensure_lake(con, settings)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
     def work(c):
@@ -28,16 +27,12 @@ def add_members(settings: Settings, members: dict[str, str]) -> list[str]:
             audit.append(c, "member", m, {"name": members[m]})
         return new
 
-    try:
-        added, _ = store.write_transaction(con, settings, work, message="register members")
-        return added
-    finally:
-        con.close()
+    with Lake(settings, read_only=False) as lake:
+        lake.ensure()
+        added, _ = lake.write(work, "register members")
+    return added
 
 
 def list_members(settings: Settings) -> list[tuple[str, str]]:
-    con = store.connect(settings, read_only=True)
-    try:
-        return con.execute(f"SELECT member_id, name FROM {store.LAKE}.members ORDER BY member_id").fetchall()
-    finally:
-        con.close()
+    with Lake(settings) as lake:
+        return lake.execute(f"SELECT member_id, name FROM {store.LAKE}.members ORDER BY member_id").fetchall()

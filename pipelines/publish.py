@@ -21,6 +21,8 @@ import pyarrow as pa
 from pipelines import audit, store
 from pipelines.contracts import DatasetContract, SubmissionRules
 from pipelines.core.checked import ACCEPTED, ROW, TABLE, WARNINGS
+from pipelines.core.domain import WAITING
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.sql import ident
 from pipelines.intake import Submission
 from pipelines.privacy.tokens import check_key_current
@@ -95,10 +97,10 @@ class Published:
 def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract,
             sub_rules: SubmissionRules, checked: Checked, timings: dict[str, float],
             key_id: str | None) -> Published:
-    """The body of the publishing transaction (run it with ``store.write_transaction``)."""
+    """The body of the publishing transaction (run it with ``lake.write_transaction``)."""
     status = con.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",
                          [sub.submission_id]).fetchone()[0]
-    if status not in ("received", "held"):
+    if status not in WAITING:
         return Published(status=status, rows_accepted=0, rows_quarantined=0, already_done=True)
     verdict, check = checked.verdict, checked.check
     if key_id is not None:
@@ -109,9 +111,9 @@ def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetCo
     if verdict.accepted:
         newer = con.execute(
             f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? "
-            "AND period = ? AND version > ? AND status = 'accepted'", [*slice_args, sub.version]).fetchone()
+            f"AND period = ? AND version > ? AND status = {Status.ACCEPTED.sql}", [*slice_args, sub.version]).fetchone()
         if newer:
-            status = "superseded"
+            status = Status.SUPERSEDED
             _mark_superseded(con, [sub.submission_id], newer[0])
         else:
             accepted_rows = _replace_slice(con, sub, contract, checked.rows)
@@ -161,7 +163,7 @@ def _audit(con: duckdb.DuckDBPyConnection, sub: Submission, status: str, checked
                  {"verdict": verdict.label, "status": status, "reasons": list(verdict.reasons),
                   "rows_total": check.rows if check else None, "rows_quarantined": quarantined},
                  content={"sha256": sub.sha256, "failures": failures})
-    if status == "accepted":
+    if status == Status.ACCEPTED:
         n, digest = checked.rows.digest()
         audit.append(con, "publish", sub.submission_id,
                      {"table": sub.dataset, "member_id": sub.member_id, "period": sub.period,
@@ -180,7 +182,7 @@ def _replace_slice(con: duckdb.DuckDBPyConnection, sub: Submission, contract: Da
             [sub.member_id, sub.period, sub.submission_id]).fetchone()[0]
     older = [r[0] for r in con.execute(
         f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? AND period = ? "
-        "AND status = 'accepted' AND submission_id <> ?",
+        f"AND status = {Status.ACCEPTED.sql} AND submission_id <> ?",
         [sub.member_id, sub.dataset, sub.period, sub.submission_id]).fetchall()]
     if older:
         _mark_superseded(con, older, sub.submission_id)
@@ -188,7 +190,7 @@ def _replace_slice(con: duckdb.DuckDBPyConnection, sub: Submission, contract: Da
 
 
 def _mark_superseded(con: duckdb.DuckDBPyConnection, ids: list[str], by: str) -> None:
-    con.execute(f"UPDATE {L}.submissions SET status = 'superseded', superseded_by = ? "
+    con.execute(f"UPDATE {L}.submissions SET status = {Status.SUPERSEDED.sql}, superseded_by = ? "
                 "WHERE list_contains(?, submission_id)", [by, ids])
 
 

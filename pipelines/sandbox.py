@@ -29,6 +29,7 @@ three layers:
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import resource
@@ -99,8 +100,6 @@ def check_sql(sql: str) -> None:
 
 
 def _check_one_select(con: duckdb.DuckDBPyConnection, sql: str) -> None:
-    from pipelines.query import check_read_only
-
     check_read_only(con, sql)
 
 
@@ -362,8 +361,6 @@ def _cap_memory(budget: int) -> None:
 
 
 def _execute(req: dict) -> dict:
-    from pipelines.query import format_relation
-
     s = req["settings"]
     settings = Settings(home=Path(s["home"]), catalog=s["catalog"], data_path=Path(s["data_path"]),
                         schemas_dir=Path(s["schemas_dir"]), duckdb_threads=int(s["duckdb_threads"]),
@@ -428,3 +425,42 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Exactly one statement, and a SELECT (the first of ``sandbox.check_sql``'s checks)."""
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(f"The query does not parse: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise QueryError("Give exactly one statement.", hint="Run statements one by one.")
+    if statements[0].type != duckdb.StatementType.SELECT:
+        raise QueryError(f"Only read-only SELECT queries are allowed, not {statements[0].type.name}.",
+                         hint="The lake is changed only by submissions and the pipelines.")
+
+
+def format_relation(rel: duckdb.DuckDBPyRelation, fmt: str, *, limit: int = 1000,
+                    output: Path | None = None) -> str:
+    if fmt == "table":
+        frame = rel.limit(limit + 1).df()
+        if frame.empty:
+            return "  ".join(frame.columns) + "\n(no rows)"
+        more = len(frame) > limit
+        text = frame.head(limit).to_string(index=False, na_rep="NULL", max_colwidth=60)
+        return text + (f"\n... (first {limit} rows shown; use --format csv for all)" if more else "")
+    frame = rel.df()
+    if fmt == "csv":
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False)
+        text = buf.getvalue().rstrip("\n")
+    else:
+        text = json.dumps(json.loads(frame.to_json(orient="records", date_format="iso")),
+                          ensure_ascii=False, indent=1)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        return f"wrote {output}"
+    return text

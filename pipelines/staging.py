@@ -29,11 +29,11 @@ import duckdb
 
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract
+from pipelines.core.domain import text_encoding
 from pipelines.core.sql import ident
 from pipelines.errors import FileRejected
 from pipelines.store import load_extensions
 
-FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 ENCODINGS = ("utf-8", "gb18030")
 _CHUNK = 1 << 20
 MAX_LINE_BYTES = 4 << 20
@@ -48,9 +48,6 @@ class StagedFile:
     encoding: str | None
     header: tuple[str, ...]
 
-
-def format_of(name: str) -> str | None:
-    return FORMATS.get(Path(name).suffix.lower())
 
 
 def normalise_header(name: str) -> str:
@@ -198,15 +195,6 @@ def _check_rejects(con: duckdb.DuckDBPyConnection, file_name: str, width: int) -
         hint="Quote fields that contain commas or quotes, and check that the file is complete.",
         file=file_name, line=lines[0][0])
 
-
-def text_encoding(name: str) -> str | None:
-    """The codec name of a text encoding Python knows (``utf-8``, ``gb18030``, ...); None for an
-    unknown name or a codec that is not a text encoding (``rot13``, ``hex``, ``zip``)."""
-    try:
-        info = codecs.lookup(name)
-    except (LookupError, TypeError, ValueError):
-        return None
-    return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
 def _detect_encoding(path: Path, file_name: str, declared: str | None) -> str:

@@ -1,21 +1,20 @@
 """The shared store: a DuckLake catalog (SQLite or PostgreSQL) with Parquet data files.
 
 ``connect`` opens a DuckDB connection with the lake attached as ``lake``; readers attach it
-read-only, optionally at an older snapshot. ``write_transaction`` runs a function inside one
-DuckLake transaction under the writer lock (SQLite catalogs admit one writer at a time) and
-retries with backoff when the catalog is busy or a concurrent commit conflicts.
+read-only, optionally at an older snapshot; ``reader`` is the platform's own read-only
+connection (never a user's: users' SQL runs in ``pipelines.sandbox``). ``writer_lock`` lets one
+writer at a time at a SQLite catalog. Writes themselves go through ``pipelines.lake``
+(``Lake.write``/``write_transaction``), which keys and seals them with the audit trail.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import importlib
-import json
 import os
-import random
 import sqlite3
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -207,7 +206,7 @@ def writer_lock(settings: Settings) -> Iterator[None]:
     """One writer at a time on this machine for a SQLite catalog (it cannot take two).
 
     A PostgreSQL catalog takes concurrent writers from many machines: DuckLake detects
-    conflicting commits and ``write_transaction`` retries them, so no lock is taken here.
+    conflicting commits and ``lake.write_transaction`` retries them, so no lock is taken here.
     """
     if settings.catalog_is_postgres:
         yield
@@ -228,76 +227,10 @@ def file_lock(settings: Settings, name: str) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
-                      work: Callable[[duckdb.DuckDBPyConnection], T], *,
-                      message: str = "", extra: str = "{}", attempts: int = 40) -> tuple[T, int]:
-    """Run ``work(con)`` in one lake transaction; return its result and the new snapshot id.
-
-    ``con`` must have the lake attached read-write. Busy catalogs and commit conflicts are
-    retried with jittered exponential backoff (capped at 5 s, so 40 attempts wait about three
-    minutes: several writers publishing at once on a PostgreSQL catalog conflict on the audit
-    head and must each get through); after ``attempts`` the error is raised as ``LakeBusy``.
-    Audit entries appended by ``work`` are keyed with the audit key, and the commit is sealed
-    in the anchor file (see ``pipelines.audit.anchor``).
-    """
-    from pipelines.audit import keyed
-    from pipelines.audit.anchor import check_before_write, seal
-    from pipelines.audit.key import load_or_create_key
-
-    key = load_or_create_key(settings)   # before BEGIN: every commit is keyed and sealed
-    delay = 0.05
-    for attempt in range(1, attempts + 1):
-        with writer_lock(settings):
-            try:
-                may_upgrade = check_before_write(con, settings)
-                con.execute("BEGIN TRANSACTION")
-                with keyed(key, may_upgrade=may_upgrade):
-                    result = work(con)
-                _set_commit_message(con, message, extra)
-                con.execute("COMMIT")
-                snap = con.execute(
-                    f"SELECT id FROM ducklake_last_committed_snapshot('{LAKE}')").fetchone()
-                snap = snap[0] if snap and snap[0] is not None else current_snapshot(con)
-            except duckdb.Error as exc:
-                _rollback(con)
-                if not _is_busy(exc) or attempt == attempts:
-                    if _is_busy(exc):
-                        raise LakeBusy(f"The lake stayed busy after {attempts} attempts: {exc}") from exc
-                    raise
-            except BaseException:
-                _rollback(con)
-                raise
-            else:   # committed: seal it in the anchor (outside the retry: the work must not run twice)
-                seal(con, settings, key, snap)
-                return result, snap
-        time.sleep(delay * (1 + random.random()))
-        delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
-
-
 def lake_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     """The names of the tables the attached lake holds."""
     return {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
                                       [LAKE]).fetchall()}
-
-
-def _set_commit_message(con: duckdb.DuckDBPyConnection, message: str, extra: str) -> None:
-    """Name the commit, and record the audit chain's head in it (see ``pipelines.audit``)."""
-    info = json.loads(extra or "{}")
-    if "audit_log" in lake_tables(con):
-        head = con.execute(f"SELECT entry_sha256 FROM {LAKE}.audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        if head:
-            info["audit_head"] = head[0]
-    if message or info:
-        con.execute(f"CALL {LAKE}.set_commit_message('insurshare', ?, extra_info => ?)",
-                    [message, json.dumps(info)])
-
-
-def _rollback(con: duckdb.DuckDBPyConnection) -> None:
-    try:
-        con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
 
 
 def current_snapshot(con: duckdb.DuckDBPyConnection) -> int:
@@ -338,24 +271,46 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContrac
                 con.execute(f"ALTER TABLE {LAKE}.{contract.dataset} ADD COLUMN {n} {t}")
 
 
-def ensure_lake(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    """Create the lake's tables (and columns of newer contract versions) if missing."""
-    from pipelines.contracts import datasets, load_contract
-
-    contracts = [load_contract(d, None, settings.schemas_dir) for d in datasets(settings.schemas_dir)]
-    wanted = set(PLATFORM_TABLES) | {c.dataset for c in contracts}
-    if wanted <= lake_tables(con) and _columns_complete(con, contracts):
-        return
-    write_transaction(con, settings, lambda c: ensure_tables(c, contracts), message="ensure tables")
-
-
-def _columns_complete(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract]) -> bool:
-    have = set(con.execute("SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = ?",
-                           [LAKE]).fetchall())
-    return (all((c.dataset, n) in have for c in contracts for n, _ in dataset_table_columns(c))
-            and all((t, n) in have for t in PLATFORM_TABLES for n, _ in _platform_columns(t)))
-
-
 def _platform_columns(table: str) -> list[tuple[str, str]]:
     """(name, type) of each column of a platform table, from its DDL."""
     return [tuple(part.split(None, 1)) for part in (" ".join(PLATFORM_TABLES[table].split())).split(", ")]
+
+
+@contextmanager
+def reader(settings: Settings, as_of: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection with the lake attached read-only (at snapshot ``as_of``) as the default schema.
+
+    For the platform's own SQL (reports, exports, summaries), never for a user's: that runs in
+    ``pipelines.sandbox``.
+    """
+    snapshot = None
+    con = new_connection(settings)
+    try:
+        if as_of is not None:
+            snapshot = resolve_snapshot(settings, as_of)
+        attach(con, settings, read_only=True, snapshot=snapshot)
+        con.execute(f"USE {LAKE}")
+        yield con
+    finally:
+        con.close()
+
+
+def resolve_snapshot(settings: Settings, as_of: str) -> int:
+    """A snapshot id from an id or a timestamp (the last snapshot at or before it)."""
+    if str(as_of).isdigit():
+        return int(as_of)
+    try:
+        when = dt.datetime.fromisoformat(str(as_of))
+    except ValueError:
+        raise QueryError(f"--as-of {as_of!r} is neither a snapshot id nor an ISO timestamp.",
+                         hint="Use e.g. --as-of 42 or --as-of 2025-04-01T12:00:00.") from None
+    con = connect(settings, read_only=True)
+    try:
+        row = con.execute(
+            f"SELECT max(snapshot_id) FROM ducklake_snapshots('{LAKE}') "
+            "WHERE snapshot_time <= ?::TIMESTAMPTZ", [when.isoformat()]).fetchone()
+    finally:
+        con.close()
+    if row[0] is None:
+        raise QueryError(f"The lake has no snapshot at or before {as_of}.")
+    return int(row[0])

@@ -7,9 +7,10 @@ import datetime as dt
 import duckdb
 
 from pipelines.config import Settings
+from pipelines.core.domain import SubmissionStatus as Status
+from pipelines.core.domain import parse_period
 from pipelines.marts.premium import earned_sql
-from pipelines.query import reader
-from pipelines.validation.context import parse_period
+from pipelines.store import reader
 
 
 def status_table(settings: Settings, member: str | None = None, period: str | None = None) -> str:
@@ -56,16 +57,16 @@ def loss_ratio_by_line(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.d
 
 def demo_summary(settings: Settings, top_rules: int = 8) -> str:
     with reader(settings) as con:
-        per_member = con.sql("""
+        per_member = con.sql(f"""
             SELECT member_id AS member,
-                   count(*) FILTER (WHERE status = 'accepted') AS accepted,
-                   count(*) FILTER (WHERE status = 'rejected') AS rejected,
-                   count(*) FILTER (WHERE status = 'superseded') AS superseded,
-                   count(*) FILTER (WHERE status IN ('received', 'held')) AS pending,
-                   CAST(coalesce(sum(rows_accepted) FILTER (WHERE status = 'accepted'), 0) AS BIGINT) AS rows_published,
+                   count(*) FILTER (WHERE status = {Status.ACCEPTED.sql}) AS accepted,
+                   count(*) FILTER (WHERE status = {Status.REJECTED.sql}) AS rejected,
+                   count(*) FILTER (WHERE status = {Status.SUPERSEDED.sql}) AS superseded,
+                   count(*) FILTER (WHERE status IN ({Status.RECEIVED.sql}, {Status.HELD.sql})) AS pending,
+                   CAST(coalesce(sum(rows_accepted) FILTER (WHERE status = {Status.ACCEPTED.sql}), 0) AS BIGINT) AS rows_published,
                    CAST(coalesce(sum(rows_quarantined), 0) AS BIGINT) AS rows_quarantined
-            FROM submissions WHERE status <> 'refused' GROUP BY 1 ORDER BY 1""").df()
-        refused = con.sql("SELECT count(*) FROM submissions WHERE status = 'refused'").fetchone()[0]
+            FROM submissions WHERE status <> {Status.REFUSED.sql} GROUP BY 1 ORDER BY 1""").df()
+        refused = con.sql(f"SELECT count(*) FROM submissions WHERE status = {Status.REFUSED.sql}").fetchone()[0]
         rules = con.sql(f"""
             SELECT r.rule_id AS rule, r.severity, CAST(sum(r.failed) AS BIGINT) AS rows_failed,
                    count(DISTINCT r.submission_id) AS submissions

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from pipelines.contracts import DatasetContract, SubmissionRules
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.validation.engine import RowCheck
 
 
@@ -26,8 +27,8 @@ class Verdict:
     reconciliations: tuple[Reconciliation, ...] = field(default_factory=tuple)
 
     @property
-    def label(self) -> str:
-        return "accepted" if self.accepted else "rejected"
+    def label(self) -> Status:
+        return Status.ACCEPTED if self.accepted else Status.REJECTED
 
 
 def reconcile(contract: DatasetContract, rules: SubmissionRules, given: dict[str, str],

@@ -43,7 +43,7 @@ _KEY: contextvars.ContextVar[tuple[AuditKey, bool] | None] = contextvars.Context
 
 @contextmanager
 def keyed(key: AuditKey, *, may_upgrade: bool) -> Iterator[None]:
-    """Let ``append`` key the entries of this write (``store.write_transaction`` sets it).
+    """Let ``append`` key the entries of this write (``lake.write_transaction`` sets it).
 
     ``may_upgrade``: whether a log of plain entries may be vouched for; never once the lake is
     anchored (a keyed log that became plain was rewritten, and must not be blessed).
@@ -58,7 +58,7 @@ def keyed(key: AuditKey, *, may_upgrade: bool) -> Iterator[None]:
 def _signer() -> tuple[AuditKey, bool]:
     signer = _KEY.get()
     if signer is None:
-        raise ConfigError("An audit entry can only be appended inside store.write_transaction (which "
+        raise ConfigError("An audit entry can only be appended inside lake.write_transaction (which "
                           "loads the audit key).")
     return signer
 
@@ -99,7 +99,7 @@ def append(con: duckdb.DuckDBPyConnection, kind: str, subject: str, details: dic
 
     The chain's head is also one row of ``audit_head`` that every append replaces: two
     writers appending at the same time (several workers on a PostgreSQL catalog) both change
-    that row, so DuckLake refuses the second commit and ``store.write_transaction`` retries it
+    that row, so DuckLake refuses the second commit and ``lake.write_transaction`` retries it
     on top of the first; the chain never forks. A log that predates the audit key is first
     vouched for by an ``audit-upgrade`` entry.
     """

@@ -1,6 +1,6 @@
 """The anchor: an append-only file outside the catalog that seals every commit the platform makes.
 
-After each commit of ``store.write_transaction`` one line is appended to the anchor file
+After each commit of ``lake.write_transaction`` one line is appended to the anchor file
 (``$INSURSHARE_HOME/audit/anchor.jsonl``): the snapshot, the audit chain's head at it (seq and
 HMAC), and the path, size and SHA-256 of each data or delete file that the commit added to the
 lake. Each line carries an HMAC under the audit key over its content and the previous line's

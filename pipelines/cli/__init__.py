@@ -10,72 +10,15 @@ message that says what to do next; no traceback for bad input.
 
 from __future__ import annotations
 
-import functools
-import os
-import sys
-from pathlib import Path
-
-import click
-
-from pipelines.config import Settings, setting
-from pipelines.errors import InsurShareError
-
-
-def _fail_cleanly(fn):
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InsurShareError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(1)
-        except Exception as exc:   # a missing or damaged lake file: say so, not a traceback
-            clear = _lake_file_error(exc)
-            if clear is None:
-                raise
-            click.echo(f"Error: {clear}", err=True)
-            sys.exit(1)
-    return wrapper
-
-
-def _lake_file_error(exc: Exception) -> InsurShareError | None:
-    if "duckdb" not in sys.modules:   # no lake was read
-        return None
-    from pipelines.audit.anchor import lake_file_error
-
-    return lake_file_error(exc)
-
-
-def setting_option(*decls: str, env: str, help: str, **kwargs):
-    """A ``click.option`` that also reads setting ``env`` (see ``pipelines.config.SETTINGS``);
-    its help ends with the variable and the setting's default."""
-    s = setting(env)
-    return click.option(*decls, envvar=s.env, help=f"{help} [env {s.env}; default: {s.default_text}].", **kwargs)
-
-
-def command(group: click.Group, *args, **kwargs):
-    """Register ``fn`` on ``group`` with the settings object and clean error handling."""
-    def decorate(fn):
-        return group.command(*args, **kwargs)(click.pass_obj(_fail_cleanly(fn)))
-    return decorate
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@setting_option("--home", type=click.Path(path_type=Path), env="INSURSHARE_HOME",
-                help="The platform's working folder (landing, archive, lake, reports)")
-@click.version_option(package_name="insurshare")
-@click.pass_context
-def main(ctx: click.Context, home: Path | None) -> None:
-    """InsurShare: the insurance industry's shared data platform.
-
-    Members submit premium and claim data; the platform validates it, pseudonymises
-    identifiers and publishes it into one shared DuckLake store.
-    """
-    os.umask(0o077)   # whatever the platform writes under its home is for its owner only
-    ctx.obj = Settings.from_env(home=home)
-
-
 # The subject modules register their commands on ``main`` when imported.
-from pipelines.cli import commands, marts, privacy, reports  # noqa: E402,F401,I001
-from pipelines.cli import ops  # noqa: E402,F401
-from pipelines.cli import products  # noqa: E402,F401
+from pipelines.cli import (  # noqa: E402,F401,I001
+    commands,
+    marts,
+    ops,  # noqa: E402,F401
+    privacy,
+    products,  # noqa: E402,F401
+    reports,
+)
+from pipelines.cli.base import command, main
+
+__all__ = ["command", "main"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from pipelines.cli import command, main
+from pipelines.cli.base import command, main
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, is_retryable
 
@@ -240,7 +240,7 @@ def docs(settings: Settings, check: bool) -> None:
     """Regenerate the command reference and data dictionary in README.md."""
     from pipelines.cli.docs import update_readme
 
-    changed = update_readme(check=check)
+    changed = update_readme(click.get_current_context().find_root().command, check=check)
     if check and changed:
         click.echo("README.md is out of date; run `insurshare docs` (or `make docs`).", err=True)
         sys.exit(1)

@@ -17,9 +17,7 @@ README = PROJECT_ROOT / "README.md"
 _BLOCK = re.compile(r"(<!-- generated:(?P<name>[a-z-]+) -->\n)(?P<body>.*?)(<!-- /generated:(?P=name) -->)", re.S)
 
 
-def command_reference() -> str:
-    from pipelines.cli import main
-
+def command_reference(main: click.Group) -> str:
     lines = []
     ctx = click.Context(main, info_name="insurshare", terminal_width=100, max_content_width=100,
                         help_option_names=["-h", "--help"])
@@ -87,8 +85,9 @@ def settings_table() -> str:
     return "\n".join(rows) + "\n"
 
 
-def render(text: str) -> str:
-    makers = {"settings": settings_table, "commands": command_reference, "data-dictionary": data_dictionary}
+def render(text: str, cli: click.Group) -> str:
+    makers = {"settings": settings_table, "commands": lambda: command_reference(cli),
+              "data-dictionary": data_dictionary}
 
     def replace(m: re.Match) -> str:
         maker = makers.get(m["name"])
@@ -97,10 +96,11 @@ def render(text: str) -> str:
     return _BLOCK.sub(replace, text)
 
 
-def update_readme(check: bool = False, path: Path = README) -> bool:
-    """Rewrite the generated blocks of README.md; return whether anything changed."""
+def update_readme(cli: click.Group, check: bool = False, path: Path = README) -> bool:
+    """Rewrite the generated blocks of README.md from the command group ``cli`` (``pipelines.cli.main``)
+    and the contracts; return whether anything changed."""
     text = path.read_text(encoding="utf-8")
-    new = render(text)
+    new = render(text, cli)
     if new != text and not check:
         path.write_text(new, encoding="utf-8")
     return new != text

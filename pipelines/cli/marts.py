@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipelines.cli import command, main
+from pipelines.cli.base import command, main
 from pipelines.config import Settings
 
 _MARTS = ("experience", "triangle", "factors", "ultimates", "benchmark")

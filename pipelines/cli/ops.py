@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from pipelines.cli import command, main
+from pipelines.cli.base import command, main
 from pipelines.config import Settings
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from pipelines.cli import command, main
+from pipelines.cli.base import command, main
 from pipelines.config import Settings
+from pipelines.lake import Lake
 
 
 @main.group()
@@ -25,20 +26,16 @@ def audit_verify(settings: Settings) -> None:
     that is missing, damaged or rewritten (its size and sha256 against the seal its commit recorded).
     """
     from pipelines import audit as log
-    from pipelines import store
     from pipelines.audit.anchor import verify_lake
     from pipelines.audit.key import anchor_file, key_file, load_key
 
     # a lake older than the audit key has neither key nor anchor: its plain chain is still checked
     key = load_key(settings) if key_file(settings).exists() or anchor_file(settings).exists() else None
-    con = store.connect(settings, read_only=True)   # the platform's own reader (catalog tables, no SQL of users)
-    try:
-        n, problems = log.verify(con, key)
-        entries = dict(con.execute(f"SELECT seq, entry_sha256 FROM {log.TABLE}").fetchall())
-        lake = verify_lake(con, settings, key, entries) if key else None
-    finally:
-        con.close()
-    problems += lake.problems if lake else []
+    with Lake(settings, read_only=True) as lake:   # the platform's own reader (catalog tables, no SQL of users)
+        n, problems = log.verify(lake.con, key)
+        entries = dict(lake.execute(f"SELECT seq, entry_sha256 FROM {log.TABLE}").fetchall())
+        files = verify_lake(lake.con, settings, key, entries) if key else None
+    problems += files.problems if files else []
     if key is None and any(log.is_keyed(h) for h in entries.values()):
         load_key(settings)   # keyed entries but neither key nor anchor: says to restore the key
     if problems:
@@ -47,8 +44,8 @@ def audit_verify(settings: Settings) -> None:
         click.echo(f"audit log of {n} entries FAILS verification ({len(problems)} problem(s))")
         sys.exit(1)
     click.echo(f"audit log intact: {n} entries, chain (audit key {key.key_id}) and head verified; "
-               f"anchored to snapshot {lake.last_snapshot}; {lake.files} data files match their seals"
-               if key and lake else f"audit log intact: {n} entries (none yet)")
+               f"anchored to snapshot {files.last_snapshot}; {files.files} data files match their seals"
+               if key and files else f"audit log intact: {n} entries (none yet)")
 
 
 @command(audit, "upgrade")
@@ -58,14 +55,10 @@ def audit_upgrade(settings: Settings) -> None:
     Done by itself on the first write after the audit key exists; refused once the lake is anchored.
     """
     from pipelines import audit as log
-    from pipelines import store
 
-    con = store.connect(settings, read_only=False)
-    try:
-        store.ensure_lake(con, settings)
-        upgraded, snapshot = store.write_transaction(con, settings, log.upgrade, message="audit upgrade")
-    finally:
-        con.close()
+    with Lake(settings, read_only=False) as lake:
+        lake.ensure()
+        upgraded, snapshot = lake.write(log.upgrade, message="audit upgrade")
     click.echo(f"audit log keyed: entries 1-{upgraded} vouched for at snapshot {snapshot}" if upgraded
                else f"the audit log is keyed already; the anchor seals snapshot {snapshot}")
 
@@ -74,7 +67,7 @@ def audit_upgrade(settings: Settings) -> None:
 @click.option("--tail", default=20, show_default=True, help="How many of the newest entries.")
 def audit_log(settings: Settings, tail: int) -> None:
     """Show the newest entries of the audit log."""
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     with reader(settings) as con:
         frame = con.execute(
@@ -95,7 +88,7 @@ def archive_group() -> None:
 def archive_restore(settings: Settings, submission_id: str, dest: Path | None) -> None:
     """Give an auditor the original bytes of a submission, checked against its sha256."""
     from pipelines import archive
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     with reader(settings) as con:
         row = con.execute("SELECT sha256, file_name FROM submissions WHERE submission_id = ?",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipelines.cli import command, main, setting_option
+from pipelines.cli.base import command, main, setting_option
 from pipelines.config import Settings
 
 

@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass
 from decimal import Decimal
 
+from pipelines.core.domain import Period
 from pipelines.generate import periods
 from pipelines.generate import randomness as rnd
 from pipelines.generate.identities import PartyDraw
@@ -22,7 +23,6 @@ from pipelines.generate.members import MemberProfile
 from pipelines.generate.numbers import Numbering
 from pipelines.generate.policies import Term
 from pipelines.generate.texts import loss_description
-from pipelines.validation.context import Period
 
 CLOSED_WITHOUT_PAYMENT = 0.08
 REOPEN_RATE = 0.05

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines.core.domain import Period
 from pipelines.generate import outputs, periods
 from pipelines.generate.arrivals import with_arrival_times
 from pipelines.generate.claims import simulate_claims
@@ -17,7 +18,6 @@ from pipelines.generate.policies import BASE_NEW_POLICIES, WARM_UP_QUARTERS, sim
 from pipelines.generate.randomness import rng
 from pipelines.generate.scenarios import Scenario, apply_scenarios, plan_scenarios
 from pipelines.generate.submissions import member_files
-from pipelines.validation.context import Period
 
 SHARED_DRAW_SHARE = 0.24     # share of a member's new customers drawn from the market-wide pool
 SHARED_MULTIPLICITY = 2.5   # how many draws a pooled customer gets on average

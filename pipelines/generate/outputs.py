@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipelines.contracts import load_contract
+from pipelines.core.domain import Period
 from pipelines.generate import writers
 from pipelines.generate.defects import Truth
 from pipelines.generate.members import MemberProfile
 from pipelines.generate.submissions import SubmissionFile, valuation_stamp
-from pipelines.validation.context import Period
 
 GROUND_TRUTH_COLUMNS = ("file", "member_id", "dataset", "period", "version", "source_row",
                         "rule_ids", "defect")

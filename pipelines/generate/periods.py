@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from pipelines.validation.context import Period, parse_period
+from pipelines.core.domain import Period, parse_period
 
 
 def previous_quarter(label: str) -> str:

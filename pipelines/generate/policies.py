@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from pipelines.core.domain import Period
 from pipelines.generate import periods
 from pipelines.generate import randomness as rnd
 from pipelines.generate.identities import PartyDraw, Person
@@ -23,7 +24,6 @@ from pipelines.generate.lines import CoverProfile, LineProfile, market
 from pipelines.generate.members import MemberProfile
 from pipelines.generate.numbers import Numbering
 from pipelines.generate.texts import product_name
-from pipelines.validation.context import Period
 
 BASE_NEW_POLICIES = 500          # new policies per quarter of a member of size 1 at scale 1
 WARM_UP_QUARTERS = 4

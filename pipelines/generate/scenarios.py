@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pipelines.core.domain import Period
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.generate.defect_kinds import claim_kinds, policy_kinds
 from pipelines.generate.defects import error_budget, error_rows, inject
 from pipelines.generate.numbers import Numbering
 from pipelines.generate.submissions import SubmissionFile, defect_context
-from pipelines.validation.context import Period
 
 REJECTED_DEFECT_SHARE = 0.09
 
@@ -75,7 +76,7 @@ def _first_version(scenario: Scenario, f: SubmissionFile, numbering: Numbering,
     kinds = policy_kinds() if f.dataset == "policy" else claim_kinds()
     rows = len(f.marked)
     if scenario.kind == "truncated":
-        return SubmissionFile(f.member, f.dataset, f.period, f.marked, expect="rejected", truncated=True,
+        return SubmissionFile(f.member, f.dataset, f.period, f.marked, expect=Status.REJECTED, truncated=True,
                               notes=["truncated in the middle of a line"])
     if scenario.kind == "too_many_errors":
         target = max(math.floor(ctx.contract.max_error_row_share * rows) + 1, ctx.contract.min_error_rows + 1,
@@ -83,10 +84,10 @@ def _first_version(scenario: Scenario, f: SubmissionFile, numbering: Numbering,
         errors = [k for k in kinds if not k.warning and not k.duplicate]
         marked = inject(f.marked, errors, ctx, count=target - error_rows(f.marked, ctx.contract),
                         max_errors=rows, duplicates=False)
-        return SubmissionFile(f.member, f.dataset, f.period, marked, expect="rejected",
+        return SubmissionFile(f.member, f.dataset, f.period, marked, expect=Status.REJECTED,
                               notes=["too many defective rows"])
     extra = max(1, sum(m.truth is not None for m in f.marked))
     marked = inject(f.marked, kinds, ctx, count=extra, max_errors=error_budget(rows, ctx.contract),
                     duplicates=False)
-    return SubmissionFile(f.member, f.dataset, f.period, marked, expect="superseded",
+    return SubmissionFile(f.member, f.dataset, f.period, marked, expect=Status.SUPERSEDED,
                           notes=["accepted, then corrected"])

@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from pipelines.contracts import load_contract
+from pipelines.core.domain import Period
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.generate.claims import Claim, snapshot_rows
 from pipelines.generate.defect_kinds import claim_kinds, policy_kinds
 from pipelines.generate.defects import (
@@ -19,7 +21,6 @@ from pipelines.generate.members import MemberProfile
 from pipelines.generate.numbers import Numbering
 from pipelines.generate.policies import Book
 from pipelines.generate.randomness import rng
-from pipelines.validation.context import Period
 
 
 @dataclass
@@ -29,7 +30,7 @@ class SubmissionFile:
     period: Period
     marked: list[Marked]
     version: int = 1
-    expect: str = "accepted"
+    expect: Status = Status.ACCEPTED
     truncated: bool = False        # the file ends in the middle of a line; the manifest is the full one
     suffix: str = ""
     notes: list[str] = field(default_factory=list)

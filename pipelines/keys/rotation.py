@@ -29,8 +29,10 @@ import duckdb
 from pipelines import archive, audit, store
 from pipelines.config import Settings
 from pipelines.contracts import load_contract
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.sql import ident, literal
 from pipelines.errors import ConfigError
+from pipelines.lake import Lake, write_transaction
 from pipelines.privacy.tokens import (
     PseudonymKey,
     bind_key,
@@ -70,12 +72,10 @@ def rotate(settings: Settings, new_key_id: str | None = None, *, resume: bool = 
         create_key(nxt, new_key_id)
     if new.key_id == old.key_id:
         raise ConfigError(f"The new key must have another id than {old.key_id!r}.")
-    con = store.connect(settings, read_only=False, database=str(_work(settings) / "rotation.duckdb"))
-    try:
+    with Lake(settings, read_only=False, database=str(_work(settings) / "rotation.duckdb")) as lake:
+        con = lake.con
         done = latest_rotation(con) == new.key_id
         result = Rotation(old.key_id, new.key_id, 0, 0, 0) if done else _retokenise(con, settings, old, new, say)
-    finally:
-        con.close()
         shutil.rmtree(_work(settings), ignore_errors=True)
     os.replace(nxt, key_path)          # step 3: the new key becomes the key; the old one is gone
     say(f"key {new.key_id} is now the pseudonymisation key; key {old.key_id} destroyed")
@@ -93,14 +93,14 @@ def _retokenise(con: duckdb.DuckDBPyConnection, settings: Settings, old: Pseudon
     subs = con.execute(f"""
         SELECT s.submission_id, s.dataset, s.contract_version, s.sha256, s.file_format, s.file_name
         FROM {L}.submissions s
-        WHERE s.status = 'accepted' OR EXISTS (SELECT 1 FROM {L}.quarantine q WHERE q.submission_id = s.submission_id)
+        WHERE s.status = {Status.ACCEPTED.sql} OR EXISTS (SELECT 1 FROM {L}.quarantine q WHERE q.submission_id = s.submission_id)
         ORDER BY s.submission_id""").fetchall()
     con.execute("CREATE OR REPLACE TABLE new_tokens (submission_id VARCHAR, dataset VARCHAR, source_row BIGINT, "
                 "tokens MAP(VARCHAR, VARCHAR), record VARCHAR)")
     for n, (sid, dataset, version, sha, fmt, name) in enumerate(subs, 1):
         _tokens_of(con, settings, new, sid, dataset, version, sha, fmt, name)
         say(f"[{n}/{len(subs)}] new tokens for {sid}")
-    counts, _ = store.write_transaction(con, settings, lambda c: _apply(c, old, new, len(subs)),
+    counts, _ = write_transaction(con, settings, lambda c: _apply(c, old, new, len(subs)),
                                         message=f"rotate pseudonymisation key {old.key_id} -> {new.key_id}")
     return Rotation(old.key_id, new.key_id, len(subs), *counts)
 

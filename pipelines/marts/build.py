@@ -44,6 +44,7 @@ import duckdb
 from pipelines import audit, store
 from pipelines.config import Settings
 from pipelines.faults import checkpoint
+from pipelines.lake import Lake
 from pipelines.marts import benchmark, development, experience, linkage, triangles
 from pipelines.marts.cells import GRAINS
 from pipelines.marts.changes import Changes, find_changes, full_build
@@ -99,13 +100,13 @@ class BuildResult:
 
 def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bool = False) -> BuildResult:
     """Build the marts from the lake as of ``as_of`` (a snapshot id or timestamp; default: now)."""
-    from pipelines.query import resolve_snapshot
+    from pipelines.store import resolve_snapshot
 
     started = time.perf_counter()
     requested = None if as_of is None else resolve_snapshot(settings, str(as_of))
-    con = store.connect(settings, read_only=False)
-    try:
-        store.ensure_lake(con, settings)
+    with Lake(settings, read_only=False) as lake:
+        con = lake.con
+        lake.ensure()
         source = resolve_source(con, requested)
         previous = last_build(con)
         if not force and previous == source.snapshot:
@@ -118,12 +119,9 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
             _publish(c, source, changes, rows, seconds)
             checkpoint(settings, "marts-before-commit")
 
-        _, snapshot = store.write_transaction(
-            con, settings, publish_and_maybe_crash,
+        _, snapshot = lake.write(publish_and_maybe_crash,
             message=f"build marts from snapshot {source.snapshot}",
             extra=json.dumps({"source_snapshot": source.snapshot}))
-    finally:
-        con.close()
     return BuildResult(source_snapshot=source.snapshot, snapshot=snapshot, rows=rows,
                        seconds=round(time.perf_counter() - started, 1), changes=changes.describe())
 

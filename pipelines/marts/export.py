@@ -10,7 +10,7 @@ import pandas as pd
 
 from pipelines import store
 from pipelines.config import Settings
-from pipelines.core.sql import literal
+from pipelines.core.sql import ident, literal
 from pipelines.errors import NotFound, QueryError
 from pipelines.marts.build import MARTS, ORDERS
 
@@ -35,22 +35,28 @@ def select_mart(con: duckdb.DuckDBPyConnection, name: str, filters: Mapping[str,
     if not have:
         raise NotFound(f"The mart {table} is not built in the lake at this snapshot.",
                        hint="Build it with `insurshare build-marts` (or pick a later --as-of).")
+    where = filter_conditions(filters, have, f"The mart {table}")
+    return (f"SELECT * FROM {store.LAKE}.{table}" + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {ORDERS[table]}")
+
+
+def filter_conditions(filters: Mapping[str, object], have: list[str], what: str) -> list[str]:
+    """SQL conditions for ``filters`` (column -> value, compared as text; ``"NULL"`` means IS NULL;
+    None ignored) on a relation whose columns are ``have``; a column it lacks is an error."""
     where = []
     for column, value in filters.items():
         if value is None:
             continue
         if column not in have:
-            raise QueryError(f"The mart {table} has no column {column!r} to filter on.",
-                             hint=f"Its columns: {', '.join(have)}.")
-        where.append(f"{column} IS NULL" if value == "NULL" else f"CAST({column} AS VARCHAR) = {literal(value)}")
-    return (f"SELECT * FROM {store.LAKE}.{table}" + (f" WHERE {' AND '.join(where)}" if where else "")
-            + f" ORDER BY {ORDERS[table]}")
+            raise QueryError(f"{what} has no column {column!r} to filter on.", hint=f"Its columns: {', '.join(have)}.")
+        where.append(f"{ident(column)} IS NULL" if value == "NULL" else f"CAST({ident(column)} AS VARCHAR) = {literal(value)}")
+    return where
 
 
 def read_mart(settings: Settings, name: str, filters: Mapping[str, object] | None = None,
               as_of: str | None = None) -> pd.DataFrame:
     """The mart's matching rows as a DataFrame."""
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     with reader(settings, as_of) as con:
         return con.execute(select_mart(con, name, filters or {})).df()
@@ -59,7 +65,7 @@ def read_mart(settings: Settings, name: str, filters: Mapping[str, object] | Non
 def export_mart(settings: Settings, name: str, to: Path, filters: Mapping[str, object] | None = None,
                 as_of: str | None = None) -> int:
     """Write the mart's matching rows to ``to`` (format from its suffix); return the row count."""
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     fmt = EXPORT_FORMATS.get(Path(to).suffix.lower())
     if fmt is None:

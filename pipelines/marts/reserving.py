@@ -17,6 +17,7 @@ from pipelines import store
 from pipelines.config import Settings
 from pipelines.core.sql import literal
 from pipelines.errors import NotFound, QueryError
+from pipelines.lake import Lake
 from pipelines.marts.cells import ALL, GRAINS
 from pipelines.marts.changes import have_partials
 from pipelines.marts.development import AVERAGES, complete_sql, factors_sql, ultimates_sql
@@ -130,7 +131,7 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
 
     The cells come from the marts' partial aggregates when the marts in the lake were built from
     the same data snapshot, else (or with ``partials=False``) from the claim rows of the line."""
-    from pipelines.query import resolve_snapshot
+    from pipelines.store import resolve_snapshot
 
     check_choice("measure", measure, MEASURES)
     check_choice("grain", grain, GRAINS)
@@ -140,8 +141,8 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
     if not tail > 0:
         raise QueryError(f"--tail {tail} is not a positive factor; 1.0 means no tail.")
     snapshot = None if as_of is None else resolve_snapshot(settings, str(as_of))
-    con = store.connect(settings, read_only=True)
-    try:
+    with Lake(settings, read_only=True) as lake:
+        con = lake.con
         source = resolve_source(con, snapshot)
         parts, valuations = claim_parts(con, source, line=line, partials=partials)
         where = f"measure = {literal(measure)} AND region_code = {literal(region)}"
@@ -154,8 +155,6 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
         return _assemble(con, average, dict(line=line, measure=measure, grain=grain, member=member,
                                             region=region, snapshot=source.snapshot, average=average,
                                             diagonals=diagonals, tail=float(tail)))
-    finally:
-        con.close()
 
 
 def _complete_triangle(con: duckdb.DuckDBPyConnection, source: Source, parts: str, valuations: str, grain: str,
@@ -238,12 +237,12 @@ def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str
     four measures) as one ``chainladder.Triangle``, industry-wide or for ``member``."""
     import chainladder as cl
 
-    from pipelines.query import resolve_snapshot
+    from pipelines.store import resolve_snapshot
 
     check_choice("grain", grain, GRAINS)
     snapshot = None if as_of is None else resolve_snapshot(settings, str(as_of))
-    con = store.connect(settings, read_only=True)
-    try:
+    with Lake(settings, read_only=True) as lake:
+        con = lake.con
         source = resolve_source(con, snapshot)
         parts, valuations = claim_parts(con, source)
         regions = "region_code <> 'ALL'" if by_region else "region_code = 'ALL'"
@@ -254,8 +253,6 @@ def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str
                           CAST(value AS DOUBLE) AS value
                    FROM tri_all WHERE {whose} AND value IS NOT NULL)
             ON measure IN ({', '.join(literal(m) for m in MEASURES)}) USING any_value(value)""").df()
-    finally:
-        con.close()
     if long.empty:
         raise NotFound(f"No claims{f' of member {member}' if member else ''} in the lake at snapshot "
                        f"{source.snapshot}.", hint="Submit and ingest claim data first.")

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pipelines.core.domain import SubmissionStatus as Status
+from pipelines.core.sql import literal
 from pipelines.errors import QueryError
 from pipelines.marts.cells import GRAINS, max_share, period_label, rollup
 
@@ -107,7 +109,7 @@ def owed_sql(submissions: str, dataset: str = "claim") -> str:
                                   CASE WHEN length(period) = 6 THEN CAST(substr(period, 6, 1) AS INTEGER) * 3
                                        ELSE 12 END, 1)) AS valuation_date
         FROM {submissions}
-        WHERE dataset = '{dataset}' AND status IN ('rejected', 'refused') AND member_id IS NOT NULL
+        WHERE dataset = {literal(dataset)} AND status IN ({Status.REJECTED.sql}, {Status.REFUSED.sql}) AND member_id IS NOT NULL
           AND regexp_full_match(period, '[0-9]{{4}}(Q[1-4])?')"""
 
 

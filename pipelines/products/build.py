@@ -29,6 +29,7 @@ from pipelines import audit, store
 from pipelines.config import Settings
 from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, NotFound
+from pipelines.lake import Lake
 from pipelines.marts.build import MARTS, last_build
 from pipelines.products import catalog, releases
 from pipelines.products.control import ControlResult, apply_control
@@ -80,8 +81,8 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
     with store.file_lock(settings, "products"):
         _remove_leftovers(folder)
         snapshot = _current_snapshot(settings)
-        con = store.connect(settings, read_only=True, snapshot=snapshot)
-        try:
+        with Lake(settings, read_only=True, snapshot=snapshot) as lake:
+            con = lake.con
             lake_tables = store.lake_tables(con)
             marts_snapshot = last_build(con)
             if marts_snapshot is None or not set(MARTS) <= lake_tables:
@@ -95,8 +96,6 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
             rows = {name: _write(con, _temp(settings, name), tables, audience, member, info)
                     for name, audience, member, tables in _plans(con, lake_tables, settings)}
             ledger = releases.pending(con, control.release)
-        finally:
-            con.close()
         digests = {name: _sha256(_temp(settings, name)) for name in rows}
         _audit(settings, snapshot, marts_snapshot, rules, rows, digests, control, info, ledger)
         for name in rows:
@@ -164,14 +163,10 @@ def _audit(settings: Settings, snapshot: int, marts_snapshot: int, rules: Disclo
                "min_members": rules.min_members, "max_share": rules.max_share,
                "products": {name: sum(t.values()) for name, t in rows.items()},
                "units_withheld": control.withheld, "units_published": control.published}
-    con = store.connect(settings, read_only=False)
-    try:
-        store.write_transaction(
-            con, settings, lambda c: (releases.record(c, control.release, _ledger_info(info, control), *ledger),
+    with Lake(settings, read_only=False) as lake:
+        lake.write(lambda c: (releases.record(c, control.release, _ledger_info(info, control), *ledger),
                                       audit.append(c, "products", f"snapshot {snapshot}", details, content=digests)),
             message=f"build products from snapshot {snapshot}", extra=json.dumps({"lake_snapshot": snapshot}))
-    finally:
-        con.close()
 
 
 def _ledger_info(info: dict, control: ControlResult) -> dict:
@@ -179,11 +174,9 @@ def _ledger_info(info: dict, control: ControlResult) -> dict:
 
 
 def _current_snapshot(settings: Settings) -> int:
-    con = store.connect(settings, read_only=True)
-    try:
+    with Lake(settings, read_only=True) as lake:
+        con = lake.con
         return store.current_snapshot(con)
-    finally:
-        con.close()
 
 
 def _remove_leftovers(folder: Path) -> None:

@@ -19,8 +19,7 @@ from pipelines import sandbox
 from pipelines.config import Settings
 from pipelines.errors import NotFound, QueryError
 from pipelines.products.build import product_path, products_dir
-from pipelines.query import FORMATS
-from pipelines.sandbox import product_connection
+from pipelines.sandbox import FORMATS, product_connection
 
 _AUDIENCE = re.compile(r"regulator|public|member:(?P<member>[A-Za-z0-9_-]{1,32})")
 

@@ -19,6 +19,7 @@ import duckdb
 from pipelines.config import Settings
 from pipelines.core.sql import literal
 from pipelines.errors import NotFound, QueryError
+from pipelines.marts.export import filter_conditions
 from pipelines.products.query import Audience, open_product
 
 REGULATOR_ONLY = ("for the regulator only: every member's rows and industry values before disclosure control "
@@ -68,14 +69,7 @@ def select_product(con: duckdb.DuckDBPyConnection, who: Audience, mart: str,
         filters["member_id"] = member          # its own rows only, as --member means for the regulator
     sql = product_sql(who, mart, filters.pop("scope", None))
     have = [r[0] for r in con.execute(f"DESCRIBE ({sql})").fetchall()]
-    where = []
-    for column, value in filters.items():
-        if value is None:
-            continue
-        if column not in have:
-            raise QueryError(f"The {mart} export has no column {column!r} to filter on.",
-                             hint=f"Its columns: {', '.join(have)}.")
-        where.append(f"{column} IS NULL" if value == "NULL" else f"CAST({column} AS VARCHAR) = {literal(value)}")
+    where = filter_conditions(filters, have, f"The {mart} export")
     return f"SELECT * FROM ({sql})" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY ALL"
 
 

@@ -15,7 +15,6 @@ import duckdb
 from pipelines import store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, datasets, load_contract
-from pipelines.query import reader
 from pipelines.reports import svg
 from pipelines.reports.dashboard import dashboard_facts
 from pipelines.reports.gxdocs import GxPages, build_gx_docs
@@ -26,6 +25,7 @@ from pipelines.reports.quarantine import csv_text, quarantine_rows, write_xlsx
 from pipelines.reports.scorecard import member_ids, scorecard_facts
 from pipelines.reports.scoring import DEFINITIONS, DIMENSIONS, SCORES, SLOT_STATUSES, prepare
 from pipelines.reports.submission import prepare_submissions, submission_facts, submission_ids
+from pipelines.store import reader
 
 PARTS = ("submissions", "scorecards", "dashboard")
 
@@ -67,7 +67,7 @@ def build_reports(settings: Settings, options: ReportOptions, *, member: str | N
 
 def _snapshot(con: duckdb.DuckDBPyConnection, settings: Settings, as_of: str | None) -> int:
     if as_of is not None:
-        from pipelines.query import resolve_snapshot
+        from pipelines.store import resolve_snapshot
 
         return resolve_snapshot(settings, as_of)
     return store.current_snapshot(con)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.reports.options import ReportOptions
 from pipelines.reports.scorecard import rule_text
 from pipelines.reports.scoring import KIND_DIMENSION, SCORES, record, records
@@ -38,27 +39,27 @@ def dashboard_facts(con: duckdb.DuckDBPyConnection, options: ReportOptions, sche
                    s.rows_total, s.rows_accepted, s.rows_quarantined, s.superseded_by
             FROM r_subs s JOIN r_slots l USING (member_id, dataset, period)
             ORDER BY s.member_id, s.dataset, s.period, s.version"""),
-        "refused": records(con, """
+        "refused": records(con, f"""
             SELECT file_name, strftime(received_at, '%Y-%m-%d %H:%M') AS received_at,
                    left(coalesce(verdict_reasons[1], ''), 300) AS reason
-            FROM submissions WHERE status = 'refused' ORDER BY received_at, file_name"""),
+            FROM submissions WHERE status = {Status.REFUSED.sql} ORDER BY received_at, file_name"""),
     }
 
 
 def _totals(con: duckdb.DuckDBPyConnection) -> dict:
-    row = record(con, """
+    row = record(con, f"""
         SELECT count(*) AS submissions,
-               count(*) FILTER (WHERE status = 'accepted') AS accepted,
-               count(*) FILTER (WHERE status = 'rejected') AS rejected,
-               count(*) FILTER (WHERE status = 'superseded') AS superseded,
-               count(*) FILTER (WHERE status IN ('received', 'held')) AS pending,
-               coalesce(sum(rows_accepted) FILTER (WHERE status = 'accepted'), 0) AS rows_published,
+               count(*) FILTER (WHERE status = {Status.ACCEPTED.sql}) AS accepted,
+               count(*) FILTER (WHERE status = {Status.REJECTED.sql}) AS rejected,
+               count(*) FILTER (WHERE status = {Status.SUPERSEDED.sql}) AS superseded,
+               count(*) FILTER (WHERE status IN ({Status.RECEIVED.sql}, {Status.HELD.sql})) AS pending,
+               coalesce(sum(rows_accepted) FILTER (WHERE status = {Status.ACCEPTED.sql}), 0) AS rows_published,
                coalesce(sum(rows_quarantined), 0) AS rows_quarantined
         FROM r_subs""")
     slots = dict(con.execute("SELECT status, count(*) FROM r_slots GROUP BY status").fetchall())
     row["slots"] = {s: slots.get(s, 0) for s in ("accepted", "late", "rejected", "pending", "missing", "open")}
     row["members"] = con.execute("SELECT count(*) FROM members").fetchone()[0]
-    row["refused"] = con.execute("SELECT count(*) FROM submissions WHERE status = 'refused'").fetchone()[0]
+    row["refused"] = con.execute(f"SELECT count(*) FROM submissions WHERE status = {Status.REFUSED.sql}").fetchone()[0]
     return row
 
 

@@ -30,9 +30,10 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import load_contract
+from pipelines.core.domain import RuleKind, parse_period
 from pipelines.reports.html import visible
 from pipelines.reports.pseudonyms import member_scoped_text
-from pipelines.validation.context import CheckContext, parse_period
+from pipelines.validation.context import CheckContext
 
 STAMP_FORMAT = 3       # 3: results made inert and member-scoped (pages of format 2 are rebuilt)
 PLACEHOLDER = "<the member's accepted values at validation time>"
@@ -171,7 +172,7 @@ def _from_counts(con: duckdb.DuckDBPyConnection, sid: str, sub: tuple, schemas_d
 
     member, dataset, period, version, processed_at = sub
     contract = load_contract(dataset, version, schemas_dir)
-    references = {r.id: [PLACEHOLDER] for r in contract.rules if r.kind in ("exists_in", "unique_across_periods")}
+    references = {r.id: [PLACEHOLDER] for r in contract.rules if r.kind in (RuleKind.EXISTS_IN, RuleKind.UNIQUE_ACROSS_PERIODS)}
     rows = con.execute("SELECT rule_id, checked, failed, missing FROM r_rules WHERE submission_id = ?",
                        [sid]).fetchall()
     counts = {rid: (checked, failed) for rid, checked, failed, _ in rows}

@@ -20,6 +20,7 @@ import duckdb
 
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, load_contract
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.errors import NotFound, QueryError
 from pipelines.reports.pseudonyms import member_scoped_sql
 
@@ -94,14 +95,14 @@ def write_xlsx(path: Path, header: list[str], rows: list[list[str]], *, title: s
 def export_quarantine(settings: Settings, submission_id: str, to: Path) -> int:
     """Write the quarantined rows of ``submission_id`` to ``to`` (.csv or .xlsx), identifiers as the
     submitting member's pseudonyms; return the count."""
-    from pipelines.query import reader
+    from pipelines.store import reader
 
     fmt = to.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise QueryError(f"Cannot write quarantined rows as {to.name!r}.", hint="Name the file .csv or .xlsx.")
     with reader(settings) as con:
         found = con.execute("SELECT dataset, contract_version, member_id FROM submissions WHERE submission_id = ? "
-                            "AND status <> 'refused'", [submission_id]).fetchone()
+                            f"AND status <> {Status.REFUSED.sql}", [submission_id]).fetchone()
         if found is None:
             raise NotFound(f"Submission {submission_id!r} does not exist.",
                            hint="List submissions with `insurshare status`.")

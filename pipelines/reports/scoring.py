@@ -26,6 +26,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import DatasetContract, Rule, load_contract
+from pipelines.core.domain import RuleKind
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.sql import literal
 
 DIMENSIONS = ("timeliness", "completeness", "validity", "uniqueness", "consistency",
@@ -44,7 +46,7 @@ KIND_DIMENSION = {
 def dimension_of(rule: Rule) -> str:
     """The quality dimension a rule measures: by its kind, except that a check that applies
     only under a condition on another column (``when``) is a cross-field check (consistency)."""
-    if rule.kind != "required" and any(col not in rule.columns for col in rule.when):
+    if rule.kind != RuleKind.REQUIRED and any(col not in rule.columns for col in rule.when):
         return "consistency"
     return KIND_DIMENSION[rule.kind]
 
@@ -111,11 +113,11 @@ def prepare(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract], to
                 f"INSERT INTO r_cfg VALUES {cfg}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE r_kinds(kind VARCHAR, dimension VARCHAR); "
                 f"INSERT INTO r_kinds VALUES {kinds}")
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE r_subs AS
         SELECT s.*, CAST(s.received_at AS DATE) AS received_on
         FROM submissions s SEMI JOIN members m ON m.member_id = s.member_id
-        WHERE s.status <> 'refused' AND s.dataset IN (SELECT dataset FROM r_cfg)""")
+        WHERE s.status <> {Status.REFUSED.sql} AND s.dataset IN (SELECT dataset FROM r_cfg)""")
     used = con.execute("SELECT DISTINCT dataset, contract_version FROM r_subs ORDER BY ALL").fetchall()
     versions = [*contracts, *(load_contract(d, v, schemas_dir) for d, v in used if v)]
     con.execute("CREATE OR REPLACE TEMP TABLE r_rule_dims(dataset VARCHAR, rule_id VARCHAR, dimension VARCHAR)")
@@ -126,7 +128,7 @@ def prepare(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract], to
     con.execute(_POSITIONS_SQL)
 
 
-_SLOTS_SQL = """
+_SLOTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE r_slots AS
 WITH idx AS (
     SELECT DISTINCT s.dataset, c.grain, s.period,
@@ -145,11 +147,11 @@ periods AS (
 agg AS (
     SELECT member_id, dataset, period,
            count(*) AS versions,
-           count(*) FILTER (WHERE status IN ('accepted', 'rejected', 'superseded')) AS processed,
-           count(*) FILTER (WHERE status IN ('received', 'held')) AS pending,
-           count(*) FILTER (WHERE status = 'rejected') AS rejected,
-           count(*) FILTER (WHERE status = 'superseded') AS superseded,
-           max(submission_id) FILTER (WHERE status = 'accepted') AS current_id,
+           count(*) FILTER (WHERE status IN ({Status.ACCEPTED.sql}, {Status.REJECTED.sql}, {Status.SUPERSEDED.sql})) AS processed,
+           count(*) FILTER (WHERE status IN ({Status.RECEIVED.sql}, {Status.HELD.sql})) AS pending,
+           count(*) FILTER (WHERE status = {Status.REJECTED.sql}) AS rejected,
+           count(*) FILTER (WHERE status = {Status.SUPERSEDED.sql}) AS superseded,
+           max(submission_id) FILTER (WHERE status = {Status.ACCEPTED.sql}) AS current_id,
            arg_max(submission_id, version) AS latest_id,
            arg_max(status, version) AS latest_status,
            min(received_at) AS first_received_at,
@@ -180,7 +182,7 @@ SELECT *,
 FROM slots
 """
 
-_SCORES_SQL = """
+_SCORES_SQL = f"""
 CREATE OR REPLACE TEMP TABLE r_scores AS
 WITH slot_part AS (
     SELECT member_id, period,
@@ -190,7 +192,7 @@ WITH slot_part AS (
            count(*) FILTER (WHERE processed > 0 AND first_time_right) AS slots_first_time_right
     FROM r_slots GROUP BY GROUPING SETS ((member_id, period), (member_id))),
 checked_subs AS (
-    SELECT * FROM r_subs WHERE status IN ('accepted', 'rejected', 'superseded') AND rows_total > 0),
+    SELECT * FROM r_subs WHERE status IN ({Status.ACCEPTED.sql}, {Status.REJECTED.sql}, {Status.SUPERSEDED.sql}) AND rows_total > 0),
 sub_part AS (
     SELECT s.member_id, s.period, count(*) AS submissions_checked, sum(s.rows_total) AS rows_checked,
            count(*) FILTER (WHERE NOT EXISTS (

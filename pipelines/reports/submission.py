@@ -17,11 +17,12 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import DatasetContract, load_contract, load_submission_rules
+from pipelines.core.domain import SubmissionStatus as Status
+from pipelines.core.domain import parse_period
 from pipelines.core.sql import ident, literal
 from pipelines.reports.options import ReportOptions
 from pipelines.reports.pseudonyms import scope_to_members
 from pipelines.reports.scoring import KIND_DIMENSION, dimension_of, record, records
-from pipelines.validation.context import parse_period
 
 SEVERITY_ORDER = {"fatal": 0, "error": 1, "warn": 2}
 
@@ -137,9 +138,9 @@ def _verdict(sub: dict, results: list[dict], contract: DatasetContract, schemas_
     failed = [r["rule_id"] for r in results if r["kind"] == "submission" and r["failed"]]
     status, total = sub["status"], sub["rows_total"]
     share = sub["error_row_share"]
-    if status == "received":
+    if status == Status.RECEIVED:
         summary = "Received and waiting to be processed."
-    elif status == "held":
+    elif status == Status.HELD:
         summary = ("Held: its rows were read and checked, but some name policies that are missing only "
                    "because the member's premium file was rejected. Nothing is published or judged "
                    "yet; the file is processed again as soon as the corrected premium data is accepted.")
@@ -148,7 +149,7 @@ def _verdict(sub: dict, results: list[dict], contract: DatasetContract, schemas_
                    f"{sub['rows_quarantined'] or 0:,} rows are quarantined ({(share or 0):.2%} of rows break "
                    f"error rules, at most {contract.max_error_row_share:.0%} may) and the row count and "
                    "control totals reconcile with the manifest.")
-        if status == "superseded":
+        if status == Status.SUPERSEDED:
             summary += f" It was superseded by {sub['superseded_by']}, which replaced it in the lake."
     else:
         summary = (f"Rejected: {len(failed)} submission check(s) failed, so none of its rows were published"
@@ -172,7 +173,7 @@ def _timeliness(con: duckdb.DuckDBPyConnection, sub: dict) -> dict:
 
 def _published(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub: dict) -> dict | None:
     """Rows and control-total sums of this submission in the dataset's table (accepted only)."""
-    if sub["status"] != "accepted":
+    if sub["status"] != Status.ACCEPTED:
         return None
     got = record(con, "SELECT rows, totals FROM r_published WHERE submission_id = ?", [sub["submission_id"]])
     return {"rows": got["rows"], **json.loads(got["totals"])} if got else {"rows": 0}
@@ -221,7 +222,7 @@ def _samples(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub: dic
                        "ORDER BY rule_id, source_row", [sub["submission_id"]]).fetchall()
     for rule_id, source_row, reasons, rec in rows:
         out.setdefault(rule_id, []).append(_sample(contract, rule_id, source_row, reasons, json.loads(rec)))
-    if sub["status"] == "accepted":
+    if sub["status"] == Status.ACCEPTED:
         flagged = con.execute("SELECT rule_id, source_row, record FROM r_wsamples WHERE submission_id = ? "
                               "ORDER BY rule_id, source_row", [sub["submission_id"]]).fetchall()
         for rule_id, source_row, rec in flagged:
@@ -279,7 +280,7 @@ def _reconciliation(sub: dict, contract: DatasetContract, schemas_dir: Path, pub
 def _movement(con: duckdb.DuckDBPyConnection, sub: dict, contract: DatasetContract, band: float) -> dict:
     prev_label = previous_period(sub["period"])
     prev = record(con, "SELECT submission_id, rows_total, control_totals FROM r_subs WHERE member_id = ? "
-                       "AND dataset = ? AND period = ? AND status = 'accepted'",
+                       f"AND dataset = ? AND period = ? AND status = {Status.ACCEPTED.sql}",
                   [sub["member_id"], sub["dataset"], prev_label])
     out = {"previous_period": prev_label, "previous_submission": prev["submission_id"] if prev else None,
            "band": band, "items": [], "flagged": 0, "note": None}

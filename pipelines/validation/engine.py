@@ -16,6 +16,7 @@ import duckdb
 
 from pipelines.contracts import DatasetContract, Rule
 from pipelines.core.checked import ERRORS, FATAL, QUARANTINED, REASONS, RECORD, ROW, RULE_IDS, TABLE, WARNINGS
+from pipelines.core.domain import RuleKind
 from pipelines.core.sql import ident, literal
 from pipelines.validation.context import CheckContext
 from pipelines.validation.rules_sql import (
@@ -44,9 +45,9 @@ class RuleCount:
 
 def missing_columns(rule: Rule) -> tuple[str, ...]:
     """The columns whose NULL makes GX skip a row for ``rule``'s expectation (none for ``required``)."""
-    if rule.kind == "required":
+    if rule.kind == RuleKind.REQUIRED:
         return ()
-    if rule.kind in ("compare", "unique"):
+    if rule.kind in (RuleKind.COMPARE, RuleKind.UNIQUE):
         return tuple(rule.columns)
     return (rule.column,)
 
@@ -134,7 +135,7 @@ FROM marked
 def _screened(contract: DatasetContract, typed: str) -> str:
     """``typed`` with each screened free-text column's identifiers listed (raw, in ``__pii_<column>``)
     and masked in the column itself."""
-    screened = [r.column for r in contract.rules if r.kind == "identifiers_in_text"]
+    screened = [r.column for r in contract.rules if r.kind == RuleKind.IDENTIFIERS_IN_TEXT]
     if not screened:
         return typed
     joins = " ".join(f"LEFT JOIN ({hits_query(ident(c))}) AS {ident('p_' + c)} ON {ident('p_' + c)}.__row = t.__row"

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines.contracts import DatasetContract, Rule
+from pipelines.core.domain import RuleKind
 from pipelines.validation.context import CheckContext
 from pipelines.validation.rules_sql import FORMULA_START
 
@@ -73,37 +74,37 @@ def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
     import_gx()
     import great_expectations.expectations as gxe
 
-    if rule.touches_identifier_values or rule.kind == "type":
+    if rule.touches_identifier_values or rule.kind == RuleKind.TYPE:
         return None
     meta = {"rule_id": rule.id}
     cond = _condition(rule)
     col = rule.column
     kind = rule.kind
-    if kind == "required":
+    if kind == RuleKind.REQUIRED:
         return gxe.ExpectColumnValuesToNotBeNull(column=col, meta=meta, **cond)
-    if kind == "codes":
+    if kind == RuleKind.CODES:
         return gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(contract.codes_of(col)),
                                                meta=meta, **cond)
-    if kind == "pattern":
+    if kind == RuleKind.PATTERN:
         return gxe.ExpectColumnValuesToMatchRegex(column=col, regex=_whole_value(rule.params["pattern"]),
                                                   meta=meta, **cond)
-    if kind == "free_text":
+    if kind == RuleKind.FREE_TEXT:
         return gxe.ExpectColumnValuesToNotMatchRegex(column=col, regex=FORMULA_START, meta=meta, **cond)
-    if kind == "max_length":
+    if kind == RuleKind.MAX_LENGTH:
         return gxe.ExpectColumnValueLengthsToBeBetween(column=col, max_value=rule.params["max_length"],
                                                        meta=meta, **cond)
-    if kind == "unique" and len(rule.columns) == 1:
+    if kind == RuleKind.UNIQUE and len(rule.columns) == 1:
         return gxe.ExpectColumnValuesToBeUnique(column=col, meta=meta, **cond)
-    if kind == "unique":
+    if kind == RuleKind.UNIQUE:
         return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns),
                                                    ignore_row_if="any_value_is_missing", meta=meta, **cond)
-    if kind == "unique_across_periods":
+    if kind == RuleKind.UNIQUE_ACROSS_PERIODS:
         return gxe.ExpectColumnValuesToNotBeInSet(column=col, value_set=list(references.get(rule.id, [])),
                                                   meta=meta, **cond)
-    if kind == "exists_in":
+    if kind == RuleKind.EXISTS_IN:
         return gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(references.get(rule.id, [])),
                                                meta=meta, **cond)
-    if kind == "compare":
+    if kind == RuleKind.COMPARE:
         left, right = rule.columns
         op = rule.params["op"]
         if op == "=":
@@ -113,7 +114,7 @@ def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
         return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A=a, column_B=b, or_equal=op in (">=", "<="),
             ignore_row_if="either_value_is_missing", meta=meta, **cond)
-    if kind == "range":
+    if kind == RuleKind.RANGE:
         lo, hi = rule.params.get("min"), rule.params.get("max")
         return gxe.ExpectColumnValuesToBeBetween(
             column=col, min_value=_bound(lo, ctx) if lo is not None else None,

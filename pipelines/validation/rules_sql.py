@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pipelines.contracts import Column, DatasetContract, Rule
+from pipelines.core.domain import RuleKind
 from pipelines.core.sql import ident, literal
 from pipelines.privacy import checkdigits
 from pipelines.privacy.tokens import token_sql
@@ -82,7 +83,7 @@ def duplicates_cte(rule: Rule) -> tuple[str, str] | None:
     An aggregate over the keys and a join of the (few) repeated ones is much cheaper than a
     window over every row.
     """
-    if rule.kind != "unique":
+    if rule.kind != RuleKind.UNIQUE:
         return None
     name = ident(f"dup_{rule.id}")
     cols = ", ".join(ident(c) for c in rule.columns)
@@ -97,11 +98,11 @@ def identifier_features(contract: DatasetContract) -> dict[str, set[str]]:
     """Per identifier column, what the rules need to know of its raw values."""
     needs: dict[str, set[str]] = {c: set() for c in contract.identifier_columns}
     for rule in contract.rules:
-        if rule.kind == "check_digit":
+        if rule.kind == RuleKind.CHECK_DIGIT:
             scheme = rule.params["scheme"]
             needs[rule.column] |= ({"resident_id", "credit_code"} if scheme == "resident_id_or_credit_code"
                                    else {scheme})
-        elif rule.kind == "resident_id_agrees":
+        elif rule.kind == RuleKind.RESIDENT_ID_AGREES:
             needs[rule.column] |= {"resident_id", "birth", "gender"}
     return needs
 
@@ -142,43 +143,43 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     """The condition under which a row fails ``rule`` (before applying ``when``)."""
     c = ident(rule.column)
     kind = rule.kind
-    if kind == "required":
+    if kind == RuleKind.REQUIRED:
         return f"{c} IS NULL"
-    if kind == "type":
+    if kind == RuleKind.TYPE:
         return f"{text_col(rule.column)} IS NOT NULL AND {c} IS NULL"
-    if kind == "codes":
+    if kind == RuleKind.CODES:
         values = ", ".join(literal(v) for v in contract.codes_of(rule.column))
         return f"{c} NOT IN ({values})"
-    if kind == "pattern":
+    if kind == RuleKind.PATTERN:
         return f"NOT regexp_full_match({c}, {literal(rule.params['pattern'])})"
-    if kind == "free_text":
+    if kind == RuleKind.FREE_TEXT:
         return f"regexp_matches({c}, {literal(FORMULA_START)})"
-    if kind == "max_length":
+    if kind == RuleKind.MAX_LENGTH:
         return f"length({c}) > {int(rule.params['max_length'])}"
-    if kind == "identifiers_in_text":
+    if kind == RuleKind.IDENTIFIERS_IN_TEXT:
         return f"len({hits_column(rule.column)}) > 0"
-    if kind == "unique":
+    if kind == RuleKind.UNIQUE:
         return f"{window_column(rule)} IS NOT NULL"
-    if kind in ("unique_across_periods", "exists_in"):
-        neg = "" if kind == "unique_across_periods" else "NOT "
+    if kind in (RuleKind.UNIQUE_ACROSS_PERIODS, RuleKind.EXISTS_IN):
+        neg = "" if kind == RuleKind.UNIQUE_ACROSS_PERIODS else "NOT "
         return f"{c} IS NOT NULL AND {c} {neg}IN (SELECT value FROM {reference_table(rule)})"
-    if kind == "compare":
+    if kind == RuleKind.COMPARE:
         left, right = ident(rule.columns[0]), ident(rule.columns[1])
         op = "=" if rule.params["op"] == "=" else rule.params["op"]
         return f"{left} IS NOT NULL AND {right} IS NOT NULL AND NOT ({left} {op} {right})"
-    if kind == "range":
+    if kind == RuleKind.RANGE:
         parts = []
         if rule.params.get("min") is not None:
             parts.append(f"{c} < {literal(ctx.bound(rule.params['min']))}")
         if rule.params.get("max") is not None:
             parts.append(f"{c} > {literal(ctx.bound(rule.params['max']))}")
         return f"({' OR '.join(parts)})"
-    if kind == "check_digit":
+    if kind == RuleKind.CHECK_DIGIT:
         scheme = rule.params["scheme"]
         ok = (f"({feature(rule.column, 'resident_id')} OR {feature(rule.column, 'credit_code')})"
               if scheme == "resident_id_or_credit_code" else feature(rule.column, scheme))
         return f"{c} IS NOT NULL AND NOT coalesce({ok}, false)"
-    if kind == "resident_id_agrees":
+    if kind == RuleKind.RESIDENT_ID_AGREES:
         rid, birth, gender = rule.columns
         return (f"coalesce({feature(rid, 'resident_id')}, false) AND ("
                 f"coalesce({ident(birth)} <> {feature(rid, 'birth')}, false) OR "
@@ -212,46 +213,46 @@ def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     c = ident(col)
     is_identifier = contract.column(col).identifier
     kind = rule.kind
-    if kind == "required":
+    if kind == RuleKind.REQUIRED:
         text = _text(f"{col} is missing")
-    elif kind == "type":
+    elif kind == RuleKind.TYPE:
         text = _text(f"{col} ", _Sql(shown(text_col(col))), f" is not {_type_words(contract.column(col))}")
-    elif kind == "codes":
+    elif kind == RuleKind.CODES:
         text = _text(f"{col} ", _Sql(shown(c)), f" is not in code list {contract.column(col).codes}")
-    elif kind == "pattern" and is_identifier:
+    elif kind == RuleKind.PATTERN and is_identifier:
         text = _text(f"{col} is not in the expected format")
-    elif kind == "pattern":
+    elif kind == RuleKind.PATTERN:
         text = _text(f"{col} ", _Sql(shown(c)), _Sql(
             f"CASE WHEN regexp_matches({c}, {literal(FORMULA_START)}) THEN {literal(' looks like a spreadsheet formula')} "
             f"ELSE {literal(' does not match ' + str(rule.params['pattern']))} END"))
-    elif kind == "free_text":
+    elif kind == RuleKind.FREE_TEXT:
         text = _text(f"{col} starts with ", _Sql(shown(f"left({c}, 1)")), " (a spreadsheet formula)")
-    elif kind == "max_length":
+    elif kind == RuleKind.MAX_LENGTH:
         text = _text(f"{col} has ", _Sql(f"length({c})"), f" characters, more than {rule.params['max_length']}")
-    elif kind == "identifiers_in_text":
+    elif kind == RuleKind.IDENTIFIERS_IN_TEXT:
         text = _text(f"{col} holds what looks like: ", _Sql(kinds_sql(hits_column(col))),
                      " (masked in the published value)")
-    elif kind == "unique":
+    elif kind == RuleKind.UNIQUE:
         key = " || '/' || ".join(f"CAST({ident(x)} AS VARCHAR)" for x in rule.columns)
         text = _text(f"{'/'.join(rule.columns)} ", _Sql(shown(key)), " appears ", _Sql(window_column(rule)),
                      " times")
-    elif kind == "unique_across_periods":
+    elif kind == RuleKind.UNIQUE_ACROSS_PERIODS:
         text = _text(f"{col} ", _Sql(shown(c)), " is already published for another period")
-    elif kind == "exists_in":
+    elif kind == RuleKind.EXISTS_IN:
         text = _text(f"{col} ", _Sql(shown(c)), f" is not in the member's accepted {rule.params['dataset']} data")
-    elif kind == "compare":
+    elif kind == RuleKind.COMPARE:
         left, right = rule.columns
         text = _text(f"{left} ", _Sql(shown(ident(left))), f" is not {rule.params['op']} {right} ",
                      _Sql(shown(ident(right))))
-    elif kind == "range":
+    elif kind == RuleKind.RANGE:
         lo, hi = rule.params.get("min"), rule.params.get("max")
         bounds = " and ".join(
             [f"at least {ctx.bound(lo)}" for _ in [0] if lo is not None]
             + [f"at most {ctx.bound(hi)}" for _ in [0] if hi is not None])
         text = _text(f"{col} ", _Sql(shown(c)), f" is not {bounds}")
-    elif kind == "check_digit":
+    elif kind == RuleKind.CHECK_DIGIT:
         text = _text(f"{col} is not a valid {rule.params['scheme'].replace('_', ' ')} (format or check character)")
-    elif kind == "resident_id_agrees":
+    elif kind == RuleKind.RESIDENT_ID_AGREES:
         text = _text(f"{rule.columns[1]} or {rule.columns[2]} disagrees with the resident identity number")
     else:
         text = _text("failed")

@@ -27,10 +27,11 @@ from pipelines import store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, Rule
 from pipelines.core.checked import ERRORS, ROW, TABLE
+from pipelines.core.domain import RuleKind, parse_period
 from pipelines.core.sql import ident
 from pipelines.faults import checkpoint
 from pipelines.privacy.tokens import PseudonymKey, bind_key
-from pipelines.validation.context import CheckContext, parse_period
+from pipelines.validation.context import CheckContext
 from pipelines.validation.engine import RowCheck, check_rows
 from pipelines.validation.expectations import GxOutcome, validate_frame
 from pipelines.validation.rules_sql import reference_table
@@ -84,7 +85,7 @@ def _load_references(lake: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnect
             continue
         dataset = rule.params.get("dataset", contract.dataset)
         column = rule.params.get("ref_column", rule.column)
-        other_periods = "AND period <> ?" if rule.kind == "unique_across_periods" else ""
+        other_periods = "AND period <> ?" if rule.kind == RuleKind.UNIQUE_ACROSS_PERIODS else ""
         args = [ctx.member_id] + ([ctx.period.label] if other_periods else [])
         values = lake.execute(f"SELECT DISTINCT {ident(column)} AS value FROM {L}.{dataset} "
                               f"WHERE member_id = ? {other_periods} AND {ident(column)} IS NOT NULL",
@@ -100,7 +101,7 @@ def _load_references(lake: duckdb.DuckDBPyConnection, st: duckdb.DuckDBPyConnect
 
 def _type_rules(contract: DatasetContract, column: str) -> list[str]:
     """The ids of the rules a value of ``column`` breaks when it cannot be read as its type."""
-    return [r.id for r in contract.rules if r.kind == "type" and r.column == column]
+    return [r.id for r in contract.rules if r.kind == RuleKind.TYPE and r.column == column]
 
 
 def _control_totals(st: duckdb.DuckDBPyConnection, contract: DatasetContract

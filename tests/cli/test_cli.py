@@ -53,7 +53,7 @@ def test_cli_every_command_has_help_and_is_in_the_readme():
     readme = (PROJECT_ROOT / "README.md").read_text()
     for name in _commands(main):
         assert f"### `{name}`" in readme, name
-    assert update_readme(check=True) is False, "README.md is stale: run `insurshare docs`"
+    assert update_readme(main, check=True) is False, "README.md is stale: run `insurshare docs`"
 
 
 def test_cli_submit_and_ingest_print_the_verdict(ingested):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 
+from pipelines.core.domain import parse_period
 from pipelines.generate.claims import Claim, snapshot_rows
-from pipelines.validation.context import parse_period
 
 D = dt.date
 

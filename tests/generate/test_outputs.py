@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.contracts import load_contract
+from pipelines.core.domain import parse_period
 from pipelines.generate import generate
 from pipelines.generate.members import member_profiles
-from pipelines.validation.context import parse_period
 
 SMALL = dict(members=4, quarters=2, scale=0.05, defect_rate=0.05)
 

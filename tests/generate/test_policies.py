@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from pipelines.contracts import load_contract
+from pipelines.core.domain import parse_period
 from pipelines.generate.periods import add_years, window
-from pipelines.validation.context import parse_period
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import pytest
 
 from pipelines import store
 from pipelines.config import Settings
+from pipelines.lake import ensure_lake, write_transaction
 
 D = dt.date
 YEARS = (2022, 2023, 2024)
@@ -31,9 +32,9 @@ def insert_rows(settings: Settings, table: str, rows: list[dict]) -> int:
     """Insert ``rows`` into the lake's ``table`` in one transaction; return its snapshot id."""
     con = store.connect(settings, read_only=False)
     try:
-        store.ensure_lake(con, settings)
+        ensure_lake(con, settings)
         con.register("incoming_rows", pd.DataFrame(rows))
-        _, snap = store.write_transaction(
+        _, snap = write_transaction(
             con, settings, lambda c: c.execute(f"INSERT INTO {store.LAKE}.{table} BY NAME "
                                                "SELECT * FROM incoming_rows"), message=f"test rows {table}")
         return snap

@@ -10,6 +10,7 @@ import datetime as dt
 import pytest
 
 from pipelines import store
+from pipelines.lake import write_transaction
 from pipelines.marts.build import MARTS, build_marts
 from pipelines.marts.partials import TABLES
 from pipelines.marts.reserving import triangle_report
@@ -37,7 +38,7 @@ def replace_slice(settings, table: str, member: str, period: str, rows: list[dic
             if rows:
                 c.register("incoming_rows", pd.DataFrame(rows))
                 c.execute(f"INSERT INTO lake.{table} BY NAME SELECT * FROM incoming_rows")
-        store.write_transaction(con, settings, work, message=f"replace {table} {member} {period}")
+        write_transaction(con, settings, work, message=f"replace {table} {member} {period}")
     finally:
         con.close()
 

@@ -9,7 +9,7 @@ import datetime as dt
 import pytest
 
 from pipelines.products import query_product
-from pipelines.query import reader
+from pipelines.store import reader
 from tests.marts.conftest import claim_snapshots, policy
 from tests.products.conftest import built, small_rows
 

@@ -15,6 +15,7 @@ import pytest
 
 from pipelines import store
 from pipelines.config import Settings
+from pipelines.lake import write_transaction
 from pipelines.marts.build import build_marts
 from pipelines.products import build_products, open_product
 from tests.marts.conftest import insert_rows, policy
@@ -39,7 +40,7 @@ def _keep(settings: Settings, folder) -> Settings:
 def _update(settings: Settings, sql: str) -> None:
     con = store.connect(settings, read_only=False)
     try:
-        store.write_transaction(con, settings, lambda c: c.execute(sql), message="test correction")
+        write_transaction(con, settings, lambda c: c.execute(sql), message="test correction")
     finally:
         con.close()
 

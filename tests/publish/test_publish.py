@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from pipelines.ingest import process_submission
+from pipelines.lake import write_transaction
 from tests.conftest import claim_row, policy_row, resident_id, submit, submit_and_process, vin, write_csv
 
 
@@ -126,7 +127,7 @@ def test_publish_snapshot_id_is_repaired_after_a_crash_before_recording(settings
 
     out = submit_and_process(settings, write_csv(tmp_path / "p.csv", _rows(2)))
     con = store.connect(settings, read_only=False)
-    store.write_transaction(con, settings, lambda c: c.execute(
+    write_transaction(con, settings, lambda c: c.execute(
         "UPDATE lake.submissions SET snapshot_id = NULL"))
     con.close()
     assert repair_snapshot_ids(settings) == 1

@@ -114,9 +114,9 @@ def test_submission_report_movement_is_flagged_outside_the_band(scenario):
 
 def test_submission_report_movement_band_is_configurable(scenario):
     from pipelines.contracts import datasets
-    from pipelines.query import reader
     from pipelines.reports import ReportOptions, scoring
     from pipelines.reports.submission import prepare_submissions, submission_facts
+    from pipelines.store import reader
 
     contracts = [load_contract(d) for d in datasets()]
     with reader(scenario.settings) as con:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pipelines import store
 from pipelines.ingest import pending, process_submission
+from pipelines.lake import write_transaction
 from tests.conftest import policy_row, submit, write_csv
 
 
@@ -23,7 +24,7 @@ def test_older_lake_gets_rule_results_missing_column(settings, tmp_path):
         process_submission(settings, sid)
     con = store.connect(settings, read_only=False)
     try:   # what a lake from before ``missing`` was kept looks like
-        store.write_transaction(con, settings, lambda c: c.execute("ALTER TABLE lake.rule_results DROP COLUMN missing"))
+        write_transaction(con, settings, lambda c: c.execute("ALTER TABLE lake.rule_results DROP COLUMN missing"))
     finally:
         con.close()
     assert "missing" not in _columns(settings, "rule_results")
