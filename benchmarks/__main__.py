@@ -24,6 +24,7 @@ from pathlib import Path
 from benchmarks.data import write_claim_csv, write_policy_csv
 from benchmarks.lake import add_one_submission, build_big_lake
 from benchmarks.startup import startup_figures
+from pipelines.config import setting
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -142,7 +143,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 million rows (10 million for the marts)")
     parser.add_argument("--rows", type=int, help="rows per file [10,000,000; 1,000,000 with --quick]")
     parser.add_argument("--marts-rows", type=int, help="claim rows of the marts lake [100,000,000; 10,000,000 quick]")
-    parser.add_argument("--out", type=Path, default=Path(os.environ.get("INSURSHARE_HOME", "data")) / "bench")
+    parser.add_argument("--out", type=Path, default=Path(setting("INSURSHARE_HOME").read(os.environ)) / "bench")
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")

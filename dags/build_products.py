@@ -22,10 +22,9 @@ from pipelines.airflow.orchestration import task_settings
 def _rules(settings, params: dict):
     from pipelines.products.disclosure import resolve_rules
 
-    env = settings.env
-    return resolve_rules(params.get("profile") or env.get("INSURSHARE_DISCLOSURE") or None,
-                         min_members=params.get("min_members") or env.get("INSURSHARE_DISCLOSURE_MIN_MEMBERS") or None,
-                         max_share=params.get("max_share") or env.get("INSURSHARE_DISCLOSURE_MAX_SHARE") or None)
+    return resolve_rules(params.get("profile") or settings.raw("INSURSHARE_DISCLOSURE"),
+                         min_members=params.get("min_members") or settings.raw("INSURSHARE_DISCLOSURE_MIN_MEMBERS"),
+                         max_share=params.get("max_share") or settings.raw("INSURSHARE_DISCLOSURE_MAX_SHARE"))
 
 
 @dag(

@@ -21,10 +21,11 @@ from airflow.sdk import dag, task
 
 from pipelines.airflow.dags import LAKE, dag_arguments, retry_aware
 from pipelines.airflow.orchestration import task_settings
+from pipelines.config import setting
 from pipelines.contracts import datasets, dependencies
 
 # How often the landing zone is polled: a cron expression, or "none" for on-demand runs only.
-SCHEDULE = os.environ.get("INSURSHARE_INGEST_SCHEDULE") or "*/15 * * * *"
+SCHEDULE = setting("INSURSHARE_INGEST_SCHEDULE").read(os.environ)
 
 
 @dag(

@@ -43,8 +43,7 @@ class ArchiveKey:
 
 
 def key_file(settings: Settings) -> Path:
-    given = settings.env.get("INSURSHARE_ARCHIVE_KEY_FILE")
-    return Path(given) if given else settings.home / "secrets" / "archive.key"
+    return settings.archive_key_file
 
 
 def create_key(path: Path, key_id: str | None = None) -> ArchiveKey:

@@ -1,16 +1,19 @@
 """Settings resolved once at the edges (CLI entry, DAG task) and passed down frozen.
 
 Library code never reads the environment: ``Settings.from_env()`` is called by the CLI
-and the DAG tasks only.
+and the DAG tasks only. Every ``INSURSHARE_*`` variable is registered once in ``SETTINGS`` (its
+name, default and meaning); ``from_env``, the CLI's options, the scheduler's environment and
+README's configuration table are derived from that registry.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from pipelines.errors import ConfigError
 
@@ -18,27 +21,140 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
 DAGS_DIR = PROJECT_ROOT / "dags"
 
-DEFAULT_GX_MAX_ROWS = 1_000_000
-DEFAULT_QUERY_TIMEOUT = 300.0   # seconds
-DEFAULT_QUERY_MEMORY = "2GB"
-DEFAULT_QUERY_TEMP = "4GB"
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``INSURSHARE_*`` variable: what it means, its default, and where its value is kept.
+
+    ``SETTINGS`` below lists every one the platform reads; ``Settings.from_env``, the scheduler's
+    environment, the CLI's options that take a variable and README's configuration table
+    (``insurshare docs``) are all made from it, so a new variable is added there and nowhere else.
+    """
+
+    env: str                  # the variable's name
+    meaning: str              # README's "meaning" column (Markdown)
+    default: str | None = None
+    """The text it takes when unset or empty; None when it has none (or it is derived: see ``shown``)."""
+    shown: str = ""
+    """How the default reads (Markdown) when it is not ``default`` itself, e.g. a path under the home."""
+    attr: str | None = None
+    """The ``Settings`` attribute that holds its value: a field (``parse`` set) or a property."""
+    parse: Callable[[str, str], Any] | None = None
+    """``(text, name) -> value`` of the ``Settings`` field; None when it is not a field (its users
+    read the text with ``Settings.raw`` or a property)."""
+
+    @property
+    def default_markdown(self) -> str:
+        """The default as README's table shows it."""
+        return self.shown or (f"`{self.default}`" if self.default is not None else "unset")
+
+    @property
+    def default_text(self) -> str:
+        """The default as ``--help`` shows it (plain text)."""
+        return self.default_markdown.replace("`", "")
+
+    def read(self, environ: Mapping[str, str]) -> str | None:
+        """The variable's text in ``environ``, or its default when unset or empty."""
+        return environ.get(self.env) or self.default
+
+
+def _path(text: str, name: str) -> Path:
+    return Path(text)
+
+
+def _text(text: str, name: str) -> str:
+    return text
+
+
+def _int(text: str, name: str) -> int:
+    return int(text)
+
+
+def _seconds(text: str, name: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise ConfigError(f"{name}={text!r} is not a number of seconds.", hint="Write it like 300 or 2.5.")
+    return value
+
+
+# The fields are parsed by ``Settings.from_env`` in this order (the first bad one is reported).
+SETTINGS: tuple[Setting, ...] = (
+    Setting("INSURSHARE_HOME", "working folder: `landing/`, `archive/`, `lake/`, `work/`, `airflow/`, `secrets/`",
+            default="./data", attr="home", parse=_path),
+    Setting("INSURSHARE_CATALOG",
+            "SQLite path, or a PostgreSQL connection string (`postgres:dbname=lake host=...`)",
+            shown="`$INSURSHARE_HOME/lake/catalog.sqlite`", attr="catalog", parse=_text),
+    Setting("INSURSHARE_DATA_PATH", "where DuckLake writes Parquet files",
+            shown="`$INSURSHARE_HOME/lake/files`", attr="data_path", parse=_path),
+    Setting("INSURSHARE_KEY_FILE", "the HMAC key (`<key id>:<hex>`)",
+            shown="`$INSURSHARE_HOME/secrets/pseudonym.key`", attr="key_file", parse=_path),
+    Setting("INSURSHARE_ARCHIVE_KEY_FILE", "the AES-256-GCM key of the raw archive",
+            shown="`$INSURSHARE_HOME/secrets/archive.key`", attr="archive_key_file"),
+    Setting("INSURSHARE_AUDIT_KEY_FILE", "the HMAC key of the audit chain and its anchor, kept apart from the lake",
+            shown="`$INSURSHARE_HOME/secrets/audit.key`", attr="audit_key_file"),
+    Setting("INSURSHARE_AUDIT_ANCHOR", "the append-only anchor of the audit chain's head, outside the catalog",
+            shown="`$INSURSHARE_HOME/audit/anchor.jsonl`", attr="audit_anchor_file"),
+    Setting("INSURSHARE_PSEUDONYM_KEY", "the key itself, instead of a file", attr="pseudonym_key"),
+    Setting("INSURSHARE_GX_MAX_ROWS", "largest batch GX's pandas engine validates",
+            default="1000000", attr="gx_max_rows", parse=_int),
+    Setting("INSURSHARE_DUCKDB_MEMORY", "DuckDB memory limit per process (it spills to `work/` beyond)",
+            default="2GB", attr="duckdb_memory_limit", parse=_text),
+    Setting("INSURSHARE_QUERY_TIMEOUT", "seconds an `insurshare query` may run before it is stopped",
+            default="300", attr="query_timeout", parse=_seconds),
+    Setting("INSURSHARE_QUERY_MEMORY",
+            "memory an `insurshare query` may take (its process's growth; DuckDB gets this less 512 MB)",
+            default="2GB", attr="query_memory", parse=_text),
+    Setting("INSURSHARE_QUERY_TEMP", "disk an `insurshare query` may spill to under `work/queries/`",
+            default="4GB", attr="query_temp", parse=_text),
+    Setting("INSURSHARE_INGEST_SCHEDULE",
+            "how often `ingest_submissions` polls (cron), or `none` for on-demand runs only "
+            "(read when the DAG file is parsed)", default="*/15 * * * *"),
+    Setting("INSURSHARE_DISCLOSURE",
+            "disclosure profile of the products: `default` (3 members, 50%) or `strict` (5, 25%)",
+            shown="`default`"),
+    Setting("INSURSHARE_DISCLOSURE_MIN_MEMBERS", "fewest members a published cell may have (overrides the profile's)",
+            shown="the profile's"),
+    Setting("INSURSHARE_DISCLOSURE_MAX_SHARE",
+            "largest member's share a published cell may have, e.g. `0.5` (overrides the profile's)",
+            shown="the profile's"),
+    Setting("INSURSHARE_FAULTS",
+            "for the crash and fault-isolation tests only: points where the process kills itself or raises "
+            "(`pipelines/faults.py`); never set it in production"),
+)
+_BY_ENV = {s.env: s for s in SETTINGS}
+
+
+def setting(env: str) -> Setting:
+    """The registered setting of variable ``env``; KeyError for a variable not in ``SETTINGS``."""
+    try:
+        return _BY_ENV[env]
+    except KeyError:
+        raise KeyError(f"{env} is not a setting: add it to pipelines.config.SETTINGS") from None
+
+
+def _default(env: str) -> Any:
+    s = setting(env)
+    return s.parse(s.default, s.env)
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where the platform keeps its things, and the knobs that change behaviour."""
+    """Where the platform keeps its things, and the knobs that change behaviour (see ``SETTINGS``)."""
 
     home: Path
     catalog: str = ""
     data_path: Path | None = None
     key_file: Path | None = None
     schemas_dir: Path = SCHEMAS_DIR
-    gx_max_rows: int = DEFAULT_GX_MAX_ROWS
-    duckdb_memory_limit: str = "2GB"
+    gx_max_rows: int = _default("INSURSHARE_GX_MAX_ROWS")
+    duckdb_memory_limit: str = _default("INSURSHARE_DUCKDB_MEMORY")
     duckdb_threads: int = 0
-    query_timeout: float = DEFAULT_QUERY_TIMEOUT   # a user's query is killed after this many seconds
-    query_memory: str = DEFAULT_QUERY_MEMORY       # ... or when its process grows by more than this
-    query_temp: str = DEFAULT_QUERY_TEMP           # ... or when it spills more than this to disk
+    query_timeout: float = _default("INSURSHARE_QUERY_TIMEOUT")  # a user's query is killed after this many seconds
+    query_memory: str = _default("INSURSHARE_QUERY_MEMORY")      # ... or when its process grows by more than this
+    query_temp: str = _default("INSURSHARE_QUERY_TEMP")          # ... or when it spills more than this to disk
     env: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -55,27 +171,18 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``INSURSHARE_*`` variables; unset ones take the embedded defaults."""
         env = dict(os.environ if environ is None else environ)
-        values: dict[str, object] = {
-            "home": Path(env.get("INSURSHARE_HOME") or "data"),
-            "catalog": env.get("INSURSHARE_CATALOG", ""),
-            "env": env,
-        }
-        if env.get("INSURSHARE_DATA_PATH"):
-            values["data_path"] = Path(env["INSURSHARE_DATA_PATH"])
-        if env.get("INSURSHARE_KEY_FILE"):
-            values["key_file"] = Path(env["INSURSHARE_KEY_FILE"])
-        if env.get("INSURSHARE_GX_MAX_ROWS"):
-            values["gx_max_rows"] = int(env["INSURSHARE_GX_MAX_ROWS"])
-        if env.get("INSURSHARE_DUCKDB_MEMORY"):
-            values["duckdb_memory_limit"] = env["INSURSHARE_DUCKDB_MEMORY"]
-        if env.get("INSURSHARE_QUERY_TIMEOUT"):
-            values["query_timeout"] = _seconds(env["INSURSHARE_QUERY_TIMEOUT"], "INSURSHARE_QUERY_TIMEOUT")
-        if env.get("INSURSHARE_QUERY_MEMORY"):
-            values["query_memory"] = env["INSURSHARE_QUERY_MEMORY"]
-        if env.get("INSURSHARE_QUERY_TEMP"):
-            values["query_temp"] = env["INSURSHARE_QUERY_TEMP"]
+        values: dict[str, object] = {"env": env}
+        for s in SETTINGS:
+            text = s.read(env) if s.parse else None
+            if text:
+                values[s.attr] = s.parse(text, s.env)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
+
+    def raw(self, env: str) -> str | None:
+        """The text of setting ``env`` (a variable of ``SETTINGS``) in these settings' environment,
+        or None when it is unset or empty."""
+        return self.env.get(setting(env).env) or None
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -113,7 +220,22 @@ class Settings:
     @property
     def pseudonym_key(self) -> str | None:
         """The key given inline through ``INSURSHARE_PSEUDONYM_KEY`` (``id:hex``), if any."""
-        return self.env.get("INSURSHARE_PSEUDONYM_KEY") or None
+        return self.raw("INSURSHARE_PSEUDONYM_KEY")
+
+    @property
+    def archive_key_file(self) -> Path:
+        """The raw archive's key (``INSURSHARE_ARCHIVE_KEY_FILE``), separate from the pseudonymisation key."""
+        return Path(self.raw("INSURSHARE_ARCHIVE_KEY_FILE") or self.home / "secrets" / "archive.key")
+
+    @property
+    def audit_key_file(self) -> Path:
+        """The audit chain's HMAC key (``INSURSHARE_AUDIT_KEY_FILE``)."""
+        return Path(self.raw("INSURSHARE_AUDIT_KEY_FILE") or self.home / "secrets" / "audit.key")
+
+    @property
+    def audit_anchor_file(self) -> Path:
+        """The audit chain's append-only anchor (``INSURSHARE_AUDIT_ANCHOR``), outside the catalog."""
+        return Path(self.raw("INSURSHARE_AUDIT_ANCHOR") or self.home / "audit" / "anchor.jsonl")
 
     @property
     def catalog_is_postgres(self) -> bool:
@@ -132,12 +254,3 @@ def parse_bytes(text: str, name: str = "size") -> int:
         raise ConfigError(f"{name}={text!r} is not a size.", hint="Write it like 2GB, 512MB or 1GiB.")
     return int(float(m[1]) * _UNITS[unit])
 
-
-def _seconds(text: str, name: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise ConfigError(f"{name}={text!r} is not a number of seconds.", hint="Write it like 300 or 2.5.")
-    return value

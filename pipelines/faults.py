@@ -23,7 +23,7 @@ class InjectedFault(RuntimeError):
 
 
 def checkpoint(settings: Settings, name: str, subject: str | None = None) -> None:
-    wanted = settings.env.get("INSURSHARE_FAULTS", "")
+    wanted = settings.raw("INSURSHARE_FAULTS")
     if not wanted:
         return
     names = wanted.split(",")

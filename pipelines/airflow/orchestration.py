@@ -37,8 +37,8 @@ def prepare_airflow(settings: Settings) -> None:
     settings.airflow_home.mkdir(parents=True, exist_ok=True)
     os.environ.update(airflow_environment(settings))
     for key in ("INSURSHARE_CATALOG", "INSURSHARE_KEY_FILE", "INSURSHARE_DATA_PATH"):
-        if settings.env.get(key):
-            os.environ[key] = settings.env[key]
+        if settings.raw(key):
+            os.environ[key] = settings.raw(key)
     from airflow.utils import db
 
     if not (settings.airflow_home / "airflow.db").exists() or settings.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):

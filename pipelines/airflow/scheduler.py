@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipelines.airflow.orchestration import airflow_environment
-from pipelines.config import Settings
+from pipelines.config import SETTINGS, Settings
 from pipelines.errors import ConfigError
 
 BASE = ("api-server", "scheduler", "dag-processor")
@@ -47,9 +47,6 @@ CELERY_WORKER = "celery-worker"  # started too when AIRFLOW__CORE__EXECUTOR is t
 STOP_ORDER = ("scheduler", CELERY_WORKER, "dag-processor", "api-server")  # the API last: tasks report to it
 HOST = "127.0.0.1"
 PRELOAD = "airflow,airflow.executors.local_executor,great_expectations,pipelines.ingest,pipelines.reports"
-_SETTINGS_VARS = {"INSURSHARE_HOME": "home", "INSURSHARE_CATALOG": "catalog", "INSURSHARE_DATA_PATH": "data_path",
-                  "INSURSHARE_KEY_FILE": "key_file", "INSURSHARE_GX_MAX_ROWS": "gx_max_rows",
-                  "INSURSHARE_DUCKDB_MEMORY": "duckdb_memory_limit"}
 
 
 @dataclass(frozen=True)
@@ -129,8 +126,9 @@ def recorded(settings: Settings) -> list[Component]:
 def server_environment(settings: Settings, port: int, *, paused: bool = False) -> dict[str, str]:
     """The environment of every Airflow process: this one's, the platform's settings, Airflow's."""
     env = {**os.environ, **{k: v for k, v in settings.env.items() if k.startswith(("INSURSHARE_", "AIRFLOW"))}}
-    for var, attr in _SETTINGS_VARS.items():  # the tasks' Settings.from_env() must equal ``settings``
-        env[var] = str(getattr(settings, attr))
+    for s in SETTINGS:  # the tasks' Settings.from_env() must equal ``settings``
+        if s.parse:
+            env[s.env] = str(getattr(settings, s.attr))
     if settings.pseudonym_key:
         env["INSURSHARE_PSEUDONYM_KEY"] = settings.pseudonym_key
     else:

@@ -34,14 +34,12 @@ class AuditKey:
 
 
 def key_file(settings: Settings) -> Path:
-    given = settings.env.get("INSURSHARE_AUDIT_KEY_FILE")
-    return Path(given) if given else settings.home / "secrets" / "audit.key"
+    return settings.audit_key_file
 
 
 def anchor_file(settings: Settings) -> Path:
     """The append-only anchor of the chain's head and the data files' seals (outside the catalog)."""
-    given = settings.env.get("INSURSHARE_AUDIT_ANCHOR")
-    return Path(given) if given else settings.home / "audit" / "anchor.jsonl"
+    return settings.audit_anchor_file
 
 
 def create_key(path: Path, key_id: str | None = None) -> AuditKey:

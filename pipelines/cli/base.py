@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from pipelines.config import Settings
+from pipelines.config import Settings, setting
 from pipelines.errors import InsurShareError
 
 
@@ -42,6 +42,13 @@ def _lake_file_error(exc: Exception) -> InsurShareError | None:
     return lake_file_error(exc)
 
 
+def setting_option(*decls: str, env: str, help: str, **kwargs):
+    """A ``click.option`` that also reads setting ``env`` (see ``pipelines.config.SETTINGS``);
+    its help ends with the variable and the setting's default."""
+    s = setting(env)
+    return click.option(*decls, envvar=s.env, help=f"{help} [env {s.env}; default: {s.default_text}].", **kwargs)
+
+
 def command(group: click.Group, *args, **kwargs):
     """Register ``fn`` on ``group`` with the settings object and clean error handling."""
     def decorate(fn):
@@ -50,8 +57,8 @@ def command(group: click.Group, *args, **kwargs):
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--home", type=click.Path(path_type=Path), envvar="INSURSHARE_HOME",
-              help="The platform's working folder (landing, archive, lake, reports). [env INSURSHARE_HOME; default ./data]")
+@setting_option("--home", type=click.Path(path_type=Path), env="INSURSHARE_HOME",
+                help="The platform's working folder (landing, archive, lake, reports)")
 @click.version_option(package_name="insurshare")
 @click.pass_context
 def main(ctx: click.Context, home: Path | None) -> None:

@@ -1,6 +1,7 @@
-"""Documentation generated from the code and the contracts: README's command reference and
-data dictionary. ``insurshare docs`` rewrites them; ``insurshare docs --check`` (run by the
-tests) fails when README.md has drifted from the code."""
+"""Documentation generated from the code and the contracts: README's configuration table (from
+``pipelines.config.SETTINGS``), command reference and data dictionary. ``insurshare docs``
+rewrites them; ``insurshare docs --check`` (run by the tests) fails when README.md has drifted
+from the code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from pipelines.config import PROJECT_ROOT, SCHEMAS_DIR
+from pipelines.config import PROJECT_ROOT, SCHEMAS_DIR, SETTINGS
 from pipelines.contracts import DatasetContract, datasets, load_code_lists, load_contract, load_submission_rules
 
 README = PROJECT_ROOT / "README.md"
@@ -77,8 +78,16 @@ def data_dictionary(schemas_dir: Path = SCHEMAS_DIR) -> str:
     return "\n".join(parts) + "\n"
 
 
+def settings_table() -> str:
+    """README's configuration table: every ``INSURSHARE_*`` setting, its default and meaning."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{s.env}` | {_md(s.default_markdown)} | {_md(s.meaning)} |" for s in SETTINGS]
+    return "\n".join(rows) + "\n"
+
+
 def render(text: str, cli: click.Group) -> str:
-    makers = {"commands": lambda: command_reference(cli), "data-dictionary": data_dictionary}
+    makers = {"settings": settings_table, "commands": lambda: command_reference(cli),
+              "data-dictionary": data_dictionary}
 
     def replace(m: re.Match) -> str:
         maker = makers.get(m["name"])

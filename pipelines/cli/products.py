@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import click
 
-from pipelines.cli.base import command, main
+from pipelines.cli.base import command, main, setting_option
 from pipelines.config import Settings
 
 
 def disclosure_options(fn):
     """``--profile``, ``--min-members`` and ``--max-share`` (also from the environment)."""
-    fn = click.option("--max-share", type=float, envvar="INSURSHARE_DISCLOSURE_MAX_SHARE",
-                      help="Largest member's share a published cell may have, e.g. 0.5 "
-                           "[env INSURSHARE_DISCLOSURE_MAX_SHARE; default: the profile's].")(fn)
-    fn = click.option("--min-members", type=int, envvar="INSURSHARE_DISCLOSURE_MIN_MEMBERS",
-                      help="Fewest members a published cell may have "
-                           "[env INSURSHARE_DISCLOSURE_MIN_MEMBERS; default: the profile's].")(fn)
-    return click.option("--profile", type=click.Choice(["default", "strict"]), envvar="INSURSHARE_DISCLOSURE",
-                        help="Disclosure rules: default (3 members, 50%) or strict (5 members, 25%) "
-                             "[env INSURSHARE_DISCLOSURE; default: default].")(fn)
+    fn = setting_option("--max-share", type=float, env="INSURSHARE_DISCLOSURE_MAX_SHARE",
+                        help="Largest member's share a published cell may have, e.g. 0.5")(fn)
+    fn = setting_option("--min-members", type=int, env="INSURSHARE_DISCLOSURE_MIN_MEMBERS",
+                        help="Fewest members a published cell may have")(fn)
+    return setting_option("--profile", type=click.Choice(["default", "strict"]), env="INSURSHARE_DISCLOSURE",
+                          help="Disclosure rules: default (3 members, 50%) or strict (5 members, 25%)")(fn)
 
 
 @main.group()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import fcntl
 import html
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +85,9 @@ def _pages(root: Path, sid: str) -> GxPages | None:
 
 
 def _build(con: duckdb.DuckDBPyConnection, root: Path, ids: list[str], schemas_dir: Path) -> None:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-    import great_expectations as gx
+    from pipelines.validation.expectations import import_gx
+
+    gx = import_gx()
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,

@@ -22,7 +22,20 @@ from pipelines.core.domain import RuleKind
 from pipelines.validation.context import CheckContext
 from pipelines.validation.rules_sql import FORMULA_START
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+def import_gx():
+    """``great_expectations``, imported with its usage analytics off; every GX import goes after it.
+
+    Earlier GX 1.x releases read ``GX_ANALYTICS_ENABLED`` once, when first imported, and unless it
+    said False sent usage events to GX's servers; the pinned 1.24.1 has no analytics module, so
+    this guards a change of version. An operator's own value is kept. Importing GX takes seconds
+    (see README's performance section), so it happens here, when GX is first used, never when
+    this module is imported.
+    """
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    import great_expectations
+
+    return great_expectations
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,7 @@ def _condition(rule: Rule) -> dict[str, object]:
     """The rule's ``when`` as a GX row condition (columns ANDed, each in its list of values)."""
     if not rule.when:
         return {}
+    import_gx()
     from great_expectations.expectations.row_conditions import Column
 
     parts = [Column(col).is_in(list(values)) for col, values in rule.when.items()]
@@ -57,6 +71,7 @@ def _condition(rule: Rule) -> dict[str, object]:
 def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
                     references: Mapping[str, Sequence[str]]):
     """The GX expectation that checks ``rule``, or None when GX cannot express it."""
+    import_gx()
     import great_expectations.expectations as gxe
 
     if rule.touches_identifier_values or rule.kind == RuleKind.TYPE:
@@ -110,7 +125,7 @@ def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
 def build_suite(contract: DatasetContract, ctx: CheckContext, name: str,
                 references: Mapping[str, Sequence[str]]):
     """The GX suite of ``contract`` for one submission (period bounds and references resolved)."""
-    import great_expectations as gx
+    gx = import_gx()
 
     suite = gx.ExpectationSuite(name=name, meta={"contract": f"{contract.dataset} {contract.version}"})
     for rule in contract.rules:
@@ -123,7 +138,7 @@ def build_suite(contract: DatasetContract, ctx: CheckContext, name: str,
 def validate_frame(frame: pd.DataFrame, contract: DatasetContract, ctx: CheckContext,
                    references: Mapping[str, Sequence[str]], *, name: str) -> GxOutcome:
     """Validate ``frame`` (typed, pseudonymised rows) with GX's pandas engine."""
-    import great_expectations as gx
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")

@@ -33,14 +33,11 @@ never produced.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Mapping, Sequence
 
 from pipelines.contracts import DatasetContract
 from pipelines.validation.context import CheckContext
-from pipelines.validation.expectations import build_suite
-
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+from pipelines.validation.expectations import build_suite, import_gx
 
 PARTIAL_UNEXPECTED_COUNT = 20    # GX's partial_unexpected_count in result format BASIC
 ENGINE = "insurshare DuckDB rule engine (counts in GX format)"
@@ -53,6 +50,7 @@ def _pct(part: int, whole: int) -> float | None:
 def expectation_result(expectation, checked: int, failed: int, missing: int | None = None,
                        sample: Sequence | None = None):
     """GX's result of one map expectation that looked at ``checked`` rows, ``failed`` of them unexpected."""
+    import_gx()
     from great_expectations.core import ExpectationValidationResult
     from great_expectations.expectations import ExpectColumnValuesToNotBeNull
     from great_expectations.expectations.expectation import (
@@ -87,7 +85,7 @@ def expectation_result(expectation, checked: int, failed: int, missing: int | No
 
 def _ensure_context() -> None:
     """GX builds a suite against the active data context; make an ephemeral one if there is none."""
-    import great_expectations as gx
+    gx = import_gx()
     from great_expectations.data_context.data_context.context_factory import project_manager
     from great_expectations.exceptions import DataContextRequiredError
 
@@ -110,7 +108,7 @@ def result_from_counts(contract: DatasetContract, ctx: CheckContext,
     batch was validated (the run id and validation time of the result). Reads no data; GX only
     needs an active data context to build the suite (an ephemeral one is made if there is none).
     """
-    import great_expectations as gx
+    gx = import_gx()
     from great_expectations.core import ExpectationSuiteValidationResult
 
     _ensure_context()

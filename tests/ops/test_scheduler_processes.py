@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -86,8 +87,14 @@ def test_stop_leaves_a_process_that_took_over_a_recorded_pid(home, decoy):
 @pytest.mark.parametrize("overrides", [
     {},
     {"catalog": "postgres:dbname=lake host=127.0.0.1", "gx_max_rows": 5, "duckdb_memory_limit": "1GB"},
-], ids=["defaults", "postgres-catalog"])
-def test_server_environment_gives_tasks_the_same_settings(tmp_path, overrides):
+    {"data_path": Path("/srv/lake/files"), "key_file": Path("/srv/keys/p.key"), "gx_max_rows": 0,
+     "query_timeout": 2.5, "query_memory": "700MB", "query_temp": "1GiB"},
+], ids=["defaults", "postgres-catalog", "every-field"])
+def test_server_environment_gives_tasks_the_same_settings(tmp_path, monkeypatch, overrides):
+    # the starting process's own variables say otherwise: the settings win
+    for var, text in {"INSURSHARE_CATALOG": str(tmp_path / "other.sqlite"), "INSURSHARE_GX_MAX_ROWS": "7",
+                      "INSURSHARE_QUERY_TIMEOUT": "9", "INSURSHARE_QUERY_TEMP": "9GB"}.items():
+        monkeypatch.setenv(var, text)
     settings = Settings(home=tmp_path / "home", **overrides)
     env = server_environment(settings, 8799)
     assert Settings.from_env(env) == settings
