@@ -1,15 +1,5 @@
 """The Python API for notebooks: marts as pandas DataFrames, triangles as ``chainladder`` objects.
 
-    from pipelines import api
-
-    api.build_marts()                                   # or `insurshare build-marts`
-    api.experience(line_of_business="MCOM", grain="year", scope="industry")
-    rep = api.triangle("MCOM", "paid", grain="quarter")  # a TriangleReport
-    rep.ldf, rep.cdf, rep.ultimate, rep.ibnr, rep.frame()
-    tri = rep.to_chainladder()                          # chainladder.Triangle
-    import chainladder as cl; cl.Chainladder().fit(tri).ultimate_
-    api.chainladder_triangle(grain="year")              # every line, all four measures
-
 Every function reads the platform home of ``INSURSHARE_HOME`` (default ``./data``) unless given
 ``settings`` (``api.settings(home)``), and the lake now or ``as_of`` a snapshot id or timestamp.
 Filters are column=value keywords of the mart (``scope``, ``member_id``, ``grain``, ``period``,
@@ -18,6 +8,44 @@ Filters are column=value keywords of the mart (``scope``, ``member_id``, ``grain
 It reads the lake itself, before disclosure control: it is for the regulator and the platform's
 operators. Members and the public read their products (``insurshare query --as``, ``export
 --as``, ``triangle --as``; ``pipelines.products``).
+
+The example runs as a doctest (``tests/test_doctests.py``) on a lake of motor policies in Beijing:
+one-year policies written on 1 January 2023 and on 1 January 2024, 1,000 CNY at member M001 and
+3,000 CNY at M002 each year; a claim of M001 from March 2023 paid 400 by the end of 2023 and 600
+by the end of 2024 (closed), one of M002 from June 2023 paid 600 then 900 (100 still reserved),
+and one of M001 from February 2024 paid 800 by the end of 2024:
+
+    >>> from pipelines import api
+    >>> api.build_marts().skipped                             # or `insurshare build-marts`
+    False
+    >>> exp = api.experience(line_of_business="MCOM", grain="year", scope="industry", region_code="ALL")
+    >>> print(exp[["period", "earned_premium", "paid_loss", "incurred_loss", "loss_ratio"]].to_string(index=False))
+    period  earned_premium  paid_loss  incurred_loss  loss_ratio
+      2023          4000.0     1500.0         1600.0         0.4
+
+(2024 is no whole year of premium data yet: its first quarter is the last with transactions.)
+
+    >>> rep = api.triangle("MCOM", "paid", grain="year")       # a TriangleReport
+    >>> rep.ldf, rep.cdf
+    ({'12-24': 1.5}, {'12-Ult': 1.5, '24-Ult': 1.0})
+    >>> rep.ultimate, rep.ibnr
+    ({'2023': 1500.0, '2024': 1200.0}, {'2023': 0.0, '2024': 400.0})
+    >>> print(rep.frame().to_string(index=False))
+    origin     12     24  latest  cdf  ultimate  ibnr
+      2023 1000.0 1500.0  1500.0  1.0    1500.0   0.0
+      2024  800.0    NaN   800.0  1.5    1200.0 400.0
+       LDF    1.5    NaN     NaN  NaN       NaN   NaN
+       CDF    1.5    1.0     NaN  NaN       NaN   NaN
+    >>> tri = rep.to_chainladder()                            # chainladder.Triangle
+    >>> import chainladder as cl
+    >>> cl.Chainladder().fit(tri).ultimate_.values.ravel().tolist()
+    [1500.0, 1200.0]
+    >>> api.chainladder_triangle(grain="year").columns.tolist()   # every line, all four measures
+    ['paid', 'incurred', 'reported', 'closed']
+    >>> bench = api.benchmark("M001", metric="loss_ratio", grain="year", line_of_business="ALL", region_code="ALL")
+    >>> print(bench[["period", "member_value", "industry_value", "relativity"]].to_string(index=False))
+    period  member_value  industry_value  relativity
+      2023           0.6             0.4         1.5
 """
 
 from __future__ import annotations

@@ -24,15 +24,8 @@ from pipelines.config import Settings
 from pipelines.errors import QueryError
 from pipelines.products import product_path, query_product
 from pipelines.query import run_query
-from tests.products.conftest import built, small_rows
 
 AUDIENCES = ["lake", "member:M002", "public", "regulator"]
-
-
-@pytest.fixture(scope="module")
-def market(tmp_path_factory) -> Settings:
-    """Four members' lake with marts and products (the product tests' ``small_market``)."""
-    return built(tmp_path_factory.mktemp("sandbox") / "home", *small_rows())
 
 
 def ask(settings: Settings, audience: str, sql: str, **kwargs) -> str:
