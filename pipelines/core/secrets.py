@@ -30,7 +30,7 @@ def fingerprint_id(prefix: str, secret: bytes) -> str:
     key that made it. The hash is domain-separated and reveals nothing usable of the secret.
 
     >>> fingerprint_id("k", bytes(32))
-    'k-b3d9e1e5'
+    'k-11d7428b'
     """
     return f"{prefix}-{hashlib.sha256(b'insurshare key id:' + secret).hexdigest()[:8]}"
 
