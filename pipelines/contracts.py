@@ -313,6 +313,10 @@ def _parse_contract(raw: Mapping[str, Any], path: Path, schemas_dir: Path) -> Da
     sub = load_submission_rules(schemas_dir)
     source = f"schemas/{path.relative_to(schemas_dir)}" if path.is_relative_to(schemas_dir) else str(path)
     columns = tuple(_parse_column(c, code_lists, source) for c in raw["columns"])
+    seen = [c.name for c in columns]
+    twice = sorted({n for n in seen if seen.count(n) > 1})
+    if twice:
+        raise ContractError(f"{source}: column(s) {twice} are declared twice.")
     prefix = raw["rule_prefix"]
     rules = [*_derived_rules(prefix, columns, source),
              *(_parse_rule(r, columns, source) for r in raw.get("rules", []))]
@@ -355,7 +359,21 @@ def _parse_column(raw: Mapping[str, Any], code_lists: Mapping[str, CodeList], so
         raise ContractError(f"{source}: column {name!r} names unknown code list {col.codes!r}.")
     if col.severity not in SEVERITIES:
         raise ContractError(f"{source}: column {name!r} has unknown severity {col.severity!r}.")
+    if col.pattern is not None:
+        _check_pattern(col.pattern, f"{source}: column {name!r}")
     return col
+
+
+def _check_pattern(pattern: object, where: str) -> None:
+    """A pattern is compiled by DuckDB's regular expressions (RE2) when the contract loads, not
+    first when a member's rows are checked (where a typo would fail every submission)."""
+    import duckdb
+
+    try:
+        duckdb.connect().execute("SELECT regexp_full_match('', ?)", [str(pattern)]).fetchone()
+    except duckdb.Error as exc:
+        raise ContractError(f"{where} has a pattern DuckDB cannot compile: {pattern!r} "
+                            f"({str(exc).splitlines()[0]}).") from None
 
 
 def _derived_rules(prefix: str, columns: tuple[Column, ...], source: str) -> list[Rule]:
