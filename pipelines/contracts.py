@@ -213,25 +213,33 @@ def _names(schemas_dir: Path = SCHEMAS_DIR) -> tuple[str, ...]:
                         if p.stem not in ("codes", "submission")))
 
 
-def _references(schemas_dir: Path = SCHEMAS_DIR) -> dict[str, list[tuple[str, Rule]]]:
-    """For each dataset, the other datasets its current contract's ``exists_in`` rules read."""
+def _references(schemas_dir: Path = SCHEMAS_DIR) -> dict[str, list[tuple[str, str]]]:
+    """For each dataset, the other datasets its current contract's ``exists_in`` rules read, each
+    with the rule's source (``schemas/claim.yaml: rules.CLM-D01``).
+
+    Read from the contracts' YAML alone, without parsing them whole: the DAG files order their
+    tasks with this when Airflow parses them, and parsing must stay cheap (checking a contract's
+    patterns needs DuckDB). ``load_contract`` still checks every contract in full.
+    """
     names = _names(schemas_dir)
-    refs: dict[str, list[tuple[str, Rule]]] = {}
+    refs: dict[str, list[tuple[str, str]]] = {}
     for name in names:
         refs[name] = []
-        for rule in load_contract(name, None, schemas_dir).rules:
-            if rule.kind != "exists_in":
+        path = schemas_dir / f"{name}.yaml"
+        for raw in _read_yaml(path).get("rules") or ():
+            if raw.get("kind") != RuleKind.EXISTS_IN:
                 continue
-            target = rule.params.get("dataset")
+            source = f"schemas/{path.name}: rules.{raw.get('id')}"
+            target = raw.get("dataset")
             if not target:
-                raise ContractError(f"{rule.source}: an exists_in rule must name the dataset it reads "
+                raise ContractError(f"{source}: an exists_in rule must name the dataset it reads "
                                     "(dataset: <name>).")
             if target not in names:
                 raise ContractError(
-                    f"{rule.source}: exists_in names dataset {target!r}, which has no contract.",
+                    f"{source}: exists_in names dataset {target!r}, which has no contract.",
                     hint=f"Known datasets: {', '.join(names)}.", dataset=name)
             if target != name:      # a rule reading the dataset's own accepted data orders nothing
-                refs[name].append((target, rule))
+                refs[name].append((target, source))
     return refs
 
 
@@ -271,7 +279,7 @@ def datasets(schemas_dir: Path = SCHEMAS_DIR) -> tuple[str, ...]:
     return tuple(order)
 
 
-def _cycle(refs: Mapping[str, list[tuple[str, Rule]]], done: set[str]) -> str:
+def _cycle(refs: Mapping[str, list[tuple[str, str]]], done: set[str]) -> str:
     """One cycle among the datasets left unordered, each step with the rule that makes it."""
     path = [min(n for n in refs if n not in done)]
     while True:     # every dataset left needs another one left, so this walk comes back
@@ -280,7 +288,7 @@ def _cycle(refs: Mapping[str, list[tuple[str, Rule]]], done: set[str]) -> str:
             steps = [*path[path.index(target):], target]
             break
         path.append(target)
-    return "; ".join(f"{a} needs {b} ({next(r.source for t, r in refs[a] if t == b)})"
+    return "; ".join(f"{a} needs {b} ({next(src for t, src in refs[a] if t == b)})"
                      for a, b in zip(steps, steps[1:], strict=False))
 
 
