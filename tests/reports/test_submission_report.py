@@ -220,3 +220,43 @@ def test_reports_second_run_writes_nothing(scenario):
     assert again.written == 0
     assert again.snapshot_id == scenario.built.snapshot_id
     assert sorted(again.submissions) == sorted(scenario.ids.values())
+
+
+def _summary_rows(html: str) -> list[tuple[str, str, str, str]]:
+    """(anchor, severity, rows failing, share) of each row of the report's summary table."""
+    table = html.split('aria-label="Summary of failing rules"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r'<tr><td><a href="#([^"]+)"><code>[^<]+</code></a></td><td><span class="badge b-(\w+)">\w+</span>'
+                      r'</td><td class="n">([^<]+)</td><td class="n">([^<]+)</td>', table)
+
+
+def test_submission_report_starts_with_a_summary_of_failing_rules(scenario):
+    sid = scenario.ids["m1_pol_q1"]
+    html = scenario.built.submissions[sid].read_text()
+    con = scenario.lake()
+    lake = con.execute("SELECT rule_id, severity, failed, checked FROM lake.rule_results WHERE submission_id = ? "
+                       "AND kind <> 'submission' AND failed > 0", [sid]).fetchall()
+    order = {"fatal": 0, "error": 1, "warn": 2}
+    lake.sort(key=lambda r: (order[r[1]], -r[2], r[0]))
+    assert _summary_rows(html) == [(f"rule-{rid}", sev, f"{failed:,}", f"{failed / checked:.2%}")
+                                   for rid, sev, failed, checked in lake]
+    assert _summary_rows(html) == [("rule-POL-CODE-region_code", "error", "1", "1.92%"),
+                                   ("rule-POL-SAFE-product_name", "error", "1", "1.92%"),
+                                   ("rule-POL-FMT-phone", "warn", "1", "1.92%")]
+    # the summary comes before the first rule card, and the jump links before the verdict
+    assert html.index('id="summary"') < html.index('id="rule-') and html.index('class="jump"') < html.index(
+        'class="verdict')
+    rejected = scenario.built.submissions[scenario.ids["m2_pol_q2"]].read_text()
+    assert _summary_rows(rejected) == [("rule-POL-CODE-region_code", "error", "20", "100.00%"),
+                                       ("rule-POL-U02", "error", "20", "100.00%")]   # its ids were in 2024Q1
+    assert 'id="summary"' not in scenario.built.submissions[scenario.ids["m2_pol_q1"]].read_text()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_submission_report_jump_links_resolve(scenario, name):
+    html = scenario.built.submissions[scenario.ids[name]].read_text()
+    ids = re.findall(r'\sid="([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "an id is used twice"
+    targets = re.findall(r'href="#([^"]*)"', html)
+    assert targets and not [t for t in targets if t not in ids]
+    failing = [r["id"] for r in scenario.submission(name)["rules"] if r["failed"]]
+    assert {f"rule-{r}" for r in failing} <= set(targets)          # every card is reachable from the summary
