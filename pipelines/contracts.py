@@ -59,6 +59,7 @@ class Column:
     required_when: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     codes: str | None = None
     pattern: str | None = None
+    pattern_words: str | None = None     # what ``pattern`` asks for, as a member reads it
     identifier: bool = False
     free_text: bool = False
     max_length: int | None = None
@@ -357,7 +358,7 @@ def _parse_column(raw: Mapping[str, Any], code_lists: Mapping[str, CodeList], so
         name=name, type=raw["type"], description=raw.get("description", ""),
         required=bool(raw.get("required", False)),
         required_when={k: tuple(str(x) for x in v) for k, v in raw.get("required_when", {}).items()},
-        codes=raw.get("codes"), pattern=raw.get("pattern"),
+        codes=raw.get("codes"), pattern=raw.get("pattern"), pattern_words=raw.get("pattern_words"),
         identifier=bool(raw.get("identifier", False)), free_text=bool(raw.get("free_text", False)),
         max_length=raw.get("max_length"), severity=raw.get("severity", "error"),
     )
@@ -369,6 +370,10 @@ def _parse_column(raw: Mapping[str, Any], code_lists: Mapping[str, CodeList], so
         raise ContractError(f"{source}: column {name!r} has unknown severity {col.severity!r}.")
     if col.pattern is not None:
         _check_pattern(col.pattern, f"{source}: column {name!r}")
+        if not str(col.pattern_words or "").strip():
+            raise ContractError(f"{source}: column {name!r} has a pattern but no pattern_words: say in words what "
+                                "it asks for (e.g. '18 characters: 17 digits then a digit or X'); a member "
+                                "reads the words, not the regular expression.")
     return col
 
 
@@ -405,13 +410,14 @@ def _derived_rules(prefix: str, columns: tuple[Column, ...], source: str) -> lis
             rules.append(Rule(
                 id=f"{prefix}-CODE-{c.name}", kind=RuleKind.CODES, severity=c.severity,
                 description=f"{c.name} is a code of the list {c.codes!r}.",
-                fix=f"Use a code from the {c.codes!r} list of schemas/codes.yaml.",
+                fix=f"Use a code of the {c.codes!r} code list (every code and its name is listed under "
+                    "Code lists).",
                 columns=(c.name,), params={"codes": c.codes}, source=where))
         if c.pattern:
             rules.append(Rule(
                 id=f"{prefix}-FMT-{c.name}", kind=RuleKind.PATTERN, severity=c.severity,
-                description=f"{c.name} matches the pattern {c.pattern} (spreadsheet formulas are refused).",
-                fix=f"Write {c.name} in the format of the contract, as plain text.",
+                description=f"{c.name} is {c.pattern_words} (spreadsheet formulas are refused).",
+                fix=f"Write {c.name} as {c.pattern_words}, as plain text.",
                 columns=(c.name,), params={"pattern": c.pattern, "identifier": c.identifier},
                 source=where))
         if c.free_text:

@@ -53,7 +53,7 @@ def _contract_section(c: DatasetContract) -> str:
         req = "yes" if col.required else (
             "when " + ", ".join(f"{k} in {'/'.join(v)}" for k, v in col.required_when.items())
             if col.required_when else "")
-        fmt = f"`{col.codes}`" if col.codes else (f"`{col.pattern}`" if col.pattern else "")
+        fmt = f"`{col.codes}`" if col.codes else (f"{col.pattern_words} (`{col.pattern}`)" if col.pattern else "")
         if col.identifier:
             fmt = (fmt + " " if fmt else "") + "pseudonymised (HMAC token)"
         out.append(f"| `{col.name}` | {col.type} | {req} | {_md(fmt)} | {_md(col.description)} |")

@@ -3,7 +3,8 @@
 What a member reads first: the verdict and why; then the row counts, every rule with its
 severity, failures, where it is defined and how to fix the data, with a few pseudonymised
 failing rows; the reconciliation with the manifest's control totals; the movement against
-the member's previous period; and the versions of the slot. Every number is read from the
+the member's previous period; the versions of the slot; and, as an appendix, the code lists
+the contract uses (members do not have ``schemas/codes.yaml``). Every number is read from the
 lake (tables ``submissions``, ``rule_results``, ``quarantine``, the dataset's table), through
 the ``r_*`` tables of ``scoring.prepare``.
 """
@@ -17,8 +18,8 @@ from pathlib import Path
 import duckdb
 
 from pipelines.contracts import DatasetContract, load_contract, load_submission_rules
+from pipelines.core.domain import RuleKind, parse_period
 from pipelines.core.domain import SubmissionStatus as Status
-from pipelines.core.domain import parse_period
 from pipelines.core.sql import ident, literal
 from pipelines.reports.options import ReportOptions
 from pipelines.reports.pseudonyms import scope_to_members
@@ -117,7 +118,20 @@ def submission_facts(con: duckdb.DuckDBPyConnection, submission_id: str, options
                                  "FROM r_subs WHERE member_id = ? AND dataset = ? AND period = ? ORDER BY version",
                             [sub["member_id"], sub["dataset"], sub["period"]]),
         "gx": _gx(con, submission_id, row_results),
+        "code_lists": code_lists(contract),
     }
+
+
+def code_lists(contract: DatasetContract) -> list[dict]:
+    """The code lists the contract's columns use, every code with its names: the report carries
+    them, since a member does not have ``schemas/codes.yaml``."""
+    used: dict[str, list[str]] = {}
+    for c in contract.columns:
+        if c.codes:
+            used.setdefault(c.codes, []).append(c.name)
+    return [{"name": name, "anchor": f"codes-{name}", "description": contract.code_lists[name].description,
+             "columns": cols, "codes": [{"code": x.code, "en": x.en, "zh": x.zh} for x in contract.code_lists[name].codes]}
+            for name, cols in used.items()]
 
 
 def _identity(sub: dict) -> dict:
@@ -200,6 +214,7 @@ def _rules(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub: dict,
             "failed_share": (r["failed"] / r["checked"]) if r["checked"] else 0.0,
             "gx_expectation": r["gx_expectation"], "gx_unexpected": r["gx_unexpected"],
             "description": rule.description if rule else "", "fix": rule.fix if rule else "",
+            "code_list": rule.params.get("codes") if rule and rule.kind == RuleKind.CODES else None,
             "source": rule.source if rule else contract.source,
             "columns": list(_shown_columns(contract, rule)) if rule else [],
             "samples": samples.get(r["rule_id"], []),

@@ -220,11 +220,11 @@ def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     elif kind == RuleKind.CODES:
         text = _text(f"{col} ", _Sql(shown(c)), f" is not in code list {contract.column(col).codes}")
     elif kind == RuleKind.PATTERN and is_identifier:
-        text = _text(f"{col} is not in the expected format")
+        text = _text(f"{col} is not {contract.column(col).pattern_words}")
     elif kind == RuleKind.PATTERN:
         text = _text(f"{col} ", _Sql(shown(c)), _Sql(
             f"CASE WHEN regexp_matches({c}, {literal(FORMULA_START)}) THEN {literal(' looks like a spreadsheet formula')} "
-            f"ELSE {literal(' does not match ' + str(rule.params['pattern']))} END"))
+            f"ELSE {literal(' is not ' + str(contract.column(col).pattern_words))} END"))
     elif kind == RuleKind.FREE_TEXT:
         text = _text(f"{col} starts with ", _Sql(shown(f"left({c}, 1)")), " (a spreadsheet formula)")
     elif kind == RuleKind.MAX_LENGTH:

@@ -102,6 +102,12 @@ def test_rules_derived_from_column_facts():
     assert (fmt.severity, fmt.params) == ("warn", {"pattern": r"^(\+?86)?1[3-9][0-9]{9}$", "identifier": True})
     assert fmt.touches_identifier_values and not p.rule("POL-FMT-policy_no").touches_identifier_values
     assert p.rule("POL-CODE-region_code").params == {"codes": "region"}
+    assert p.rule("POL-CODE-region_code").fix == ("Use a code of the 'region' code list (every code and its name "
+                                                  "is listed under Code lists).")
+    assert fmt.description == ("phone is a mainland mobile number: 11 digits, 1 then 3 to 9 then nine more digits, "
+                               "optionally preceded by 86 or +86 (spreadsheet formulas are refused).")
+    assert p.rule("POL-FMT-policy_no").fix == ("Write policy_no as 4 to 40 characters: capital letters A-Z, digits, "
+                                               "/ and -, starting with a letter or a digit, as plain text.")
     assert p.rule("POL-LEN-product_name").params == {"max_length": 100}
     assert p.rule("POL-PII-product_name").severity == "warn"
     assert p.rule("POL-REQ-vin").source == "schemas/policy.yaml: columns.vin"
@@ -335,6 +341,21 @@ def test_a_bad_pattern_is_refused_when_the_contract_loads(schemas):
     edit(schemas, "policy", _column("policy_no", pattern="^[A-Z"))
     with pytest.raises(ContractError, match="policy_no"):
         load_contract("policy", schemas_dir=schemas)
+
+
+def test_a_pattern_without_words_is_refused(schemas):
+    edit(schemas, "policy", _column("policy_no", pattern_words=" "))
+    with pytest.raises(ContractError) as caught:
+        load_contract("policy", schemas_dir=schemas)
+    assert str(caught.value) == (
+        "schemas/policy.yaml: column 'policy_no' has a pattern but no pattern_words: say in words what it asks for "
+        "(e.g. '18 characters: 17 digits then a digit or X'); a member reads the words, not the regular expression.")
+
+
+def test_no_rule_of_the_shipped_contracts_shows_only_a_regular_expression():
+    for dataset in ("policy", "claim"):
+        for rule in load_contract(dataset).rules:
+            assert "^" not in rule.description + rule.fix and "schemas/codes.yaml" not in rule.fix, rule.id
 
 
 def test_a_duplicate_plain_column_is_refused(schemas):

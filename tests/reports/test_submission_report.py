@@ -57,11 +57,13 @@ def test_submission_report_explains_a_rejection_with_the_check_and_its_fix(scena
     region = next(r for r in got["rules"] if r["id"] == "POL-CODE-region_code")
     assert (region["failed"], region["checked"], region["severity"]) == (20, 20, "error")
     assert region["source"] == "schemas/policy.yaml: columns.region_code"
-    assert region["fix"] == "Use a code from the 'region' list of schemas/codes.yaml."
+    assert region["fix"] == "Use a code of the 'region' code list (every code and its name is listed under Code lists)."
+    assert region["code_list"] == "region"
     assert [s["values"]["region_code"] for s in region["samples"]] == ["999999"] * 3
     assert region["samples"][0]["reason"] == "region_code '999999' is not in code list region"
     html = scenario.built.submissions[scenario.ids["m2_pol_q2"]].read_text()
-    assert "SUB-ERROR-SHARE" in html and "Use a code from the &#39;region&#39; list" in html
+    assert "SUB-ERROR-SHARE" in html and "Use a code of the &#39;region&#39; code list" in html
+    assert '<a href="#codes-region">See the region codes and their names.</a>' in html
 
 
 def test_submission_report_reconciliation_shows_the_control_total_that_failed(scenario):
@@ -260,3 +262,27 @@ def test_submission_report_jump_links_resolve(scenario, name):
     assert targets and not [t for t in targets if t not in ids]
     failing = [r["id"] for r in scenario.submission(name)["rules"] if r["failed"]]
     assert {f"rule-{r}" for r in failing} <= set(targets)          # every card is reachable from the summary
+
+
+def test_submission_report_carries_the_code_lists_with_their_names(scenario):
+    import yaml
+
+    from pipelines.config import SCHEMAS_DIR
+
+    raw = yaml.safe_load((SCHEMAS_DIR / "codes.yaml").read_text(encoding="utf-8"))
+    got = scenario.submission("m2_pol_q2")["code_lists"]
+    used = {c["name"]: c["codes"] for c in yaml.safe_load((SCHEMAS_DIR / "policy.yaml").read_text())["columns"]
+            if c.get("codes")}
+    assert [cl["name"] for cl in got] == list(dict.fromkeys(used.values()))
+    region = next(cl for cl in got if cl["name"] == "region")
+    assert region["codes"] == [{"code": c["code"], "en": c["en"], "zh": c["zh"]} for c in raw["region"]["codes"]]
+    assert len(region["codes"]) == 31 and region["columns"] == ["region_code"]
+    html = scenario.built.submissions[scenario.ids["m2_pol_q2"]].read_text()
+    appendix = html.split('<h2 id="codes">', 1)[1]
+    assert "<tr><td><code>440000</code></td><td>Guangdong</td><td>广东省</td></tr>" in appendix
+    # the list a failing rule names is open, the others are folded
+    assert re.findall(r'<details id="codes-([a-z_]+)" open>', html) == ["region"]
+    assert len(re.findall(r'<details id="codes-', html)) == len(got)
+    claim = scenario.submission("m1_clm_q1")["code_lists"]
+    assert {cl["name"] for cl in claim} == {"line_of_business", "coverage", "region", "claim_status", "cause"}
+    assert scenario.submission("m2_clm_q1")["code_lists"] == claim      # even for a file never read

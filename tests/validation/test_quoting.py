@@ -1,5 +1,5 @@
 """Words from the contract and paths from the settings are text in SQL, never SQL: a quote in a
-contract's pattern or in INSURSHARE_HOME must not end a literal."""
+contract's pattern (or its words) or in INSURSHARE_HOME must not end a literal."""
 
 from __future__ import annotations
 
@@ -27,8 +27,11 @@ def test_a_quote_in_a_contract_pattern_stays_text(tmp_path):
     policy = schemas / "policy.yaml"
     old = r"{name: policy_no, type: string, required: true, pattern: '^[A-Z0-9][A-Z0-9/-]{3,39}$',"
     new = r"""{name: policy_no, type: string, required: true, pattern: "^[A-Z0-9'][A-Z0-9/'-]{3,39}$","""
+    words = "pattern_words: '4 to 40 characters: capital letters A-Z, digits, / and -, starting with a letter or a digit'"
+    quoted = "pattern_words: \"4 to 40 letters, digits, ' / or -\""
     assert old in policy.read_text(encoding="utf-8")
-    policy.write_text(policy.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    text = policy.read_text(encoding="utf-8").replace(old, new)
+    policy.write_text(text.replace(words, quoted, 1), encoding="utf-8")
     contract = load_contract("policy", schemas_dir=schemas)
 
     path = write_csv(tmp_path / "p.csv", [policy_row(policy_no="O'NEIL-1"), policy_row(policy_no="bad", transaction_id="T0002")])
@@ -41,7 +44,7 @@ def test_a_quote_in_a_contract_pattern_stays_text(tmp_path):
     check_rows(con, contract, CheckContext(member_id="M001", period=parse_period("2024Q1"), file_format="csv"))
     reasons = dict(con.execute("SELECT __row, __reasons FROM checked ORDER BY __row").fetchall())
     assert not any(r.startswith("POL-") and "policy_no" in r for r in reasons[min(reasons)])
-    assert "POL-FMT-policy_no: policy_no 'bad' does not match ^[A-Z0-9'][A-Z0-9/'-]{3,39}$" in " ".join(reasons[max(reasons)])
+    assert "POL-FMT-policy_no: policy_no 'bad' is not 4 to 40 letters, digits, ' / or -" in " ".join(reasons[max(reasons)])
 
 
 def test_a_quote_in_the_platform_home_is_part_of_the_path(tmp_path):
