@@ -124,6 +124,7 @@ class DatasetContract:
     due_days: int
     source: str
     min_error_rows: int = 3     # rejected only above the share AND above this many error rows
+    business_keys: tuple[str, ...] = ()   # how the member finds a row in its own systems (default: key)
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -334,10 +335,14 @@ def _parse_contract(raw: Mapping[str, Any], path: Path, schemas_dir: Path) -> Da
     if dupes:
         raise ContractError(f"{source}: rule ids {sorted(dupes)} are used twice.")
     key = tuple(raw.get("key", ()))
+    business_keys = tuple(raw.get("business_keys", key))
     names = {c.name for c in columns}
     for name in [*key, *raw.get("control_totals", ())]:
         if name not in names:
             raise ContractError(f"{source}: key or control total {name!r} is not a column.")
+    for name in business_keys:
+        if name not in names:
+            raise ContractError(f"{source}: business key {name!r} is not a column.")
     return DatasetContract(
         dataset=raw["dataset"], version=str(raw["version"]), title=raw["title"],
         description=" ".join(raw.get("description", "").split()), grain=raw.get("grain", "quarter"),
@@ -347,6 +352,7 @@ def _parse_contract(raw: Mapping[str, Any], path: Path, schemas_dir: Path) -> Da
         due_days=int(raw.get("due_days", sub.due_days)),
         source=source,
         min_error_rows=int(raw.get("min_error_rows", sub.min_error_rows)),
+        business_keys=business_keys,
     )
 
 

@@ -44,7 +44,8 @@ def _md(text: object) -> str:
 def _contract_section(c: DatasetContract) -> str:
     out = [f"### `{c.dataset}`: {c.title} (contract version {c.version}, `{c.source}`)\n",
            f"{c.description}\n",
-           f"Key: `{', '.join(c.key)}`. Control totals: `{', '.join(c.control_totals)}`. "
+           f"Key: `{', '.join(c.key)}`. Business keys (how a member finds its rows in quarantine downloads "
+           f"and report samples): `{', '.join(c.business_keys)}`. Control totals: `{', '.join(c.control_totals)}`. "
            f"Reported per {c.grain}. Rejected when more than {c.max_error_row_share:.0%} of rows, and "
            f"more than {c.min_error_rows} rows, break error rules, or every row does.\n",
            "| column | type | required | code list / format | description |",

@@ -1,8 +1,12 @@
 """A submission's quarantined rows as CSV or XLSX, for the member to correct and send again.
 
-Rows come from the lake's ``quarantine`` table: the row number in the file, the rule ids it
-broke, the reasons, and the row as received with identifiers replaced by the member's own
-pseudonyms (``pseudonyms``: the lake's platform tokens never reach a member).
+Rows come from the lake's ``quarantine`` table. The first columns are what a member needs to
+find the row in its file and its own systems: the row number in the file (1 for the first
+row under the header, as in the reports) and the contract's business keys (``business_keys``: policy number,
+transaction id, claim number...), then the rule ids the row broke, why, and how to fix it;
+then the rest of the row as received. Identifiers are the member's own pseudonyms
+(``pseudonyms``: the lake's platform tokens never reach a member); business keys that are not
+personal identifiers are the member's own numbers, as it sent them.
 Text that a spreadsheet would run as a formula (starting with = + - @, a tab or a carriage
 return, and not a plain number) is written with a leading single quote, in both formats.
 """
@@ -47,15 +51,20 @@ def quarantine_rows(con: duckdb.DuckDBPyConnection, submission_id: str, contract
     With ``member``, tokens in the records become that member's pseudonyms; without, ``table``
     must already hold them (the reports' ``r_quarantine``).
     """
-    header = ["source_row", "rule_ids", "reasons", *contract.column_names]
+    keys = list(contract.business_keys)
+    rest = [c for c in contract.column_names if c not in keys]
+    header = ["source_row", *keys, "rule_ids", "reasons", "how_to_fix", *rest]
+    fixes = {r.id: r.fix for r in contract.rules}
     record_sql = member_scoped_sql(member, "record") if member is not None else "record"
     out = []
     for source_row, rule_ids, reasons, record in con.execute(
             f"SELECT source_row, rule_ids, reasons, {record_sql} FROM {table} WHERE submission_id = ? "
             "ORDER BY source_row", [submission_id]).fetchall():
         values = json.loads(record or "{}")
-        out.append([str(source_row), "; ".join(rule_ids or []), neutralise(" | ".join(reasons or [])),
-                    *(neutralise(values.get(c)) for c in contract.column_names)])
+        how = " | ".join(f"{rid}: {fixes[rid]}" for rid in rule_ids or [] if fixes.get(rid))
+        out.append([str(source_row), *(neutralise(values.get(c)) for c in keys), "; ".join(rule_ids or []),
+                    neutralise(" | ".join(reasons or [])), neutralise(how),
+                    *(neutralise(values.get(c)) for c in rest)])
     return header, out
 
 

@@ -224,7 +224,7 @@ def _rules(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub: dict,
 
 
 def _shown_columns(contract: DatasetContract, rule) -> tuple[str, ...]:
-    cols = [*contract.key, *rule.columns, *rule.when]
+    cols = [*contract.business_keys, *rule.columns, *rule.when]
     return tuple(dict.fromkeys(cols))
 
 
@@ -253,7 +253,7 @@ def _sample(contract: DatasetContract, rule_id: str, source_row: int, reasons: l
     try:
         cols = _shown_columns(contract, contract.rule(rule_id))
     except Exception:
-        cols = contract.key
+        cols = contract.business_keys
     ident = set(contract.identifier_columns)
     values = {c: short_token(rec.get(c)) if c in ident else rec.get(c) for c in cols}
     reason = next((r.split(": ", 1)[1] for r in (reasons or []) if r.startswith(rule_id + ": ")), default_reason)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -66,7 +67,8 @@ def test_quarantine_xlsx_cells_are_text_never_formulas(scenario, tmp_path):
     assert _export(scenario, sid, tmp_path / "rows.xlsx").exit_code == 0
     sheet = load_workbook(tmp_path / "rows.xlsx").active
     values = [[c.value for c in row] for row in sheet.iter_rows()]
-    assert values[0][:4] == ["source_row", "rule_ids", "reasons", "policy_no"]
+    assert values[0][:7] == ["source_row", "policy_no", "transaction_id", "rule_ids", "reasons", "how_to_fix",
+                             "transaction_type"]
     assert len(values) == 1 + 20 == 1 + len(_lake_rows(scenario, sid))
     assert {c.data_type for row in sheet.iter_rows() for c in row if c.value is not None} == {"s"}
     header = values[0]
@@ -91,3 +93,58 @@ def test_quarantine_command_says_what_to_do(scenario, tmp_path, sid, to, message
                                        "--to", str(tmp_path / to)])
     assert result.exit_code == 1 and message in result.output
     assert not (tmp_path / to).exists()
+
+
+def _sent_row(scenario, name: str, source_row: int) -> dict:
+    """Data row ``source_row`` (1 = the first row under the header) of the file the member sent."""
+    with open(scenario.files / f"{name}.csv", encoding="utf-8") as f:
+        return list(csv.DictReader(f))[source_row - 1]
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("m1_pol_q1", [
+        ["source_row", "policy_no", "transaction_id", "rule_ids", "reasons", "how_to_fix"],
+        ["51", "PBAD1", "TBAD1", "POL-CODE-region_code",
+         "POL-CODE-region_code: region_code '999999' is not in code list region",
+         "POL-CODE-region_code: Use a code of the 'region' code list (every code and its name is listed under "
+         "Code lists)."],
+        ["52", "PBAD2", "TBAD2", "POL-SAFE-product_name",
+         "POL-SAFE-product_name: product_name starts with '=' (a spreadsheet formula)",
+         "POL-SAFE-product_name: Remove the leading formula character from product_name."]]),
+    ("m1_clm_q1", [
+        ["source_row", "claim_no", "policy_no", "rule_ids", "reasons", "how_to_fix"],
+        ["26", "C9999", "PNOPE", "CLM-D01", "CLM-D01: policy_no 'PNOPE' is not in the member's accepted policy data",
+         "CLM-D01: Submit (or correct) the premium transactions of the policy first, then send the claims again."]]),
+])
+def test_quarantine_download_starts_with_the_row_number_and_the_member_business_keys(scenario, tmp_path, name,
+                                                                                     expected):
+    sid = scenario.ids[name]
+    assert _export(scenario, sid, tmp_path / "rows.csv").exit_code == 0
+    assert _export(scenario, sid, tmp_path / "rows.xlsx").exit_code == 0
+    got = list(csv.reader(open(tmp_path / "rows.csv", encoding="utf-8")))
+    assert [r[:6] for r in got] == expected
+    sheet = [[c.value for c in row] for row in load_workbook(tmp_path / "rows.xlsx").active.iter_rows()]
+    assert [r[:6] for r in sheet] == expected
+    # the keys are those of the row the member sent at that row number; every other column follows once
+    contract = load_contract(scenario.submission(name)["submission"]["dataset"])
+    keys = list(contract.business_keys)
+    for row in got[1:]:
+        sent = _sent_row(scenario, name, int(row[0]))
+        assert row[1:1 + len(keys)] == [sent[k] for k in keys]
+    assert sorted(got[0]) == sorted(["source_row", "rule_ids", "reasons", "how_to_fix", *contract.column_names])
+    # identifiers after them are the member's pseudonyms, full length
+    idents = [got[0].index(c) for c in contract.identifier_columns if c in got[0]]
+    assert idents and all(re.fullmatch(r"m:[0-9a-f]{64}", row[i]) for row in got[1:] for i in idents if row[i])
+
+
+def test_report_samples_show_the_member_business_keys(scenario):
+    rules = {r["id"]: r for r in scenario.submission("m1_pol_q1")["rules"]}
+    assert rules["POL-CODE-region_code"]["samples"] == [{
+        "source_row": 51, "reason": "region_code '999999' is not in code list region",
+        "values": {"policy_no": "PBAD1", "transaction_id": "TBAD1", "region_code": "999999"}}]
+    claim = scenario.submission("m1_clm_q1")["rules"][0]
+    assert claim["samples"] == [{"source_row": 26, "reason": "policy_no 'PNOPE' is not in the member's accepted "
+                                 "policy data", "values": {"claim_no": "C9999", "policy_no": "PNOPE"}}]
+    html = scenario.built.submissions[scenario.ids["m1_pol_q1"]].read_text()
+    assert ('<th class="n">row</th><th>policy_no</th><th>transaction_id</th><th>region_code</th><th>why</th>'
+            in html)
