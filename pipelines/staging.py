@@ -169,7 +169,7 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
             "SUB-FILE", f"File {file_name!r} cannot be read as CSV"
             + (f": a line is longer than {MAX_LINE_BYTES // (1 << 20)} MB." if too_long else "."),
             hint="Export it again as comma-separated values with a header row.", file=file_name) from None
-    _check_rejects(con, file_name, len(header))
+    _check_rejects(con, file_name, header)
     if _header_row(con, len(header)) != header:
         raise FileRejected("SUB-FILE", f"The header of file {file_name!r} does not read the same way twice "
                            "(its first line is not a plain CSV record).",
@@ -180,21 +180,50 @@ def _stage_csv(con: duckdb.DuckDBPyConnection, path: Path, file_name: str,
     return used
 
 
-def _check_rejects(con: duckdb.DuckDBPyConnection, file_name: str, width: int) -> None:
-    """One message per broken line (not per missing column), with the first few lines named."""
-    lines = con.execute("SELECT line, min(error_type) FROM reject_errors GROUP BY line ORDER BY line LIMIT 5").fetchall()
-    if not lines:
+def _check_rejects(con: duckdb.DuckDBPyConnection, file_name: str, header: tuple[str, ...]) -> None:
+    """One message per broken line, naming the columns it lacks (or where it breaks), for the
+    first few lines: ``line 1050: missing columns coverage_code, region_code``. DuckDB's own
+    messages quote the line (member data) and repeat it per column: never passed on."""
+    rows = con.execute("""
+        WITH first AS (SELECT DISTINCT line FROM reject_errors ORDER BY line LIMIT ?)
+        SELECT line, error_type, list(column_name ORDER BY column_idx) FILTER (WHERE column_name IS NOT NULL)
+        FROM reject_errors SEMI JOIN first USING (line)
+        GROUP BY line, error_type ORDER BY line, error_type""", [SHOWN_BAD_LINES]).fetchall()
+    if not rows:
         return
     count = con.execute("SELECT count(DISTINCT line) FROM reject_errors").fetchone()[0]
-    words = {"MISSING COLUMNS": "too few fields", "TOO MANY COLUMNS": "too many fields",
-             "UNQUOTED VALUE": "a quote inside an unquoted field", "INVALID UNICODE": "invalid text"}
-    first = "; ".join(f"line {line}: {words.get(kind, kind.lower())}" for line, kind in lines)
+    per_line: dict[int, list[str]] = {}
+    for line, kind, columns in rows:
+        per_line.setdefault(line, []).append(_reject_words(kind, _named(columns or [], header)))
+    first = "; ".join(f"line {line}: {', '.join(parts)}" for line, parts in per_line.items())
     raise FileRejected(
         "SUB-FILE", f"File {file_name!r} has {count:,} line(s) that do not split into the header's "
-        f"{width} fields ({first}).",
+        f"{len(header)} fields ({first}{'; ...' if count > len(per_line) else ''}).",
         hint="Quote fields that contain commas or quotes, and check that the file is complete.",
-        file=file_name, line=lines[0][0])
+        file=file_name, line=min(per_line))
 
+
+SHOWN_BAD_LINES = 5
+SHOWN_COLUMNS = 6
+
+
+def _named(columns: list[str], header: tuple[str, ...]) -> list[str]:
+    """DuckDB's positional names (``c3``) as the header's (the contract's) column names."""
+    out = []
+    for c in dict.fromkeys(columns):
+        i = int(c[1:]) if c[:1] == "c" and c[1:].isdigit() else -1
+        out.append(header[i] if 0 <= i < len(header) else c)
+    return out
+
+
+def _reject_words(kind: str, columns: list[str]) -> str:
+    shown = ", ".join(columns[:SHOWN_COLUMNS]) + (f" and {len(columns) - SHOWN_COLUMNS} more"
+                                                   if len(columns) > SHOWN_COLUMNS else "")
+    if kind == "MISSING COLUMNS":
+        return f"missing column{'s' if len(columns) != 1 else ''} {shown}" if columns else "too few fields"
+    words = {"TOO MANY COLUMNS": "too many fields", "UNQUOTED VALUE": "a quote inside an unquoted field",
+             "INVALID UNICODE": "invalid text"}.get(kind, kind.lower())
+    return f"{words} (column {shown})" if columns and kind != "TOO MANY COLUMNS" else words
 
 
 def _detect_encoding(path: Path, file_name: str, declared: str | None) -> str:

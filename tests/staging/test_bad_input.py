@@ -205,3 +205,35 @@ def test_bad_input_too_many_errors_rejects_and_publishes_only_quarantine(setting
     con = lake()
     assert con.execute("SELECT count(*) FROM lake.policy").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM lake.quarantine").fetchone()[0] == 4
+
+
+def test_bad_input_broken_lines_are_named_once_with_their_missing_columns(settings, lake, tmp_path):
+    rows = [policy_row(transaction_id=f"T{n:04d}") for n in range(4)]
+    header = list(rows[0])
+    lines = [",".join(header)] + [",".join(r.values()) for r in rows]
+    lines[2] = lines[2].rsplit(",", 3)[0]             # file line 3: its last three fields are missing
+    lines[3] += ",extra"                              # line 4: one field too many
+    lines[4] = lines[4].rsplit(",", 1)[0]             # line 5: its last field is missing
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reasons = _expect_rejected(settings, lake, path, "SUB-FILE")
+    a, b, c = header[-3:]
+    assert reasons == (
+        f"SUB-FILE: File 'p.csv' has 3 line(s) that do not split into the header's {len(header)} fields "
+        f"(line 3: missing columns {a}, {b}, {c}; line 4: too many fields; line 5: missing column {c}). "
+        "Quote fields that contain commas or quotes, and check that the file is complete.")
+    assert (a, b, c) == ("phone", "channel", "product_name")
+
+
+def test_bad_input_many_broken_lines_name_the_first_five(settings, lake, tmp_path):
+    rows = [policy_row(transaction_id=f"T{n:04d}") for n in range(8)]
+    header = list(rows[0])
+    lines = [",".join(header)] + [",".join(r.values()).rsplit(",", 9)[0] for r in rows]   # 9 fields short
+    path = tmp_path / "p.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    reasons = _expect_rejected(settings, lake, path, "SUB-FILE")
+    missing = ", ".join(header[-9:-3]) + " and 3 more"
+    shown = "; ".join(f"line {n}: missing columns {missing}" for n in range(2, 7))
+    assert reasons == (f"SUB-FILE: File 'p.csv' has 8 line(s) that do not split into the header's {len(header)} "
+                       f"fields ({shown}; ...). Quote fields that contain commas or quotes, and check that the file "
+                       "is complete.")
