@@ -18,15 +18,17 @@ from pipelines.config import Settings
               help="Judge timeliness as on this date [default: today, UTC].")
 @click.option("--band", default=0.25, show_default=True,
               help="Flag a count or amount that moved more than this share against the previous period.")
-@click.option("--no-gx-docs", is_flag=True, help="Skip GX's Data Docs (quicker).")
+@click.option("--gx-docs", is_flag=True,
+              help="Also write GX's own Data Docs under reports/gx/ (they load scripts from the internet; "
+                   "each report shows their content without them).")
 def report(settings: Settings, member: str | None, as_of: str | None, on: dt.datetime | None, band: float,
-           no_gx_docs: bool) -> None:
+           gx_docs: bool) -> None:
     """Write the quality reports: one per submission, a scorecard per member and the dashboard."""
     from pipelines.reports import ReportOptions, build_reports
 
     today = on.date() if on else dt.datetime.now(dt.UTC).date()
     try:
-        options = ReportOptions(today=today, movement_band=band, gx_docs=not no_gx_docs)
+        options = ReportOptions(today=today, movement_band=band, gx_docs=gx_docs)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--band") from None
     built = build_reports(settings, options, member=member, as_of=as_of)

@@ -9,8 +9,11 @@ built), so a second run does not import GX at all. Reference sets in the expecta
 member's published ids that cross-period and cross-dataset rules look up) are cut to
 ``SHOWN_VALUES`` values in the pages, which would otherwise grow by megabytes per submission.
 
-GX's pages load their CSS and JavaScript from CDNs: offline they show unstyled. They are an
-extra for data teams; the platform's own report is the self-contained one.
+Written only on request (``insurshare report --gx-docs``, ``ReportOptions.gx_docs``): GX's
+pages load their CSS and JavaScript from CDNs, and offline the index shows nothing at all; and
+each submission gets its own copy of the suite. The submission report carries what they show
+(each expectation with its arguments, counts and unexpected values; ``submission._gx``), so
+these pages are an extra for data teams that are online.
 
 Member-controlled values reach these pages only as the sampled unexpected values of each
 result, which GX 1.24 writes into its tables as raw HTML. Before GX renders, every string in

@@ -6,7 +6,7 @@ reports/
   members/<member>/scorecard.html, .json        one scorecard per member
   submissions/<submission>/report.html, .json   one report per submission,
                            quarantine.csv, .xlsx   with its quarantined rows when it has some
-  gx/                                           GX's own Data Docs (a file context)
+  gx/                                           GX's own Data Docs (a file context), with --gx-docs
 ```
 
 Every link between pages is relative, so the folder can be moved, zipped or served as it is.

@@ -12,6 +12,7 @@ the ``r_*`` tables of ``scoring.prepare``.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -60,8 +61,10 @@ def prepare_submissions(con: duckdb.DuckDBPyConnection, contracts: list[DatasetC
     """
     con.execute("CREATE OR REPLACE TEMP TABLE r_rules AS SELECT r.* FROM rule_results r "
                 "SEMI JOIN r_subs s ON s.submission_id = r.submission_id")
-    con.execute("CREATE OR REPLACE TEMP TABLE r_gx AS SELECT submission_id, engine, suite_name, success, "
-                "evaluated, successful FROM validation_results")
+    con.execute("CREATE OR REPLACE TEMP TABLE r_gx AS SELECT v.submission_id, s.member_id, v.engine, v.suite_name, "
+                "v.success, v.evaluated, v.successful, v.result FROM validation_results v "
+                "JOIN r_subs s ON s.submission_id = v.submission_id")
+    scope_to_members(con, "r_gx", "result")
     con.execute("CREATE OR REPLACE TEMP TABLE r_quarantine AS SELECT q.* FROM quarantine q "
                 "SEMI JOIN r_subs s ON s.submission_id = q.submission_id")
     scope_to_members(con, "r_quarantine", "record")
@@ -104,20 +107,21 @@ def submission_facts(con: duckdb.DuckDBPyConnection, submission_id: str, options
     results = records(con, "SELECT * FROM r_rules WHERE submission_id = ?", [submission_id])
     row_results = [r for r in results if r["kind"] != "submission"]
     published = _published(con, contract, sub)
+    rules = _rules(con, contract, sub, row_results, options.sample_rows)
     return {
         "kind": "submission",
         "submission": _identity(sub),
         "verdict": _verdict(sub, results, contract, schemas_dir),
         "timeliness": _timeliness(con, sub),
         "rows": _rows(sub, contract, published),
-        "rules": _rules(con, contract, sub, row_results, options.sample_rows),
+        "rules": rules,
         "reconciliation": _reconciliation(sub, contract, schemas_dir, published),
         "movement": _movement(con, sub, contract, options.movement_band),
         "versions": records(con, "SELECT submission_id, version, status, verdict, "
                                  "strftime(received_at, '%Y-%m-%d %H:%M') AS received_at "
                                  "FROM r_subs WHERE member_id = ? AND dataset = ? AND period = ? ORDER BY version",
                             [sub["member_id"], sub["dataset"], sub["period"]]),
-        "gx": _gx(con, submission_id, row_results),
+        "gx": _gx(con, sub, contract, row_results, rules),
         "code_lists": code_lists(contract),
     }
 
@@ -318,12 +322,109 @@ def _movement(con: duckdb.DuckDBPyConnection, sub: dict, contract: DatasetContra
     return out
 
 
-def _gx(con: duckdb.DuckDBPyConnection, submission_id: str, row_results: list[dict]) -> dict:
-    ran = record(con, "SELECT engine, suite_name, success, evaluated, successful FROM r_gx "
-                      "WHERE submission_id = ?", [submission_id])
+def _gx(con: duckdb.DuckDBPyConnection, sub: dict, contract: DatasetContract, row_results: list[dict],
+        rules: list[dict]) -> dict:
+    """What GX's Data Docs would show, on this page: per expectation its type, arguments, rows
+    looked at, unexpected and missing counts and a few unexpected values. GX's own stored result
+    when its pandas engine validated the batch; otherwise the contract's expectations with the
+    DuckDB engine's counts, which GX agrees with (``tests/validation/test_gx_differential.py``)."""
+    ran = record(con, "SELECT engine, success, evaluated, successful, result FROM r_gx WHERE submission_id = ?",
+                 [sub["submission_id"]])
     if ran:
+        stored = json.loads(ran["result"] or "{}").get("results", [])
         return {"engine": ran["engine"], "ran": True, "success": ran["success"], "evaluated": ran["evaluated"],
-                "successful": ran["successful"]}
-    expressed = [r for r in row_results if r["gx_expectation"]]
-    return {"engine": "platform counts in GX format" if row_results else None, "ran": False,
-            "success": None, "evaluated": len(expressed) or None, "successful": None}
+                "successful": ran["successful"], "expectations": [_gx_stored(r) for r in stored]}
+    expectations = _gx_from_counts(sub, contract, row_results, rules)
+    if not expectations:
+        return {"engine": None, "ran": False, "success": None, "evaluated": None, "successful": None,
+                "expectations": []}
+    met = sum(e["success"] for e in expectations)
+    return {"engine": "platform counts in GX format", "ran": False, "success": met == len(expectations),
+            "evaluated": len(expectations), "successful": met, "expectations": expectations}
+
+
+SHOWN_VALUES = 20        # a value set (a code list, the member's published ids) is cut to this many
+SHOWN_UNEXPECTED = 10    # GX keeps up to 20 unexpected values; the page shows this many
+REFERENCES = "<the member's accepted values at validation time>"
+
+
+def _gx_stored(r: dict) -> dict:
+    cfg, res = r.get("expectation_config") or {}, r.get("result") or {}
+    kwargs = {k: v for k, v in (cfg.get("kwargs") or {}).items() if k != "batch_id"}
+    return {"rule_id": (cfg.get("meta") or {}).get("rule_id"), "expectation": cfg.get("type"),
+            "arguments": _arguments(kwargs), "success": bool(r.get("success")),
+            "element_count": res.get("element_count"), "unexpected_count": res.get("unexpected_count"),
+            "unexpected_percent": res.get("unexpected_percent"), "missing_count": res.get("missing_count"),
+            "unexpected_values": [_shown_value(v) for v in (res.get("partial_unexpected_list") or [])[:SHOWN_UNEXPECTED]]}
+
+
+def _gx_from_counts(sub: dict, contract: DatasetContract, row_results: list[dict], rules: list[dict]) -> list[dict]:
+    from pipelines.validation.context import CheckContext
+    from pipelines.validation.expectations import expectation_spec
+
+    counts = {r["rule_id"]: r for r in row_results}
+    samples = {r["id"]: r["samples"] for r in rules}
+    ctx = CheckContext(member_id=sub["member_id"], period=parse_period(sub["period"]))
+    references = {r.id: [REFERENCES] for r in contract.rules if r.kind in (RuleKind.EXISTS_IN,
+                                                                              RuleKind.UNIQUE_ACROSS_PERIODS)}
+    out = []
+    for rule in contract.rules:
+        got = counts.get(rule.id)
+        spec = expectation_spec(rule, contract, ctx, references)
+        if got is None or spec is None:
+            continue
+        kind, kwargs = spec
+        if rule.when:
+            kwargs["row_condition"] = " and ".join(f"{c} in {', '.join(v)}" for c, v in rule.when.items())
+        n, u, m = got["checked"], got["failed"], got["missing"]
+        considered = n - m if m is not None and kind != "expect_column_values_to_not_be_null" else n
+        columns = kwargs.get("column_list") or [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+        out.append({"rule_id": rule.id, "expectation": kind, "arguments": _arguments(kwargs),
+                    "success": considered == 0 or u == 0, "element_count": n, "unexpected_count": u,
+                    "unexpected_percent": u / considered * 100 if considered > 0 else None,
+                    "missing_count": None if kind == "expect_column_values_to_not_be_null" else m,
+                    "unexpected_values": [" / ".join(str(s["values"].get(c)) for c in columns)
+                                          for s in samples.get(rule.id, [])][:SHOWN_UNEXPECTED]})
+    return out
+
+
+def _arguments(kwargs: dict) -> dict[str, str]:
+    """An expectation's arguments as text: long value sets cut, row conditions in words."""
+    out = {}
+    for k, v in kwargs.items():
+        if v is None:
+            continue
+        if isinstance(v, list) and k == "value_set":
+            shown = [str(x) for x in v[:SHOWN_VALUES]]
+            more = f" … and {len(v) - SHOWN_VALUES:,} more" if len(v) > SHOWN_VALUES else ""
+            out[k] = ", ".join(shown) + more if shown else "(none)"
+        elif k == "row_condition" and isinstance(v, dict):
+            out[k] = _condition_words(v)
+        else:
+            out[k] = _shown_value(v)
+    return out
+
+
+def _condition_words(cond: dict) -> str:
+    """GX 1.24's serialised row condition (``{"column": {"name"}, "operator", "parameter"}``, or
+    ``{"type": "and", "conditions": [...]}``) as ``transaction_type in NB, RN``."""
+    if "conditions" in cond:
+        return f" {cond.get('type', 'and')} ".join(_condition_words(c) for c in cond["conditions"])
+    name = (cond.get("column") or {}).get("name", "?")
+    param = cond.get("parameter")
+    value = ", ".join(map(str, param)) if isinstance(param, list) else str(param)
+    return f"{name} {str(cond.get('operator', '')).lower()} {value}"
+
+
+def _shown_value(v: object) -> str:
+    if isinstance(v, list | tuple):
+        return " / ".join(_shown_value(x) for x in v)
+    if hasattr(v, "isoformat"):
+        text = v.isoformat()
+    else:
+        text = "—" if v is None else str(v)
+    text = text.removesuffix("T00:00:00")
+    return str(short_token(text)) if _PSEUDONYM.fullmatch(text) else text
+
+
+_PSEUDONYM = re.compile(r"[a-z0-9]{1,4}:[0-9a-f]{20,}")

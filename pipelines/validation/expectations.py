@@ -68,58 +68,63 @@ def _condition(rule: Rule) -> dict[str, object]:
     return {"row_condition": condition}
 
 
-def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
-                    references: Mapping[str, Sequence[str]]):
-    """The GX expectation that checks ``rule``, or None when GX cannot express it."""
-    import_gx()
-    import great_expectations.expectations as gxe
-
+def expectation_spec(rule: Rule, contract: DatasetContract, ctx: CheckContext,
+                     references: Mapping[str, Sequence[str]]) -> tuple[str, dict[str, Any]] | None:
+    """GX's expectation type and arguments for ``rule`` (its ``when`` aside), or None when GX
+    cannot express the rule; plain Python, so the reports can show them without importing GX."""
     if rule.touches_identifier_values or rule.kind == RuleKind.TYPE:
         return None
-    meta = {"rule_id": rule.id}
-    cond = _condition(rule)
     col = rule.column
     kind = rule.kind
     if kind == RuleKind.REQUIRED:
-        return gxe.ExpectColumnValuesToNotBeNull(column=col, meta=meta, **cond)
+        return "expect_column_values_to_not_be_null", {"column": col}
     if kind == RuleKind.CODES:
-        return gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(contract.codes_of(col)),
-                                               meta=meta, **cond)
+        return "expect_column_values_to_be_in_set", {"column": col, "value_set": list(contract.codes_of(col))}
     if kind == RuleKind.PATTERN:
-        return gxe.ExpectColumnValuesToMatchRegex(column=col, regex=_whole_value(rule.params["pattern"]),
-                                                  meta=meta, **cond)
+        return "expect_column_values_to_match_regex", {"column": col, "regex": _whole_value(rule.params["pattern"])}
     if kind == RuleKind.FREE_TEXT:
-        return gxe.ExpectColumnValuesToNotMatchRegex(column=col, regex=FORMULA_START, meta=meta, **cond)
+        return "expect_column_values_to_not_match_regex", {"column": col, "regex": FORMULA_START}
     if kind == RuleKind.MAX_LENGTH:
-        return gxe.ExpectColumnValueLengthsToBeBetween(column=col, max_value=rule.params["max_length"],
-                                                       meta=meta, **cond)
+        return "expect_column_value_lengths_to_be_between", {"column": col, "max_value": rule.params["max_length"]}
     if kind == RuleKind.UNIQUE and len(rule.columns) == 1:
-        return gxe.ExpectColumnValuesToBeUnique(column=col, meta=meta, **cond)
+        return "expect_column_values_to_be_unique", {"column": col}
     if kind == RuleKind.UNIQUE:
-        return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(rule.columns),
-                                                   ignore_row_if="any_value_is_missing", meta=meta, **cond)
+        return "expect_compound_columns_to_be_unique", {"column_list": list(rule.columns),
+                                                        "ignore_row_if": "any_value_is_missing"}
     if kind == RuleKind.UNIQUE_ACROSS_PERIODS:
-        return gxe.ExpectColumnValuesToNotBeInSet(column=col, value_set=list(references.get(rule.id, [])),
-                                                  meta=meta, **cond)
+        return "expect_column_values_to_not_be_in_set", {"column": col,
+                                                         "value_set": list(references.get(rule.id, []))}
     if kind == RuleKind.EXISTS_IN:
-        return gxe.ExpectColumnValuesToBeInSet(column=col, value_set=list(references.get(rule.id, [])),
-                                               meta=meta, **cond)
+        return "expect_column_values_to_be_in_set", {"column": col, "value_set": list(references.get(rule.id, []))}
     if kind == RuleKind.COMPARE:
         left, right = rule.columns
         op = rule.params["op"]
         if op == "=":
-            return gxe.ExpectColumnPairValuesToBeEqual(column_A=left, column_B=right,
-                                                       ignore_row_if="either_value_is_missing", meta=meta, **cond)
+            return "expect_column_pair_values_to_be_equal", {"column_A": left, "column_B": right,
+                                                             "ignore_row_if": "either_value_is_missing"}
         a, b = (left, right) if op in (">", ">=") else (right, left)
-        return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=a, column_B=b, or_equal=op in (">=", "<="),
-            ignore_row_if="either_value_is_missing", meta=meta, **cond)
+        return "expect_column_pair_values_a_to_be_greater_than_b", {
+            "column_A": a, "column_B": b, "or_equal": op in (">=", "<="), "ignore_row_if": "either_value_is_missing"}
     if kind == RuleKind.RANGE:
         lo, hi = rule.params.get("min"), rule.params.get("max")
-        return gxe.ExpectColumnValuesToBeBetween(
-            column=col, min_value=_bound(lo, ctx) if lo is not None else None,
-            max_value=_bound(hi, ctx) if hi is not None else None, meta=meta, **cond)
+        return "expect_column_values_to_be_between", {
+            "column": col, "min_value": _bound(lo, ctx) if lo is not None else None,
+            "max_value": _bound(hi, ctx) if hi is not None else None}
     return None
+
+
+def expectation_for(rule: Rule, contract: DatasetContract, ctx: CheckContext,
+                    references: Mapping[str, Sequence[str]]):
+    """The GX expectation that checks ``rule``, or None when GX cannot express it."""
+    spec = expectation_spec(rule, contract, ctx, references)
+    if spec is None:
+        return None
+    import_gx()
+    import great_expectations.expectations as gxe
+
+    kind, kwargs = spec
+    cls = getattr(gxe, "".join(part.capitalize() for part in kind.split("_")))
+    return cls(**kwargs, meta={"rule_id": rule.id}, **_condition(rule))
 
 
 def build_suite(contract: DatasetContract, ctx: CheckContext, name: str,

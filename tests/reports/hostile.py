@@ -114,6 +114,6 @@ def make_hostile(tmp: Path) -> Hostile:
     settings, ids = build_hostile(tmp / "home", files)
     build_marts(settings)
     build_products(settings)
-    return Hostile(settings, ids, build_reports(settings, ReportOptions(today=REPORT_DAY)))
+    return Hostile(settings, ids, build_reports(settings, ReportOptions(today=REPORT_DAY, gx_docs=True)))
 
 

@@ -190,29 +190,62 @@ def test_submission_report_json_and_html_agree(scenario):
                       .read_text())["meta"]["today"] == str(REPORT_DAY)
 
 
-def _gx_text(scenario, name: str) -> str:
-    site = scenario.built.root / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site"
-    sid = scenario.ids[name]
-    page = next((site / "validations" / sid / sid).glob(f"*/{sid}.html"))
-    html = scenario.built.submissions[sid].read_text()
-    assert f'href="../../gx/{page.relative_to(scenario.built.root / "gx").as_posix()}"' in html
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text()))
+def _gx_rows(scenario, name: str) -> dict[str, dict]:
+    return {e["rule_id"]: e for e in scenario.submission(name)["gx"]["expectations"]}
 
 
-def test_gx_data_docs_show_gx_own_result(scenario):
-    assert scenario.submission("m1_pol_q1")["gx"] == {"engine": "gx-pandas", "ran": True, "success": False,
-                                                      "evaluated": 35, "successful": 33}
-    text = _gx_text(scenario, "m1_pol_q1")
-    assert "Evaluated Expectations 35 Successful Expectations 33" in text
-    assert "1 unexpected values found. ≈1.923% of 52 total rows." in text and "999999" in text
+def test_report_shows_gx_own_result_as_data_docs_would(scenario):
+    got = scenario.submission("m1_pol_q1")["gx"]
+    assert {k: got[k] for k in ("engine", "ran", "success", "evaluated", "successful")} == {
+        "engine": "gx-pandas", "ran": True, "success": False, "evaluated": 35, "successful": 33}
+    con = scenario.lake()
+    stored = json.loads(con.execute("SELECT result FROM lake.validation_results WHERE submission_id = ?",
+                                    [scenario.ids["m1_pol_q1"]]).fetchone()[0])["results"]
+    rows = _gx_rows(scenario, "m1_pol_q1")
+    assert len(rows) == len(stored) == 35
+    for r in stored:       # every expectation GX evaluated, with GX's own counts
+        e = rows[r["expectation_config"]["meta"]["rule_id"]]
+        assert (e["expectation"], e["success"], e["element_count"], e["unexpected_count"]) == (
+            r["expectation_config"]["type"], r["success"], r["result"]["element_count"],
+            r["result"]["unexpected_count"])
+    assert rows["POL-CODE-region_code"] == {
+        "rule_id": "POL-CODE-region_code", "expectation": "expect_column_values_to_be_in_set",
+        "arguments": {"column": "region_code", "value_set": ", ".join(load_contract("policy").codes_of("region_code")
+                                                                      [:20]) + " … and 11 more"},
+        "success": False, "element_count": 52, "unexpected_count": 1, "unexpected_percent": 100 / 52,
+        "missing_count": 0, "unexpected_values": ["999999"]}
+    assert rows["POL-X03"]["arguments"] == {"column": "written_premium", "min_value": "0.0",
+                                            "row_condition": "transaction_type in NB, RN"}
+    assert rows["POL-SAFE-product_name"]["unexpected_values"] == [FORMULA]
+    html = scenario.built.submissions[scenario.ids["m1_pol_q1"]].read_text()
+    assert "<details><summary>35 expectations, 2 not met</summary>" in html
+    assert "<td class=\"n\">1.92%</td>" in html
 
 
-def test_gx_data_docs_show_platform_counts_when_gx_did_not_run(scenario):
-    assert scenario.submission("m2_pol_q2")["gx"]["ran"] is False
-    text = _gx_text(scenario, "m2_pol_q2")
-    assert "values must belong to this set: 110000" in text
-    assert "20 unexpected values found. 100% of 20 total rows." in text and "999999" in text
-    assert (scenario.built.root / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+def test_report_shows_the_contract_expectations_with_platform_counts_when_gx_did_not_run(scenario):
+    got = scenario.submission("m2_pol_q2")["gx"]
+    rows = _gx_rows(scenario, "m2_pol_q2")
+    con = scenario.lake()
+    counts = {r: (c, f) for r, c, f in con.execute(
+        "SELECT rule_id, checked, failed FROM lake.rule_results WHERE submission_id = ?",
+        [scenario.ids["m2_pol_q2"]]).fetchall()}
+    assert got["ran"] is False and got["engine"] == "platform counts in GX format"
+    assert (got["evaluated"], got["successful"], got["success"]) == (35, 33, False)   # the same suite as GX's
+    assert {r: (e["element_count"], e["unexpected_count"]) for r, e in rows.items()} == {
+        r: counts[r] for r in rows}
+    assert rows["POL-CODE-region_code"]["unexpected_values"] == ["999999"] * 3
+    assert rows["POL-U02"]["arguments"] == {"column": "transaction_id",
+                                            "value_set": "<the member's accepted values at validation time>"}
+    assert rows["POL-U02"]["expectation"] == "expect_column_values_to_not_be_in_set"
+    assert (rows["POL-U02"]["unexpected_percent"], rows["POL-U02"]["success"]) == (100.0, False)
+    assert set(rows) == set(_gx_rows(scenario, "m1_pol_q1"))
+    assert scenario.submission("m2_clm_q1")["gx"]["expectations"] == []
+
+
+def test_gx_data_docs_are_not_written_unless_asked(scenario):
+    assert not (scenario.built.root / "gx").exists()
+    html = scenario.built.submissions[scenario.ids["m1_pol_q1"]].read_text()
+    assert "Data Docs" not in html
 
 
 def test_reports_second_run_writes_nothing(scenario):
