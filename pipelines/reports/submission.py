@@ -123,6 +123,7 @@ def submission_facts(con: duckdb.DuckDBPyConnection, submission_id: str, options
                             [sub["member_id"], sub["dataset"], sub["period"]]),
         "gx": _gx(con, sub, contract, row_results, rules),
         "code_lists": code_lists(contract),
+        "business_keys": list(contract.business_keys),
     }
 
 

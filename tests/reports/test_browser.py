@@ -2,8 +2,9 @@
 
 Headless Chromium (Debian's ``chromium``; ``scripts/install-chromium.sh`` installs it when it
 is missing) is driven over the Chrome DevTools Protocol (``cdp.py``). Screenshots are saved
-under the test's temporary folder; with ``INSURSHARE_DOCS_SCREENSHOT=1`` the dashboard at
-1280 px is also copied to ``docs/dashboard.png`` for the README.
+under the test's temporary folder; with ``INSURSHARE_DOCS_SCREENSHOT=1`` the dashboard and the
+report of a rejected submission (its top: verdict and summary of failing rules) at 1280 px are
+also copied to ``docs/dashboard.png`` and ``docs/report-summary.png`` for the README.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def test_browser_harness_catches_console_errors_and_network_requests(browser, tm
 PAGES = {
     "dashboard": lambda s: s.built.dashboard,
     "submission": lambda s: s.built.submissions[s.ids["m1_pol_q1"]],
+    "rejected": lambda s: s.built.submissions[s.ids["m2_pol_q2"]],
     "scorecard": lambda s: s.built.scorecards["M001"],
 }
 
@@ -79,9 +81,10 @@ def test_browser_opens_report_offline_and_readable(scenario, browser, shots, pag
     assert layout["wide"] == [] and layout["small"] == [] and layout["svgText"] == []
     assert layout["minFont"] >= MIN_FONT_PX
     assert _png_size(shot) == (width, SIZES[width])
-    if page == "dashboard" and width == 1280 and os.environ.get("INSURSHARE_DOCS_SCREENSHOT"):
+    docs = {"dashboard": "dashboard.png", "rejected": "report-summary.png"}
+    if page in docs and width == 1280 and os.environ.get("INSURSHARE_DOCS_SCREENSHOT"):
         (PROJECT_ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(shot, PROJECT_ROOT / "docs" / "dashboard.png")
+        shutil.copyfile(shot, PROJECT_ROOT / "docs" / docs[page])
 
 
 PROBE = ("JSON.stringify({title: document.title, xss: window.xss === undefined ? null : window.xss, "

@@ -148,3 +148,5 @@ def test_report_samples_show_the_member_business_keys(scenario):
     html = scenario.built.submissions[scenario.ids["m1_pol_q1"]].read_text()
     assert ('<th class="n">row</th><th>policy_no</th><th>transaction_id</th><th>region_code</th><th>why</th>'
             in html)
+    assert "each starts with its row number in your file (1 = the first row under the header) and your " \
+           "policy_no, transaction_id, then what is wrong" in html
