@@ -416,8 +416,8 @@ def _derived_rules(prefix: str, columns: tuple[Column, ...], source: str) -> lis
             rules.append(Rule(
                 id=f"{prefix}-CODE-{c.name}", kind=RuleKind.CODES, severity=c.severity,
                 description=f"{c.name} is a code of the list {c.codes!r}.",
-                fix=f"Use a code of the {c.codes!r} code list (every code and its name is listed under "
-                    "Code lists).",
+                fix=f"Use a code of the {c.codes!r} code list; each submission report lists every code with "
+                    "its name under Code lists.",
                 columns=(c.name,), params={"codes": c.codes}, source=where))
         if c.pattern:
             rules.append(Rule(

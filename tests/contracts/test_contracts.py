@@ -102,8 +102,8 @@ def test_rules_derived_from_column_facts():
     assert (fmt.severity, fmt.params) == ("warn", {"pattern": r"^(\+?86)?1[3-9][0-9]{9}$", "identifier": True})
     assert fmt.touches_identifier_values and not p.rule("POL-FMT-policy_no").touches_identifier_values
     assert p.rule("POL-CODE-region_code").params == {"codes": "region"}
-    assert p.rule("POL-CODE-region_code").fix == ("Use a code of the 'region' code list (every code and its name "
-                                                  "is listed under Code lists).")
+    assert p.rule("POL-CODE-region_code").fix == ("Use a code of the 'region' code list; each submission report "
+                                                  "lists every code with its name under Code lists.")
     assert fmt.description == ("phone is a mainland mobile number: 11 digits, 1 then 3 to 9 then nine more digits, "
                                "optionally preceded by 86 or +86 (spreadsheet formulas are refused).")
     assert p.rule("POL-FMT-policy_no").fix == ("Write policy_no as 4 to 40 characters: capital letters A-Z, digits, "

@@ -106,8 +106,8 @@ def _sent_row(scenario, name: str, source_row: int) -> dict:
         ["source_row", "policy_no", "transaction_id", "rule_ids", "reasons", "how_to_fix"],
         ["51", "PBAD1", "TBAD1", "POL-CODE-region_code",
          "POL-CODE-region_code: region_code '999999' is not in code list region",
-         "POL-CODE-region_code: Use a code of the 'region' code list (every code and its name is listed under "
-         "Code lists)."],
+         "POL-CODE-region_code: Use a code of the 'region' code list; each submission report lists every code "
+         "with its name under Code lists."],
         ["52", "PBAD2", "TBAD2", "POL-SAFE-product_name",
          "POL-SAFE-product_name: product_name starts with '=' (a spreadsheet formula)",
          "POL-SAFE-product_name: Remove the leading formula character from product_name."]]),

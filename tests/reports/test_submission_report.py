@@ -57,7 +57,7 @@ def test_submission_report_explains_a_rejection_with_the_check_and_its_fix(scena
     region = next(r for r in got["rules"] if r["id"] == "POL-CODE-region_code")
     assert (region["failed"], region["checked"], region["severity"]) == (20, 20, "error")
     assert region["source"] == "schemas/policy.yaml: columns.region_code"
-    assert region["fix"] == "Use a code of the 'region' code list (every code and its name is listed under Code lists)."
+    assert region["fix"] == "Use a code of the 'region' code list; each submission report lists every code with its name under Code lists."
     assert region["code_list"] == "region"
     assert [s["values"]["region_code"] for s in region["samples"]] == ["999999"] * 3
     assert region["samples"][0]["reason"] == "region_code '999999' is not in code list region"
@@ -319,3 +319,18 @@ def test_submission_report_carries_the_code_lists_with_their_names(scenario):
     claim = scenario.submission("m1_clm_q1")["code_lists"]
     assert {cl["name"] for cl in claim} == {"line_of_business", "coverage", "region", "claim_status", "cause"}
     assert scenario.submission("m2_clm_q1")["code_lists"] == claim      # even for a file never read
+
+
+def test_submission_template_renders_facts_made_before_the_appendix_and_gx_table(scenario):
+    """Callers that build their own facts (a pre-check) need not know the newer keys."""
+    from pipelines.reports.html import render
+
+    got = scenario.submission("m2_pol_q2")
+    meta = got.pop("meta")
+    del got["code_lists"], got["business_keys"], got["gx"]["expectations"]
+    for r in got["rules"]:
+        del r["code_list"]
+    html = render("submission.html.j2", f=got, meta=meta, links={
+        "dashboard": "d.html", "scorecard": "s.html", "previous": None, "versions": {got["submission"]["submission_id"]: ""},
+        "quarantine_csv": "q.csv", "quarantine_xlsx": "q.xlsx", "gx_validation": None, "gx_suite": None})
+    assert 'id="summary"' in html and 'id="codes"' not in html and "No GX result" in html
