@@ -205,3 +205,33 @@ class Browser:
                 visit.console.append({"level": "exception", "text": details.get("text", "")})
             elif method == "Network.requestWillBeSent":
                 visit.requests.append(params.get("request", {}).get("url", ""))
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.reports.cdp PAGE.html OUT.png [WIDTH HEIGHT]``: a screenshot of a report
+    page as the browser tests see it (how ``docs/report-summary.png`` is made, from the demo's
+    rejected ``M002-policy-2025Q1-v1``); fails if the page logs an error or requests anything."""
+    import tempfile
+
+    if len(argv) not in (2, 4):
+        print(main.__doc__)
+        return 2
+    page, out = Path(argv[0]), Path(argv[1])
+    width, height = (int(argv[2]), int(argv[3])) if len(argv) == 4 else (1280, 900)
+    binary = find_chromium()
+    if binary is None:
+        print("Chromium is not installed: run `make chromium`.")
+        return 1
+    with tempfile.TemporaryDirectory() as profile, Browser(binary, Path(profile)) as browser:
+        visit = browser.visit(page, width, height, out)
+    if visit.errors or visit.requests != [page.resolve().as_uri()]:
+        print(f"{page}: console errors {visit.errors}, requests {visit.requests}")
+        return 1
+    print(f"wrote {out} ({width}x{height}) of {page}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

@@ -2,9 +2,10 @@
 
 Headless Chromium (Debian's ``chromium``; ``scripts/install-chromium.sh`` installs it when it
 is missing) is driven over the Chrome DevTools Protocol (``cdp.py``). Screenshots are saved
-under the test's temporary folder; with ``INSURSHARE_DOCS_SCREENSHOT=1`` the dashboard and the
-report of a rejected submission (its top: verdict and summary of failing rules) at 1280 px are
-also copied to ``docs/dashboard.png`` and ``docs/report-summary.png`` for the README.
+under the test's temporary folder; with ``INSURSHARE_DOCS_SCREENSHOT=1`` the dashboard at
+1280 px is also copied to ``docs/dashboard.png`` for the README. ``docs/report-summary.png`` is
+the demo's rejected ``M002-policy-2025Q1-v1`` (32 failing rules), taken with
+``python -m tests.reports.cdp`` (see ``cdp.main``).
 """
 
 from __future__ import annotations
@@ -81,10 +82,9 @@ def test_browser_opens_report_offline_and_readable(scenario, browser, shots, pag
     assert layout["wide"] == [] and layout["small"] == [] and layout["svgText"] == []
     assert layout["minFont"] >= MIN_FONT_PX
     assert _png_size(shot) == (width, SIZES[width])
-    docs = {"dashboard": "dashboard.png", "rejected": "report-summary.png"}
-    if page in docs and width == 1280 and os.environ.get("INSURSHARE_DOCS_SCREENSHOT"):
+    if page == "dashboard" and width == 1280 and os.environ.get("INSURSHARE_DOCS_SCREENSHOT"):
         (PROJECT_ROOT / "docs").mkdir(exist_ok=True)
-        shutil.copyfile(shot, PROJECT_ROOT / "docs" / docs[page])
+        shutil.copyfile(shot, PROJECT_ROOT / "docs" / "dashboard.png")
 
 
 PROBE = ("JSON.stringify({title: document.title, xss: window.xss === undefined ? null : window.xss, "

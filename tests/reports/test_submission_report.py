@@ -260,7 +260,7 @@ def test_reports_second_run_writes_nothing(scenario):
 def _summary_rows(html: str) -> list[tuple[str, str, str, str]]:
     """(anchor, severity, rows failing, share) of each row of the report's summary table."""
     table = html.split('aria-label="Summary of failing rules"', 1)[1].split("</table>", 1)[0]
-    return re.findall(r'<tr><td><a href="#([^"]+)"><code>[^<]+</code></a></td><td><span class="badge b-(\w+)">\w+</span>'
+    return re.findall(r'<tr><td class="id"><a href="#([^"]+)"><code>[^<]+</code></a></td><td><span class="badge b-(\w+)">\w+</span>'
                       r'</td><td class="n">([^<]+)</td><td class="n">([^<]+)</td>', table)
 
 
