@@ -121,9 +121,11 @@ SETTINGS: tuple[Setting, ...] = (
             "largest member's share a published cell may have, e.g. `0.5` (overrides the profile's)",
             shown="the profile's"),
     Setting("INSURSHARE_NOTICE_CHANNELS", "the notice channels (webhooks, e-mail addresses) per member, kept by "
-            "`insurshare notices configure`", shown="`$INSURSHARE_HOME/notices/channels.json`"),
+            "`insurshare notices configure`", shown="`$INSURSHARE_HOME/notices/channels.json`",
+            attr="notice_channels_file"),
     Setting("INSURSHARE_NOTICE_KEY_FILE", "the key that signs webhook notices (each member's signing secret is "
-            "derived from it: `insurshare notices secret`)", shown="`$INSURSHARE_HOME/secrets/notices.key`"),
+            "derived from it: `insurshare notices secret`)", shown="`$INSURSHARE_HOME/secrets/notices.key`",
+            attr="notice_key_file"),
     Setting("INSURSHARE_NOTICE_DUE_DAYS", "days before a due date that a member who has not sent the slice is reminded",
             default="7"),
     Setting("INSURSHARE_NOTICE_TIMEOUT", "seconds a webhook or the SMTP server may take to answer", default="10"),
@@ -253,6 +255,16 @@ class Settings:
     def audit_anchor_file(self) -> Path:
         """The audit chain's append-only anchor (``INSURSHARE_AUDIT_ANCHOR``), outside the catalog."""
         return Path(self.raw("INSURSHARE_AUDIT_ANCHOR") or self.home / "audit" / "anchor.jsonl")
+
+    @property
+    def notice_channels_file(self) -> Path:
+        """Where the notice channels are kept (``INSURSHARE_NOTICE_CHANNELS``; see ``pipelines.notices``)."""
+        return Path(self.raw("INSURSHARE_NOTICE_CHANNELS") or self.home / "notices" / "channels.json")
+
+    @property
+    def notice_key_file(self) -> Path:
+        """The key that signs webhook notices (``INSURSHARE_NOTICE_KEY_FILE``)."""
+        return Path(self.raw("INSURSHARE_NOTICE_KEY_FILE") or self.home / "secrets" / "notices.key")
 
     @property
     def catalog_is_postgres(self) -> bool:

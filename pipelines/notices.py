@@ -118,15 +118,13 @@ class NoticeSettings:
     @classmethod
     def of(cls, settings: Settings) -> NoticeSettings:
         env = settings.env
-        channels = setting("INSURSHARE_NOTICE_CHANNELS").read(env)
-        key = setting("INSURSHARE_NOTICE_KEY_FILE").read(env)
         tls = (setting("INSURSHARE_SMTP_TLS").read(env) or "").strip().lower()
         if tls not in ("starttls", "ssl", "none"):
             raise ConfigError(f"INSURSHARE_SMTP_TLS={tls!r} is not starttls, ssl or none.")
         password = setting("INSURSHARE_SMTP_PASSWORD_FILE").read(env)
         return cls(
-            channels_file=Path(channels) if channels else settings.home / "notices" / "channels.json",
-            key_file=Path(key) if key else settings.home / "secrets" / "notices.key",
+            channels_file=settings.notice_channels_file,
+            key_file=settings.notice_key_file,
             due_days=_number("INSURSHARE_NOTICE_DUE_DAYS", setting("INSURSHARE_NOTICE_DUE_DAYS").read(env), int, 0),
             timeout=_number("INSURSHARE_NOTICE_TIMEOUT", setting("INSURSHARE_NOTICE_TIMEOUT").read(env), float, 0.1),
             attempts=_number("INSURSHARE_NOTICE_ATTEMPTS", setting("INSURSHARE_NOTICE_ATTEMPTS").read(env), int, 1),
