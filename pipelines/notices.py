@@ -510,8 +510,10 @@ def send_pending(settings: Settings, today: dt.date | None = None, *,
                  progress: Callable[[str], None] | None = None) -> SendRun:
     """Send every pending notice and log each attempt in the lake (one commit per run).
 
-    A channel's failure is logged, never raised; one run at a time on this machine. Only the
-    settings, a damaged channels file or the lake itself can raise.
+    A channel's failure is logged, never raised; once an endpoint (a webhook URL, the SMTP
+    server) has failed, its other notices wait for the next run instead of each waiting out the
+    timeouts. One run at a time on this machine. Only the settings, a damaged channels file or
+    the lake itself can raise.
     """
     from pipelines import store
 
@@ -523,8 +525,14 @@ def send_pending(settings: Settings, today: dt.date | None = None, *,
             return run
         notice = NoticeSettings.of(settings)
         history = _history(settings)
+        down: dict[str, str] = {}    # endpoint -> its error in this run
         for event, channel in todo:
+            endpoint = channel.target if channel.kind == "webhook" else "smtp"
+            if endpoint in down:
+                continue   # it failed on an earlier notice of this run: this one waits for the next run
             attempt = _send(settings, notice, event, channel)
+            if attempt.status == "failed" and not attempt.error.startswith("HTTP 4"):
+                down[endpoint] = attempt.error
             last = history.get(attempt.dedupe_key, [])
             if attempt.status == "skipped" and last and last[-1] == "skipped":
                 continue   # logged once already: tried again quietly until it can be sent

@@ -138,8 +138,9 @@ def test_a_dead_endpoint_is_logged_failed_and_tried_again_next_run(settings, tmp
     settings = settings.with_(env={"INSURSHARE_NOTICE_ATTEMPTS": "2", "INSURSHARE_NOTICE_TIMEOUT": "2"})
     notices.configure(settings, "M002", "webhook", url)
     sid = _rejected(settings, tmp_path, member="M002")
+    later = _rejected(settings, tmp_path, member="M002", period="2024Q2")
 
-    first = notices.send_pending(settings)
+    first = notices.send_pending(settings)   # the second notice is not tried once the endpoint failed
     assert [(a.event.subject, a.status, a.attempts) for a in first.attempts] == [(sid, "failed", 2)]
     assert "Connection refused" in first.attempts[0].error
     second = notices.send_pending(settings)              # tried again: still down
@@ -150,10 +151,11 @@ def test_a_dead_endpoint_is_logged_failed_and_tried_again_next_run(settings, tmp
 
     with WebhookServer(port=port) as hook:               # the endpoint is back
         third = notices.send_pending(settings)
-        assert [(a.status, a.attempts) for a in third.attempts] == [("sent", 1)]
-        assert len(hook.calls) == 1
+        assert [(a.event.subject, a.status, a.attempts) for a in third.attempts] == [(sid, "sent", 1),
+                                                                                    (later, "sent", 1)]
+        assert len(hook.calls) == 2
         assert notices.send_pending(settings).attempts == []
-    assert sorted(r["status"] for r in _log(settings)) == ["failed", "failed", "sent"]
+    assert sorted(r["status"] for r in _log(settings)) == ["failed", "failed", "sent", "sent"]
 
 
 def test_a_notice_that_keeps_failing_is_given_up_after_max_failed_runs(settings, tmp_path):
