@@ -209,7 +209,7 @@ def configure(settings: Settings, member: str, kind: str, target: str, *,
     its ``since``). A webhook needs the signing key: it is created on first use."""
     target = check_target(kind, target)
     if member != DEFAULT_MEMBER:
-        _check_member(settings, member)
+        check_member(settings, member)
     channels = load_channels(settings)
     same = [c for c in channels if (c.member, c.kind, c.target) == (member, kind, target)]
     if remove:
@@ -228,7 +228,7 @@ def configure(settings: Settings, member: str, kind: str, target: str, *,
     return channel
 
 
-def _check_member(settings: Settings, member: str) -> None:
+def check_member(settings: Settings, member: str) -> None:
     from pipelines.members import list_members
 
     if not _MEMBER_RE.fullmatch(member):
@@ -251,9 +251,9 @@ def _signing_key(settings: Settings, *, create: bool = False) -> bytes:
 
 
 def member_secret(settings: Settings, member: str) -> str:
-    """The secret a member (or ``"default"``) checks its webhook notices' signature with: hex of
-    HMAC-SHA256(signing key, ``insurshare-notice:<member>``), so each member has its own and
-    cannot forge another's notices."""
+    """The secret a member (or the default channel's receiver, ``DEFAULT_MEMBER``) checks its webhook
+    notices' signature with: hex of HMAC-SHA256(signing key, ``insurshare-notice:<member>``), so
+    each member has its own and cannot forge another's notices."""
     key = _signing_key(settings)
     return hmac.new(key, f"insurshare-notice:{member}".encode(), hashlib.sha256).hexdigest()
 
@@ -470,14 +470,15 @@ def channels_for(channels: list[Channel], member: str) -> list[Channel]:
     return own or [c for c in channels if c.member == DEFAULT_MEMBER]
 
 
-def pending(settings: Settings, today: dt.date | None = None) -> list[tuple[Event, Channel]]:
+def pending(settings: Settings, today: dt.date | None = None,
+            history: dict[str, list[str]] | None = None) -> list[tuple[Event, Channel]]:
     """The notices to send now: each event a channel takes, since it was configured, that is not
-    logged ``sent`` and has not failed ``MAX_FAILED_RUNS`` times."""
+    logged ``sent`` and has not failed ``MAX_FAILED_RUNS`` times (``history``: ``_history``'s)."""
     channels = load_channels(settings)
     if not channels:
         return []
     today = today or dt.datetime.now(dt.UTC).date()
-    history = _history(settings)
+    history = _history(settings) if history is None else history
     out = []
     for event in collect_events(settings, today):
         for channel in channels_for(channels, event.member):
@@ -520,11 +521,13 @@ def send_pending(settings: Settings, today: dt.date | None = None, *,
     say = progress or (lambda _: None)
     run = SendRun()
     with store.file_lock(settings, "notices"):
-        todo = pending(settings, today)
+        if not load_channels(settings):
+            return run
+        history = _history(settings)
+        todo = pending(settings, today, history)
         if not todo:
             return run
         notice = NoticeSettings.of(settings)
-        history = _history(settings)
         down: dict[str, str] = {}    # endpoint -> its error in this run
         for event, channel in todo:
             endpoint = channel.target if channel.kind == "webhook" else "smtp"
@@ -584,7 +587,7 @@ def _post_webhook(settings: Settings, notice: NoticeSettings, event: Event, chan
         "Content-Type": "application/json; charset=utf-8", "User-Agent": "insurshare-notices",
         "X-InsurShare-Event": event.kind,
         "X-InsurShare-Delivery": hashlib.sha256(dedupe_key(event, channel).encode()).hexdigest()[:32],
-        "X-InsurShare-Signature": sign(member_secret(settings, channel.owner), body)})
+        "X-InsurShare-Signature": sign(member_secret(settings, channel.member), body)})
     opener = urllib.request.build_opener(_NoRedirects())
     try:
         with opener.open(request, timeout=notice.timeout) as answer:

@@ -76,10 +76,12 @@ def notices_secret(settings: Settings, member: str | None, default: bool) -> Non
     The receiver computes HMAC-SHA256(secret, raw body) and compares it in constant time with
     the hex digest after "sha256=" in the X-InsurShare-Signature header.
     """
-    from pipelines.notices import member_secret
+    from pipelines.notices import DEFAULT_MEMBER, check_member, member_secret
 
-    _who(member, default)
-    click.echo(member_secret(settings, "default" if default else member))
+    who = _who(member, default)
+    if who != DEFAULT_MEMBER:
+        check_member(settings, who)
+    click.echo(member_secret(settings, who))
 
 
 @command(notices, "send")

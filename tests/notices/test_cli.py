@@ -45,6 +45,9 @@ def test_configure_send_and_log_from_the_command_line(settings, tmp_path):
         assert hook.calls[0].headers["x-insurshare-signature"] == \
             "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
+        unknown = cli("secret", "--member", "M999")
+        assert unknown.exit_code == 1 and "M999 is not a registered member" in unknown.output
+
         log = cli("log", "--member", "M002").output.splitlines()
         assert len(log) == 1 and "sent" in log[0] and two in log[0] and "email ops@platform.example" in log[0]
         assert len(cli("log").output.splitlines()) == 2

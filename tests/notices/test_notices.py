@@ -209,7 +209,7 @@ def test_due_soon_and_overdue_fire_for_an_owed_slice_only(settings, tmp_path):
         body = json.loads(hook.calls[0].body)
         assert (body["dataset"], body["period"], body["due_date"], body["days_left"]) == (
             "policy", "2024Q1", due.isoformat(), (due - dt.date(2024, 5, 10)).days)
-        assert hook.calls[0].headers["x-insurshare-signature"] == _expected_signature(settings, "default",
+        assert hook.calls[0].headers["x-insurshare-signature"] == _expected_signature(settings, "*",
                                                                                       hook.calls[0].body)
         assert notices.send_pending(settings, today=dt.date(2024, 5, 12)).attempts == []   # reminded once
         late = notices.send_pending(settings, today=dt.date(2024, 5, 20))
