@@ -10,7 +10,9 @@ recorded verdict, not a failed task; only transient errors (a busy catalog, I/O)
 One file never stops the others: a landing file that cannot be taken, or a submission the
 platform failed to process (recorded as ``SUB-PROCESSING``), fails its own task only, and the
 final ``check_run`` task then fails the run, so a run with failures never reports success.
-The ``insurshare://lake`` asset is updated when a submission is published.
+The ``insurshare://lake`` asset is updated when a submission is published. Last, ``notify``
+sends the members' pending notices (rejected files, near and past due dates), whatever the
+run's outcome; it never fails.
 """
 
 from __future__ import annotations
@@ -64,6 +66,14 @@ def ingest_submissions():
             raise AirflowFailException(outcome.line())
         return {"submission_id": outcome.submission_id, "status": outcome.status}
 
+    @task(trigger_rule="all_done")
+    def notify() -> None:
+        """Send pending notices (verdicts of this run, due dates) once the verdicts are committed;
+        a notice that cannot be sent is logged, never fails the run (``pipelines.notices``)."""
+        from pipelines.notices import safe_send
+
+        safe_send(task_settings(), progress=print)
+
     @task(trigger_rule="none_failed")
     def check_run() -> None:
         """Runs only when no task before it failed: otherwise the run ends failed."""
@@ -79,6 +89,7 @@ def ingest_submissions():
             before >> found
         processed[dataset] = process.override(task_id=f"process_{dataset}").expand(submission_id=found)
     [landing, *processed.values()] >> check_run()
+    [landing, *processed.values()] >> notify()
 
 
 dag_object = ingest_submissions()

@@ -120,6 +120,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INSURSHARE_DISCLOSURE_MAX_SHARE",
             "largest member's share a published cell may have, e.g. `0.5` (overrides the profile's)",
             shown="the profile's"),
+    Setting("INSURSHARE_NOTICE_CHANNELS", "the notice channels (webhooks, e-mail addresses) per member, kept by "
+            "`insurshare notices configure`", shown="`$INSURSHARE_HOME/notices/channels.json`",
+            attr="notice_channels_file"),
+    Setting("INSURSHARE_NOTICE_KEY_FILE", "the key that signs webhook notices (each member's signing secret is "
+            "derived from it: `insurshare notices secret`)", shown="`$INSURSHARE_HOME/secrets/notices.key`",
+            attr="notice_key_file"),
+    Setting("INSURSHARE_NOTICE_DUE_DAYS", "days before a due date that a member who has not sent the slice is reminded",
+            default="7"),
+    Setting("INSURSHARE_NOTICE_TIMEOUT", "seconds a webhook or the SMTP server may take to answer", default="10"),
+    Setting("INSURSHARE_NOTICE_ATTEMPTS", "tries per notice and run (with a growing pause) before it is logged failed",
+            default="3"),
+    Setting("INSURSHARE_REPORTS_URL", "where `reports/` is served, so that notices link to a report by URL",
+            shown="unset (notices give the report's path)"),
+    Setting("INSURSHARE_SMTP_HOST", "the SMTP server that sends e-mail notices", shown="unset (no e-mail is sent)"),
+    Setting("INSURSHARE_SMTP_PORT", "its port", default="587"),
+    Setting("INSURSHARE_SMTP_TLS", "`starttls`, `ssl` (SMTPS) or `none`", default="starttls"),
+    Setting("INSURSHARE_SMTP_FROM", "the sender of e-mail notices", default="insurshare@localhost"),
+    Setting("INSURSHARE_SMTP_USER", "the SMTP login, if the server needs one"),
+    Setting("INSURSHARE_SMTP_PASSWORD_FILE", "a file holding the SMTP password (never the password itself)"),
     Setting("INSURSHARE_FAULTS",
             "for the crash and fault-isolation tests only: points where the process kills itself or raises "
             "(`pipelines/faults.py`); never set it in production"),
@@ -236,6 +255,16 @@ class Settings:
     def audit_anchor_file(self) -> Path:
         """The audit chain's append-only anchor (``INSURSHARE_AUDIT_ANCHOR``), outside the catalog."""
         return Path(self.raw("INSURSHARE_AUDIT_ANCHOR") or self.home / "audit" / "anchor.jsonl")
+
+    @property
+    def notice_channels_file(self) -> Path:
+        """Where the notice channels are kept (``INSURSHARE_NOTICE_CHANNELS``; see ``pipelines.notices``)."""
+        return Path(self.raw("INSURSHARE_NOTICE_CHANNELS") or self.home / "notices" / "channels.json")
+
+    @property
+    def notice_key_file(self) -> Path:
+        """The key that signs webhook notices (``INSURSHARE_NOTICE_KEY_FILE``)."""
+        return Path(self.raw("INSURSHARE_NOTICE_KEY_FILE") or self.home / "secrets" / "notices.key")
 
     @property
     def catalog_is_postgres(self) -> bool:

@@ -185,7 +185,7 @@ def test_key_and_anchor_paths_come_from_their_variables(tmp_path, var, attr):
 def test_a_default_under_the_home_is_what_the_readme_says(tmp_path):
     settings = Settings(home=tmp_path)
     under_home = [s for s in SETTINGS if s.shown.startswith("`$INSURSHARE_HOME/")]
-    assert len(under_home) == 6
+    assert len(under_home) == 8
     for s in under_home:
         assert str(getattr(settings, s.attr)) == s.default_text.replace("$INSURSHARE_HOME", str(tmp_path)), s.env
 

@@ -100,7 +100,8 @@ def test_ingest_dag_processes_the_datasets_in_the_contracts_order(dagbag):
     assert dagbag["dags"]["ingest_submissions"]["upstream"] == {
         "intake_landing": [], "pending_policy": ["intake_landing"], "process_policy": ["pending_policy"],
         "pending_claim": ["process_policy"], "process_claim": ["pending_claim"],
-        "check_run": ["intake_landing", "process_claim", "process_policy"]}
+        "check_run": ["intake_landing", "process_claim", "process_policy"],
+        "notify": ["intake_landing", "process_claim", "process_policy"]}
 
 
 def test_dags_share_their_owner_and_retry_policy(dagbag):
