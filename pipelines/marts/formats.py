@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 
+from pipelines.core.tables import MISSING, is_missing
 from pipelines.errors import QueryError
 from pipelines.marts.reserving import COUNT_MEASURES, TriangleReport
 from pipelines.marts.workbook import AMOUNT, WHOLE
@@ -49,7 +49,7 @@ def table_text(report: TriangleReport) -> str:
         shown[col] = [_fmt(v, "{:.4f}" if is_factor or factor_rows[i] else amount)
                       for i, v in enumerate(frame[col])]
     notes = ["", "cells: cumulative sums over the claims of each accident period at each age (months); "
-             "'-' where no cell exists",
+             f"{MISSING} where no cell exists",
              "LDF: age-to-age factor from that age, over the members present at both ages; "
              "CDF: cumulative factor to ultimate; "
              "ibnr = ultimate - latest" + (" (unpaid)" if report.measure == "paid" else "")]
@@ -57,7 +57,7 @@ def table_text(report: TriangleReport) -> str:
         notes.append("regulator only: industry values before disclosure control; members and the public see "
                      "`insurshare triangle --as public` (or --as member:<M>)")
     elif report.audience != "regulator":
-        notes.append(f"disclosure control: '-' also where the product withholds a cell or holds it at an earlier "
+        notes.append(f"disclosure control: {MISSING} also where the product withholds a cell or holds it at an earlier "
                      f"release's value ({report.withheld} cells); factors and ultimates that use one are withheld")
     flags = report.flag_lines()
     if len(flags) > MAX_FLAG_LINES:
@@ -69,8 +69,8 @@ def table_text(report: TriangleReport) -> str:
 
 
 def _fmt(value, pattern: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+    if is_missing(value):
+        return MISSING
     return pattern.format(value)
 
 
