@@ -169,6 +169,18 @@ def test_disclosure_no_published_zero_of_fewer_members_than_the_rule(lake):
     assert len(few) > 10, len(few)
     assert all(k in cells.withheld for k in few)
     assert {cells.reason[k] for k in few} >= {"members"}
+    con = open_product(lake, "regulator")
+    try:         # the platform's own count of each triangle cell's contributors is the claim table's
+        counted = con.execute("""SELECT measure, grain, line_of_business, region_code, origin_start::VARCHAR,
+                                        t.valuation_date::VARCHAR, contributors, holders
+                                 FROM disclosure_cells d JOIN industry_triangle t
+                                 USING (grain, line_of_business, region_code, measure, origin, age)
+                                 WHERE d.mart = 'triangle' AND NOT d.missing""").fetchall()
+    finally:
+        con.close()
+    assert len(counted) > 100
+    for measure, grain, line, region, origin, valued, n, holders in counted:
+        assert n == len(present.get(("t", measure, grain, line, region, origin, valued), ())) >= holders
 
 
 def test_disclosure_zero_total_of_cancelling_amounts_is_withheld_when_nothing_else_will_do():
