@@ -15,6 +15,7 @@ Number formats (``column_format``), by column name first, then by type:
 | timestamps | ``yyyy-mm-dd hh:mm:ss`` | |
 
 A format changes what Excel shows, never the stored number: values are written unrounded.
+Text is always text: a value that starts with ``=`` is never written as a formula.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ def _value(value):
 def _cell(ws, value, fmt: str | None, *, bold: bool = False, header: bool = False) -> WriteOnlyCell:
     cell = WriteOnlyCell(ws, value=_value(value))
     stored = cell.value
+    if cell.data_type == "f":
+        cell.data_type = "s"            # text, never a formula (a value that starts with "=")
     if isinstance(stored, dt.datetime):
         cell.number_format = TIMESTAMP if fmt != DATE else DATE
     elif isinstance(stored, dt.date):

@@ -119,3 +119,12 @@ def test_triangle_workbook_of_counts_shows_whole_numbers(mart_home, tmp_path):
     assert run(mart_home, "triangle", "--line", "MCOM", "--measure", "closed", "--format", "xlsx",
                "--output", str(target), "--as", "regulator").exit_code == 0
     assert openpyxl.load_workbook(target)["triangle"]["B2"].number_format == WHOLE
+
+
+def test_workbook_text_is_never_a_formula(tmp_path):
+    from pipelines.marts.workbook import Sheet, write_workbook
+
+    target = tmp_path / "t.xlsx"
+    write_workbook(target, [Sheet("rows", ["note", "n"], [["=HYPERLINK(\"http://x\")", 1.5]], {"n": AMOUNT})])
+    cell = openpyxl.load_workbook(target)["rows"]["A2"]
+    assert cell.data_type == "s" and cell.value == "=HYPERLINK(\"http://x\")"
