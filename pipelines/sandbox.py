@@ -46,6 +46,7 @@ import duckdb
 
 from pipelines import store, workspace
 from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.core.tables import frame_text
 from pipelines.errors import QueryError
 
 # Table functions a query may call: generators and read-only views of the catalog and the
@@ -450,7 +451,7 @@ def format_relation(rel: duckdb.DuckDBPyRelation, fmt: str, *, limit: int = 1000
         if frame.empty:
             return "  ".join(frame.columns) + "\n(no rows)"
         more = len(frame) > limit
-        text = frame.head(limit).to_string(index=False, na_rep="NULL", max_colwidth=60)
+        text = frame_text(frame.head(limit))
         return text + (f"\n... (first {limit} rows shown; use --format csv for all)" if more else "")
     frame = rel.df()
     if fmt == "csv":

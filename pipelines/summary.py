@@ -9,6 +9,7 @@ import duckdb
 from pipelines.config import Settings
 from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.domain import parse_period
+from pipelines.core.tables import frame_text
 from pipelines.marts.premium import earned_sql
 from pipelines.store import reader
 
@@ -31,7 +32,7 @@ def status_table(settings: Settings, member: str | None = None, period: str | No
         frame = con.execute(sql, args).df()
     if frame.empty:
         return "No submissions yet."
-    return frame.to_string(index=False, na_rep="-")
+    return frame_text(frame)
 
 
 def loss_ratio_by_line(con: duckdb.DuckDBPyConnection, start: dt.date, end: dt.date) -> duckdb.DuckDBPyRelation:
@@ -77,14 +78,14 @@ def demo_summary(settings: Settings, top_rules: int = 8) -> str:
         if periods:
             start, end = parse_period(periods[0]).start, parse_period(periods[-1]).end
             ratios = loss_ratio_by_line(con, start, end).df()
-    lines = ["Submissions per member", per_member.to_string(index=False), ""]
+    lines = ["Submissions per member", frame_text(per_member), ""]
     if refused:
         lines += [f"Refused at intake (unknown member, period, dataset or manifest): {refused}", ""]
-    lines += ["Most broken rules (rows failing, all versions)", rules.to_string(index=False), ""]
+    lines += ["Most broken rules (rows failing, all versions)", frame_text(rules), ""]
     if ratios is not None:
         lines += [f"Industry loss ratio by line of business, accidents {start} to {end} "
                   "(incurred at latest valuation / earned premium)",
-                  ratios.to_string(index=False, na_rep="-"), ""]
+                  frame_text(ratios), ""]
     lines += ["Where to look next:",
               "  insurshare status                      submissions and verdicts",
               "  insurshare query \"SHOW TABLES\"         what the lake holds",

@@ -67,13 +67,14 @@ def audit_upgrade(settings: Settings) -> None:
 @click.option("--tail", default=20, show_default=True, help="How many of the newest entries.")
 def audit_log(settings: Settings, tail: int) -> None:
     """Show the newest entries of the audit log."""
+    from pipelines.core.tables import frame_text
     from pipelines.store import reader
 
     with reader(settings) as con:
         frame = con.execute(
             "SELECT seq, strftime(recorded_at, '%Y-%m-%d %H:%M:%S') AS at, kind, subject, "
             "left(entry_sha256, 12) AS entry FROM audit_log ORDER BY seq DESC LIMIT ?", [tail]).df()
-    click.echo(frame.iloc[::-1].to_string(index=False) if not frame.empty else "The audit log is empty.")
+    click.echo(frame_text(frame.iloc[::-1]) if not frame.empty else "The audit log is empty.")
 
 
 @main.group("archive")

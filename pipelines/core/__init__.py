@@ -7,5 +7,6 @@ Every stage may import the core; the core imports no stage (only ``pipelines.err
 - ``domain``: ``Period``, ``SubmissionStatus``, ``RuleKind``;
 - ``checked``: the columns validation adds to the ``checked`` table and the accepted/quarantined
   predicates that the publisher and the reports read;
-- ``secrets``: reading and writing the platform's key files (owner-only, never overwritten).
+- ``secrets``: reading and writing the platform's key files (owner-only, never overwritten);
+- ``tables``: tables for a terminal (every missing value shown as ``NULL``, reasons never cut).
 """

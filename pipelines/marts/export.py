@@ -79,8 +79,25 @@ def export_mart(settings: Settings, name: str, to: Path, filters: Mapping[str, o
                              hint="Filter the rows (e.g. --line, --grain) or export to .csv or .parquet.")
         Path(to).parent.mkdir(parents=True, exist_ok=True)
         if fmt == "xlsx":
-            store.load_extensions(con, ("excel",))
-        options = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet",
-                   "xlsx": "FORMAT xlsx, HEADER true"}[fmt]
+            table = con.execute(sql).fetch_arrow_table()
+            write_xlsx(Path(to), mart_name(name)[5:], table, {
+                "mart": mart_name(name), "audience": "regulator", "rows": table.num_rows,
+                "lake as of": as_of or "latest snapshot", "filters": describe_filters(filters or {}),
+                "note": "for the regulator only: every member's rows and industry values before disclosure control"})
+            return int(count)
+        options = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet"}[fmt]
         con.execute(f"COPY ({sql}) TO {literal(str(to))} ({options})")
     return int(count)
+
+
+def describe_filters(filters: Mapping[str, object]) -> str:
+    """``line_of_business = MCOM, grain = year`` (or ``none``), for a workbook's about sheet."""
+    return ", ".join(f"{k} = {v}" for k, v in filters.items() if v is not None) or "none"
+
+
+def write_xlsx(to: Path, sheet: str, table, about: Mapping[str, object]) -> None:
+    """An export workbook: the rows on a sheet named after the mart (number formats, column
+    widths, frozen header; ``pipelines.marts.workbook``), then an ``about`` sheet."""
+    from pipelines.marts.workbook import about_sheet, arrow_sheet, write_workbook
+
+    write_workbook(to, [arrow_sheet(sheet, table), about_sheet(about)])

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from pathlib import Path
 
-import pandas as pd
-
+from pipelines.core.tables import MISSING, is_missing
 from pipelines.errors import QueryError
 from pipelines.marts.reserving import COUNT_MEASURES, TriangleReport
+from pipelines.marts.workbook import AMOUNT, WHOLE
 
 FORMATS = ("table", "csv", "json", "xlsx")
 MAX_FLAG_LINES = 12
@@ -50,7 +49,7 @@ def table_text(report: TriangleReport) -> str:
         shown[col] = [_fmt(v, "{:.4f}" if is_factor or factor_rows[i] else amount)
                       for i, v in enumerate(frame[col])]
     notes = ["", "cells: cumulative sums over the claims of each accident period at each age (months); "
-             "'-' where no cell exists",
+             f"{MISSING} where no cell exists",
              "LDF: age-to-age factor from that age, over the members present at both ages; "
              "CDF: cumulative factor to ultimate; "
              "ibnr = ultimate - latest" + (" (unpaid)" if report.measure == "paid" else "")]
@@ -58,7 +57,7 @@ def table_text(report: TriangleReport) -> str:
         notes.append("regulator only: industry values before disclosure control; members and the public see "
                      "`insurshare triangle --as public` (or --as member:<M>)")
     elif report.audience != "regulator":
-        notes.append(f"disclosure control: '-' also where the product withholds a cell or holds it at an earlier "
+        notes.append(f"disclosure control: {MISSING} also where the product withholds a cell or holds it at an earlier "
                      f"release's value ({report.withheld} cells); factors and ultimates that use one are withheld")
     flags = report.flag_lines()
     if len(flags) > MAX_FLAG_LINES:
@@ -70,33 +69,54 @@ def table_text(report: TriangleReport) -> str:
 
 
 def _fmt(value, pattern: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
+    if is_missing(value):
+        return MISSING
     return pattern.format(value)
 
 
+def development_labels(report: TriangleReport) -> list[str]:
+    """The factor under each age, as an actuary's exhibit labels it: ``12-24``, ``24-36``, ...,
+    and ``Tail`` for the factor beyond the last age."""
+    ages = [str(a) for a in report.ages]
+    return [f"{a}-{b}" for a, b in zip(ages, ages[1:], strict=False)] + (["Tail"] if ages else [])
+
+
 def write_workbook(report: TriangleReport, path: Path) -> None:
-    """Sheets ``triangle``, ``factors``, ``ultimates`` and ``about``."""
-    factors = pd.DataFrame({"development": list(report.cdf),
-                            "ldf": [report.ldf.get(_pair(k, report)) for k in report.cdf],
-                            "cdf": list(report.cdf.values())})
-    ultimates = pd.DataFrame({"origin": report.origins, "latest": [report.latest[o] for o in report.origins],
-                              "ultimate": [report.ultimate[o] for o in report.origins],
-                              "ibnr": [report.ibnr[o] for o in report.origins]})
-    about = pd.DataFrame({"field": ["title", "line", "measure", "grain", "member", "region", "snapshot",
-                                    "average", "diagonals", "tail"],
-                          "value": [report.title(), report.line, report.measure, report.grain,
-                                    report.member or "industry", report.region, report.snapshot,
-                                    report.average, report.diagonals or "all", report.tail]})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with pd.ExcelWriter(path, engine="openpyxl") as xl:
-        report.frame().to_excel(xl, sheet_name="triangle", index=False)
-        factors.to_excel(xl, sheet_name="factors", index=False)
-        ultimates.to_excel(xl, sheet_name="ultimates", index=False)
-        about.astype(str).to_excel(xl, sheet_name="about", index=False)
+    """Sheets ``triangle`` (the exhibit: accident periods by development age in months, then
+    the age-to-age factors labelled ``12-24``, ..., ``Tail`` and the ``CDF to ultimate`` under
+    the age they develop from), ``factors``, ``ultimates`` and ``about``; amounts to the cent
+    (counts whole), factors to 4 places, every value unrounded in its cell."""
+    from pipelines.marts.workbook import FACTOR, Sheet, about_sheet
+    from pipelines.marts.workbook import write_workbook as write_sheets
 
-
-def _pair(cdf_key: str, report: TriangleReport) -> str:
-    """``'12-Ult'`` -> the LDF key developing from the same age (``'12-24'``), if any."""
-    age = cdf_key.split("-")[0]
-    return next((k for k in report.ldf if k.split("-")[0] == age), "")
+    amount = WHOLE if report.measure in COUNT_MEASURES else AMOUNT
+    period = "Accident year" if report.grain == "year" else "Accident quarter"
+    ages = [str(a) for a in report.ages]
+    labels = development_labels(report)
+    ldf = [*(report.ldf.get(k) for k in labels[:-1]), report.tail] if ages else []
+    cdf = [report.cdf.get(f"{a}-Ult") for a in ages]
+    tail = ["Latest", "CDF to ultimate", "Ultimate", "IBNR"]
+    rows = [[o, *v, report.latest.get(o), report._cdf_at_latest(o), report.ultimate.get(o), report.ibnr.get(o)]
+            for o, v in zip(report.origins, report.values, strict=True)]
+    n = len(rows)
+    rows += [[None] * (len(ages) + 5), ["Development", *labels, *[None] * 4],
+             [f"LDF ({report.average} average)", *ldf, *[None] * 4], ["CDF to ultimate", *cdf, *[None] * 4]]
+    triangle = Sheet("triangle", [period, *ages, *tail], rows,
+                     {period: None, **dict.fromkeys(ages, amount), "Latest": amount, "CDF to ultimate": FACTOR,
+                      "Ultimate": AMOUNT, "IBNR": AMOUNT},
+                     bold_rows=frozenset({n + 2}), row_formats={n + 3: FACTOR, n + 4: FACTOR})
+    factors = Sheet("factors", ["Development", f"LDF ({report.average} average)", "CDF to ultimate"],
+                    [[k, f, c] for k, f, c in zip(labels, ldf, cdf, strict=True)],
+                    {"Development": None, f"LDF ({report.average} average)": FACTOR, "CDF to ultimate": FACTOR})
+    ultimates = Sheet("ultimates", [period, "Latest", "CDF to ultimate", "Ultimate", "IBNR"],
+                      [[o, report.latest.get(o), report._cdf_at_latest(o), report.ultimate.get(o), report.ibnr.get(o)]
+                       for o in report.origins],
+                      {period: None, "Latest": amount, "CDF to ultimate": FACTOR, "Ultimate": AMOUNT, "IBNR": AMOUNT})
+    about = about_sheet({"title": report.title(), "line": report.line, "measure": report.measure,
+                         "grain": report.grain, "member": report.member or "industry", "region": report.region,
+                         "snapshot": report.snapshot, "average": report.average,
+                         "diagonals": report.diagonals or "all", "tail": report.tail,
+                         "ages": "development age in months from the start of the accident period",
+                         "empty cells": "no cell at that age, or withheld by disclosure control"
+                                        if report.audience != "regulator" else "no cell at that age"})
+    write_sheets(path, [triangle, factors, ultimates, about])

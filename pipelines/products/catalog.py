@@ -50,7 +50,8 @@ DOCS = {
                          "revision's value is that release's)",
     "industry_factors": "Industry age-to-age factors and CDFs; withheld when a cell they use is suppressed",
     "industry_ultimates": "Industry chain-ladder ultimates and IBNR; withheld when the latest cell or the CDF is",
-    "disclosure_cells": "Every industry unit: contributors, largest member's share, and why it is withheld",
+    "disclosure_cells": "Every industry unit: contributors (members with a value, zero included), holders (with a "
+                        "non-zero amount), largest member's share, and why it is withheld",
 }
 
 
@@ -118,11 +119,11 @@ def regulator_tables(lake_tables: set[str]) -> list[Table]:
               for t in sorted(lake_tables)]
     cells = """
         SELECT u.unit, u.mart, u.measure, x.grain, x.period, NULL AS origin, NULL::INTEGER AS age,
-               x.line_of_business, x.region_code, u.contributors, u.max_share, u.missing, u.primary_reason, u.reason
+               x.line_of_business, x.region_code, u.contributors, u.holders, u.max_share, u.missing, u.primary_reason, u.reason
         FROM dc_units u JOIN dc_xp x USING (row_id) WHERE u.mart = 'experience'
         UNION ALL
         SELECT u.unit, u.mart, u.measure, t.grain, NULL, t.origin, t.age, t.line_of_business, t.region_code,
-               u.contributors, u.max_share, u.missing, u.primary_reason, u.reason
+               u.contributors, u.holders, u.max_share, u.missing, u.primary_reason, u.reason
         FROM dc_units u JOIN dc_tri t USING (row_id) WHERE u.mart = 'triangle'
         ORDER BY unit"""
     return tables + _published() + [Table("disclosure_cells", cells, DOCS["disclosure_cells"])]

@@ -5,9 +5,12 @@ A *unit* is one published number: one additive measure of an industry experience
 industry triangle cell. ``load_units`` creates, in the builder's connection:
 
 - ``dc_xp`` / ``dc_tri``: the industry rows of ``mart_experience`` and ``mart_triangle``, numbered;
-- ``dc_contrib``: each member's amount per unit (the member rows of the same marts);
-- ``dc_units``: one row per unit: its measure and system, contributors (members with a
-  non-zero amount), the largest member's share, whether it has no value at all (a triangle
+- ``dc_contrib``: each member's amount per unit (the member rows of the same marts) and
+  whether it *contributes* (``contributes``): it has a value in the cell, zero included (an
+  experience row of its with the measure valued; a triangle cell it has claims in);
+- ``dc_units``: one row per unit: its measure and system, contributors (the members that
+  contribute, whatever their amount: a zero of one member is that member's value) and holders
+  (those with a non-zero amount), the largest member's share, whether it has no value at all (a triangle
   cell that a missing snapshot leaves NULL), its primary reason to be withheld and its
   ``unit_key``, the name that stays the same from one build to the next (the release ledger's).
 
@@ -57,13 +60,14 @@ def load_units(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> None:
         FROM {LAKE}.mart_triangle WHERE scope = 'industry'""")
     casts = ", ".join(f"CAST(m.{m} AS DOUBLE) AS {m}" for m in MEASURES)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE dc_contrib AS
-        SELECT 'experience' AS mart, row_id, measure, member_id, value
+        SELECT 'experience' AS mart, row_id, measure, member_id, value, value IS NOT NULL AS contributes
         FROM (SELECT i.row_id, m.member_id, {casts}
               FROM dc_xp i JOIN {LAKE}.mart_experience m ON m.scope = 'member'
                AND {' AND '.join(f'm.{k} = i.{k}' for k in XP_KEY)})
              UNPIVOT (value FOR measure IN ({', '.join(MEASURES)}))
         UNION ALL
-        SELECT 'triangle', i.row_id, i.measure, m.member_id, CAST(m.value AS DOUBLE)
+        SELECT 'triangle', i.row_id, i.measure, m.member_id, CAST(m.value AS DOUBLE),
+               m.value IS NOT NULL AND (m.members > 0 OR m.value <> 0)
         FROM dc_tri i JOIN {LAKE}.mart_triangle m ON m.scope = 'member'
          AND {' AND '.join(f'm.{k} = i.{k}' for k in TRI_KEY)}
         WHERE i.value IS NOT NULL""")
@@ -77,13 +81,16 @@ def load_units(con: duckdb.DuckDBPyConnection, rules: DisclosureRules) -> None:
                    concat_ws('|', 't', measure, grain, line_of_business, region_code, origin_start, age)
             FROM dc_tri),
         stats AS (
-            SELECT mart, row_id, measure, count(*) FILTER (WHERE value <> 0) AS contributors,
+            SELECT mart, row_id, measure, count(*) FILTER (WHERE contributes) AS contributors,
+                   count(*) FILTER (WHERE value <> 0) AS holders,
                    max(abs(value)) / nullif(sum(abs(value)), 0) AS max_share
             FROM dc_contrib GROUP BY ALL)
         SELECT row_number() OVER (ORDER BY u.mart, u.row_id, u.measure) AS unit, u.*,
                {system_sql('u.mart', 'u.measure')} AS system,
-               coalesce(s.contributors, 0)::INTEGER AS contributors, s.max_share,
-               CASE WHEN NOT u.missing THEN {rules.primary_sql('coalesce(s.contributors, 0)', 's.max_share')}
+               coalesce(s.contributors, 0)::INTEGER AS contributors, coalesce(s.holders, 0)::INTEGER AS holders,
+               s.max_share,
+               CASE WHEN NOT u.missing THEN {rules.primary_sql('coalesce(s.contributors, 0)', 's.max_share',
+                                                               'coalesce(s.holders, 0)')}
                END AS primary_reason
         FROM units u LEFT JOIN stats s USING (mart, row_id, measure)""", [list(MEASURES)])
 
@@ -155,11 +162,14 @@ def systems(con: duckdb.DuckDBPyConnection) -> list[System]:
 def _system(con: duckdb.DuckDBPyConnection, name: str, relations: list[dict[int, float]]) -> System:
     missing = {u for (u,) in con.execute("SELECT unit FROM dc_units WHERE missing AND system = ?", [name]).fetchall()}
     contributors: dict[int, set[str]] = defaultdict(set)
+    amounts: dict[int, set[str]] = defaultdict(set)
     cost: dict[int, float] = defaultdict(float)
     for unit, member, value in con.execute("""
             SELECT u.unit, c.member_id, c.value FROM dc_contrib c JOIN dc_units u USING (mart, row_id, measure)
-            WHERE u.system = ? AND c.value <> 0""", [name]).fetchall():
+            WHERE u.system = ? AND c.contributes""", [name]).fetchall():
         contributors[unit].add(member)
+        if value:
+            amounts[unit].add(member)
         cost[unit] += abs(value)
     return System(name, relations, {u: frozenset(m) for u, m in contributors.items()},
-                  frozenset(missing), dict(cost))
+                  frozenset(missing), dict(cost), amounts={u: frozenset(m) for u, m in amounts.items()})

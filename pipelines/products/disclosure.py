@@ -2,8 +2,11 @@
 
 **Primary suppression.** A cell is withheld when fewer than ``min_members`` member companies
 contribute to it (``members``), or when the largest member holds more than ``max_share`` of
-it (``dominance``). A cell to which no member contributes anything (every amount zero) has
-nothing to protect and is published. Profiles: ``default`` (3 members, 50%) and ``strict``
+it (``dominance``). A member *contributes* to a cell when it has a value there, zero included:
+a zero from one or two members is their value and follows the same rule as any other (and a
+non-zero cell also needs ``min_members`` members with a non-zero amount). Only a cell that no
+member contributes to (nobody has a row in it) has nothing to protect and is published (as
+zero); a zero of at least ``min_members`` members passes (there is no share to dominate). Profiles: ``default`` (3 members, 50%) and ``strict``
 (5 members, 25%, the former US "safety zone"); both numbers can be overridden.
 
 **Secondary suppression.** Published cells are linked by additive relations (provinces add up
@@ -16,13 +19,16 @@ elimination, with a *certificate* for each: the combination of relations that is
 
 The attackers are the public (it knows the published cells) and every member, which also knows
 its own contribution to every cell: subtracting it changes no relation, but a cell to which it
-is the only contributor is then fully known to it, which can expose its neighbours. A cell
-that holds only the attacker's own amount, or no amount at all, needs no protection from it.
+is the only contributor (its zero included) is then fully known to it, which can expose its
+neighbours. A cell that holds only the attacker's own value, or no member's, needs no
+protection from it.
 
 For each exposed cell, the complement is the cheapest published cell (a detail cell before a
 total, then the smallest amount) that its certificate does not cancel and that no dependency
-among the relations would fix once withheld; a cell of zero is a complement only when nothing
-else will do (anyone may guess it). Rounds repeat until every group of linked unknown cells is safe for every attacker.
+among the relations would fix once withheld; a cell whose amount is zero is a complement only
+when nothing else will do (anyone may guess it), and never for a withheld zero (zeros protecting
+a zero would be guessed too: such a zero stays withheld but can be inferred, as can a zero the
+relations fix by themselves, e.g. an experience quarter's claims where the triangle has no row). Rounds repeat until every group of linked unknown cells is safe for every attacker.
 
 **Disclosure over time.** Every build is a *release*, and whoever kept an earlier product can
 difference the two: a cell republished with a new value discloses the *change*, which is a
@@ -77,17 +83,24 @@ class DisclosureRules:
         return (f"{self.profile}: at least {self.min_members} members per cell, "
                 f"largest member's share at most {self.max_share:.0%}")
 
-    def primary_sql(self, contributors: str, share: str) -> str:
-        """SQL: the primary reason to withhold a cell (NULL when it passes)."""
-        return (f"CASE WHEN {contributors} > 0 AND {contributors} < {int(self.min_members)} "
-                f"THEN '{MEMBERS}' WHEN {contributors} > 0 AND {share} > {float(self.max_share)!r} "
+    def primary_sql(self, contributors: str, share: str, holders: str | None = None) -> str:
+        """SQL: the primary reason to withhold a cell (NULL when it passes); see ``primary_reason``."""
+        n, held = contributors, holders or contributors
+        return (f"CASE WHEN {n} > 0 AND ({n} < {int(self.min_members)} OR ({held} > 0 AND {held} < "
+                f"{int(self.min_members)})) THEN '{MEMBERS}' WHEN {n} > 0 AND {share} > {float(self.max_share)!r} "
                 f"THEN '{DOMINANCE}' END")
 
-    def primary_reason(self, contributors: int, share: float | None) -> str | None:
-        """The primary reason to withhold a cell, in Python (the reference for ``primary_sql``)."""
+    def primary_reason(self, contributors: int, share: float | None, holders: int | None = None) -> str | None:
+        """The primary reason to withhold a cell, in Python (the reference for ``primary_sql``).
+
+        ``contributors`` are the members with a value in the cell, zero included, ``holders``
+        those with a non-zero amount (default: all of them). Too few members of either kind
+        withholds the cell: a zero of one member is its value, and two members' amounts next
+        to a third's zero are still two members' amounts. A cell nobody contributes to passes."""
         if contributors <= 0:
             return None
-        if contributors < self.min_members:
+        holders = contributors if holders is None else holders
+        if contributors < self.min_members or 0 < holders < self.min_members:
             return MEMBERS
         if share is not None and share > self.max_share:
             return DOMINANCE
@@ -123,9 +136,10 @@ def resolve_rules(profile: str | None = None, *, min_members: int | None = None,
 class System:
     """The additive relations of one measure: ``relations[r]`` maps unit -> coefficient
     (sum of coefficient x value = 0 holds for every relation). ``contributors[u]`` are the
-    members with a non-zero amount in unit ``u`` (none: the unit is zero, nothing to protect,
-    published and never chosen as a complement); ``missing`` units have no value at all
-    (nobody knows them); ``cost`` is the information lost by withholding a unit; ``known``
+    members with a value in unit ``u``, zero included (none: nothing to protect, published),
+    ``amounts[u]`` those of them with a non-zero amount;
+    ``missing`` units have no value at all (nobody knows them); ``cost`` is the information lost
+    by withholding a unit, the sum of its amounts (zero: a complement only as a last resort); ``known``
     units were published in an earlier release and have not changed since, so withholding them
     now would protect nothing: they are never complements."""
 
@@ -135,6 +149,7 @@ class System:
     missing: frozenset[int] = frozenset()
     cost: Mapping[int, float] = field(default_factory=dict)
     known: frozenset[int] = frozenset()     # known to all from an earlier release: never a complement
+    amounts: Mapping[int, frozenset[str]] | None = None   # members with a non-zero amount (None: contributors)
 
     @cached_property
     def index(self) -> dict[int, list[int]]:
@@ -147,16 +162,26 @@ class System:
 
     @cached_property
     def sole(self) -> dict[str, frozenset[int]]:
-        """member -> the units it is the only contributor to (it knows them whole)."""
+        """member -> the units it knows whole: those it contributes to where no other member has
+        a non-zero amount (the others' zeros do not change the value it can work out)."""
         out: dict[str, set[int]] = defaultdict(set)
         for unit, members in self.contributors.items():
-            if len(members) == 1:
-                out[next(iter(members))].add(unit)
+            held = members if self.amounts is None else self.amounts.get(unit, frozenset())
+            if len(held) == 1 and held <= members:
+                out[next(iter(held))].add(unit)
+            elif not held and self.amounts is not None:
+                for member in members:
+                    out[member].add(unit)
         return {m: frozenset(u) for m, u in out.items()}
 
     def protects(self, unit: int, attacker: str) -> bool:
-        """Whether ``unit`` holds an amount of someone other than ``attacker``."""
+        """Whether ``unit`` holds a value (zero included) of someone other than ``attacker``."""
         return unit not in self.missing and bool(self.contributors.get(unit, frozenset()) - {attacker})
+
+    def others_amounts(self, unit: int, attacker: str) -> bool:
+        """Whether ``unit`` holds a non-zero amount of someone other than ``attacker``."""
+        held = self.contributors if self.amounts is None else self.amounts
+        return bool(held.get(unit, frozenset()) - {attacker})
 
 
 def protect(primary: Mapping[int, str], systems: Iterable[System], *, max_rounds: int = 100) -> dict[int, str]:
@@ -251,6 +276,14 @@ def _fix(system: System, attacker: str, known: frozenset[int], units: set[int], 
         breaking = [c for c in candidates if _dot(certificate, column[c])]
         if not breaking and system.known:
             continue        # fixed by units everyone knows from earlier releases: nothing to withhold helps
+        if not system.cost.get(unit) and not any(system.cost.get(c) for c in breaking):
+            # a zero that only zeros would hide: anyone guesses a withheld zero (e.g. a province's
+            # claims in a quarter without claims anywhere), so withholding them protects nothing
+            continue
+        if not breaking and not system.others_amounts(unit, attacker):
+            # what the attacker's own amounts fix: that the others' values are zero. Nothing
+            # withheld hides it.
+            continue
         if not breaking:
             raise RuntimeError(f"unit {unit} of {system.name} is fixed by relations among withheld units only")
         safe = next((c for c in breaking if _safe(system, c, column[c], solution, position, unknown - known)), None)
@@ -273,13 +306,13 @@ def _safe(system: System, unit: int, column: Mapping[int, int], solution: Soluti
 
 
 def _rank(system: System, unit: int) -> tuple[bool, int, float, int]:
-    """Order of preference of a complement: a zero cell last (anyone may guess it; it is taken
-    only when nothing else breaks a certificate, e.g. where amounts of opposite signs cancel),
-    detail cells before totals (a unit counts once per relation it is the total of), then the
+    """Order of preference of a complement: a cell of zero amount last (anyone may guess it,
+    whoever contributes to it; it is taken only when nothing else breaks a certificate, e.g.
+    where amounts of opposite signs cancel), detail cells before totals (a unit counts once per relation it is the total of), then the
     smallest amount."""
     totals = sum(1 for r in system.index[unit]
                  if system.relations[r][unit] < 0 and sum(1 for c in system.relations[r].values() if c < 0) == 1)
-    return (not system.contributors.get(unit), totals, abs(system.cost.get(unit, 0.0)), unit)
+    return (not system.cost.get(unit), totals, abs(system.cost.get(unit, 0.0)), unit)
 
 
 PRIME = (1 << 61) - 1

@@ -17,6 +17,7 @@ import duckdb
 
 from pipelines import sandbox
 from pipelines.config import Settings
+from pipelines.core.tables import frame_text
 from pipelines.errors import NotFound, QueryError
 from pipelines.products.build import product_path, products_dir
 from pipelines.sandbox import FORMATS, product_connection
@@ -112,13 +113,13 @@ def describe_product(settings: Settings, audience: str) -> str:
         out.append(f"own claims linked to other members' claims: {linked[0]:,}"
                    + (f" (each with at most {linked[1]} other member{'s' if linked[1] != 1 else ''}; "
                                     "who they are is not shown)" if linked[0] else ""))
-    out += ["", tables.to_string(index=False, formatters={"rows": "{:,}".format}, max_colwidth=90), "", *sample]
+    out += ["", frame_text(tables, formatters={"rows": "{:,}".format}), "", *sample]
     return "\n".join(out)
 
 
 def _sample(con: duckdb.DuckDBPyConnection, member: bool) -> list[str]:
     """The latest year's loss ratio by line, all provinces: the member's next to the industry's
-    (members), or the industry's amounts (others); suppressed values show as NULL."""
+    (members), or the industry's amounts (others); suppressed values show as NULL (``core.tables``)."""
     year = con.execute("SELECT max(period) FROM industry_experience WHERE grain = 'year'").fetchone()[0]
     if year is None:
         return []
@@ -136,7 +137,7 @@ def _sample(con: duckdb.DuckDBPyConnection, member: bool) -> list[str]:
             FROM industry_experience WHERE grain = 'year' AND period = ? AND region_code = 'ALL'
             ORDER BY line_of_business = 'ALL', line_of_business""", [year]).df()
         title = f"Industry experience {year}, all provinces"
-    return [title, frame.to_string(index=False, na_rep="NULL", max_colwidth=60)]
+    return [title, frame_text(frame)]
 
 
 def list_products(settings: Settings) -> str:

@@ -79,8 +79,7 @@ def export_product(settings: Settings, audience: Audience, mart: str, to: Path,
 
     The product is opened locked down (no file access), so the rows are fetched and written
     by a separate, empty connection."""
-    from pipelines import store
-    from pipelines.marts.export import EXPORT_FORMATS, XLSX_MAX_ROWS
+    from pipelines.marts.export import EXPORT_FORMATS, XLSX_MAX_ROWS, describe_filters, write_xlsx
 
     fmt = EXPORT_FORMATS.get(Path(to).suffix.lower())
     if fmt is None:
@@ -94,14 +93,18 @@ def export_product(settings: Settings, audience: Audience, mart: str, to: Path,
         raise QueryError(f"{table.num_rows:,} rows do not fit in an Excel sheet.",
                          hint="Filter the rows (e.g. --line, --grain) or export to .csv or .parquet.")
     Path(to).parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "xlsx":
+        write_xlsx(Path(to), mart, table, {
+            "mart": mart, "audience": str(audience), "rows": table.num_rows,
+            "filters": describe_filters(filters),
+            "note": "as published in this audience's product: disclosure-controlled (a withheld value is empty "
+                    "and its row says why in suppression)"})
+        return table.num_rows
     writer = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False,
                                     "allow_unsigned_extensions": True})
     try:
-        if fmt == "xlsx":
-            store.load_extensions(writer, ("excel",))
         writer.register("rows", table)
-        options = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet",
-                   "xlsx": "FORMAT xlsx, HEADER true"}[fmt]
+        options = {"csv": "FORMAT csv, HEADER true", "parquet": "FORMAT parquet"}[fmt]
         writer.execute(f"COPY (SELECT * FROM rows) TO {literal(str(to))} ({options})")
     finally:
         writer.close()

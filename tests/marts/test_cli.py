@@ -47,7 +47,7 @@ def test_cli_triangle_table_shows_cells_factors_and_ultimates(mart_home):
     lines = out.splitlines()
     assert lines[2].split() == ["origin", "12", "24", "36", "latest", "cdf", "ultimate", "ibnr"]
     assert [ln.split()[0] for ln in lines[3:8]] == ["2022", "2023", "2024", "LDF", "CDF"]
-    assert lines[5].split()[2:4] == ["-", "-"]  # 2024 has only its age-12 cell
+    assert lines[5].split()[2:4] == ["NULL", "NULL"]  # 2024 has only its age-12 cell
 
 
 def test_cli_triangle_csv_and_xlsx_hold_the_same_numbers(mart_home, tmp_path):

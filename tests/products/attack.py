@@ -174,6 +174,35 @@ def contributors(members: dict[str | None, float | None]) -> set[str]:
     return {m for m, v in members.items() if m is not None and v}
 
 
+def present_members(settings) -> dict[tuple, set[str]]:
+    """key -> the members with a value in the cell, zero included, read from the lake's own
+    rows: for a triangle cell, the members with a claim of the accident period (and line, and
+    province unless ``ALL``) in their snapshot at the cell's valuation date, from the claim
+    table; for an experience measure, the members whose row of the experience mart has it valued."""
+    from pipelines import store
+
+    out: dict[tuple, set[str]] = defaultdict(set)
+    con = store.connect(settings, read_only=True)
+    try:
+        rows = con.execute(f"""
+            SELECT DISTINCT c.member_id, g.grain, c.line_of_business, r.region_code,
+                   date_trunc(g.grain, c.accident_date)::DATE AS origin_start, c.valuation_date
+            FROM {store.LAKE}.claim c, (VALUES ('quarter'), ('year')) g(grain),
+                 LATERAL (SELECT c.region_code UNION ALL SELECT 'ALL') r(region_code)""").fetchall()
+        for member, grain, line, region, origin, valued in rows:
+            for measure in ("paid", "incurred", "reported", "closed"):
+                out[("t", measure, grain, line, region, str(origin)[:10], str(valued)[:10])].add(member)
+        xp = con.execute(f"SELECT * FROM {store.LAKE}.mart_experience WHERE scope = 'member'").df()
+    finally:
+        con.close()
+    for row in xp.itertuples():
+        for m in EXPERIENCE:
+            if not pd.isna(getattr(row, m)):
+                out[("x", m, row.grain, str(row.period_start)[:10], row.line_of_business, row.region_code)].add(
+                    row.member_id)
+    return out
+
+
 def attack(cells: Cells, truth_members: dict[tuple, dict], own: dict[tuple, dict], attacker: str | None
            ) -> dict[tuple, float]:
     """What ``attacker`` (a member, or None for the public) recomputes of the withheld cells that

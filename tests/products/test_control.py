@@ -42,7 +42,19 @@ def _reasons(row) -> dict[str, str]:
 def test_control_withholds_premium_cells_for_their_reason(small_market, region, reason, grain, period, measures):
     row = _experience(small_market, grain=grain)[(period, region)]
     assert row.suppressed
-    assert {m: r for m, r in _reasons(row).items() if m in PREMIUM} == dict.fromkeys(measures, reason)
+    if grain == "quarter":
+        # the endorsements' exposure is zero: a zero of M001 alone is its value (``members``);
+        # the zeros of three members may then be complements
+        zero = _reasons(row).pop("written_exposure", None)
+        assert zero == "members" if reason == "members" else zero in (None, "secondary")
+        con = open_product(small_market, "regulator")
+        try:
+            assert con.execute("SELECT written_exposure FROM mart_experience WHERE scope = 'industry' AND grain = ? "
+                               "AND period = ? AND line_of_business = 'MCOM' AND region_code = ?",
+                               [grain, period, region]).fetchone()[0] == 0
+        finally:
+            con.close()
+    assert {m: r for m, r in _reasons(row).items() if m in measures} == dict.fromkeys(measures, reason)
     assert all(pd.isna(getattr(row, m)) for m in measures)               # NULL, never 0
     assert pd.isna(row.loss_ratio) and pd.isna(row.members)
 
@@ -51,9 +63,12 @@ def test_control_publishes_cells_that_pass_and_totals(small_market):
     rows = _experience(small_market)
     assert float(rows[("2024", "510000")].written_premium) == 990.0
     total = rows[("2024", "ALL")]
-    assert (float(total.written_premium), float(total.earned_premium), total.claim_count) == (1749.0, 1749.0, 7)
-    assert not total.suppressed and total.members == 4
-    assert total.loss_ratio == pytest.approx(2100.0 / 1749.0)
+    assert (float(total.written_premium), float(total.earned_premium)) == (1749.0, 1749.0)
+    # M001 has premium but no claim in 310000: its zero claim count is its value, withheld
+    # (``members``); the line's claim totals would give it away (ALL - 110000 - 440000 - 510000)
+    assert _reasons(rows[("2024", "310000")])["claim_count"] == "members"
+    assert _reasons(total) == {m: "secondary" for m in ("claim_count", "paid_loss", "incurred_loss")}
+    assert pd.isna(total.claim_count) and pd.isna(total.loss_ratio) and pd.isna(total.members)
 
 
 def _attack_as(settings, member):
@@ -100,10 +115,10 @@ def test_control_withholds_losses_of_a_single_member_and_the_derived_figures(sma
         ("110000", None, "members"), ("440000", None, "secondary"), ("510000", None, "secondary"),
         ("ALL", 700.0, None)]
     assert factors == [("110000", None, None, True, "derived"), ("440000", None, None, True, "derived"),
-                       ("510000", None, None, True, "derived"), ("ALL", 1.5, 1.5, False, None)]
+                       ("510000", None, None, True, "derived"), ("ALL", 1.5, None, False, "derived")]
     assert [(r, latest is None, ult is None, why) for r, latest, ult, why in ultimates] == [
         ("110000", True, True, "members"), ("440000", True, True, "secondary"), ("510000", True, True, "secondary"),
-        ("ALL", False, False, None)]
+        ("ALL", True, True, "secondary")]     # the latest diagonal protects M001's zero claims in 310000
 
 
 def test_control_strict_profile_needs_five_members(small_market):
@@ -132,4 +147,5 @@ def test_control_benchmark_hides_the_industry_side_of_withheld_cells(small_marke
     finally:
         con.close()
     assert rows["440000"] == (pytest.approx(300.0 / 22.0), None, None, None, True, "dominance")   # its own: 300 / 22
-    assert rows["ALL"][1] == pytest.approx(published) and rows["ALL"][2:] == (3, 4, False, None)
+    # the line's losses are withheld (they would give M001's zero claims in 310000): so is the industry side
+    assert published is None and rows["ALL"][1:] == (None, None, None, True, "secondary")

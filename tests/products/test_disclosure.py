@@ -11,7 +11,7 @@ import pytest
 from pipelines.errors import ConfigError
 from pipelines.products import open_product
 from pipelines.products.disclosure import PRIME, PROFILES, PUBLIC, System, determined, protect, resolve_rules, solve
-from tests.products.attack import contributors, mart_cells, published_cells
+from tests.products.attack import MIN_MEMBERS, mart_cells, present_members, published_cells
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -44,6 +44,18 @@ def test_disclosure_primary_rule_in_python_and_sql_agree(contributors, share, ex
     rules = PROFILES["default"]
     assert rules.primary_reason(contributors, share) == expected
     sql = rules.primary_sql(str(contributors), "NULL" if share is None else repr(share))
+    assert duckdb.sql(f"SELECT {sql}").fetchone()[0] == expected
+
+
+@pytest.mark.parametrize("contributors, holders, share, expected", [
+    (1, 0, None, "members"), (2, 0, None, "members"), (3, 0, None, None), (3, 2, 0.5, "members"),
+    (4, 3, 0.4, None), (0, 0, None, None)],
+    ids=["zero-of-one", "zero-of-two", "zero-of-three", "two-amounts-and-a-zero", "three-amounts-and-a-zero", "nobody"])
+def test_disclosure_a_zero_counts_as_a_members_value(contributors, holders, share, expected):
+    """``contributors`` have a value (zero included), ``holders`` a non-zero amount."""
+    rules = PROFILES["default"]
+    assert rules.primary_reason(contributors, share, holders) == expected
+    sql = rules.primary_sql(str(contributors), "NULL" if share is None else repr(share), str(holders))
     assert duckdb.sql(f"SELECT {sql}").fetchone()[0] == expected
 
 
@@ -132,7 +144,43 @@ def test_disclosure_no_published_cell_breaks_the_rules(lake):
         assert not amounts or (len(amounts) >= 3 and max(amounts.values()) <= 0.5 * sum(amounts.values()) + 1e-9), key
         checked += bool(amounts)
     assert checked > 100
-    assert all(len(contributors(members.get(k, {}))) for k, why in cells.reason.items() if why == "members")
+    present = present_members(lake)
+    assert all(present.get(k) for k, why in cells.reason.items() if why == "members")
+
+
+def test_disclosure_no_published_zero_of_fewer_members_than_the_rule(lake):
+    """A zero is a value: no published industry cell is 0 with 1 or 2 contributing members,
+    counted from the lake's member-level rows (claims in the snapshots; experience rows), and
+    the zeros of one or two members that the marts hold are withheld for ``members``."""
+    present = present_members(lake)
+    con = open_product(lake, "public")
+    try:
+        cells = published_cells(con)
+    finally:
+        con.close()
+    con = open_product(lake, "regulator")
+    try:
+        industry = mart_cells(con, "industry")
+    finally:
+        con.close()
+    zeros = {k: len(present.get(k, ())) for k, v in cells.value.items() if v == 0}
+    assert zeros and not {k: n for k, n in zeros.items() if 0 < n < MIN_MEMBERS}
+    few = {k for k, by in industry.items() if by.get(None) == 0 and 0 < len(present.get(k, ())) < MIN_MEMBERS}
+    assert len(few) > 10, len(few)
+    assert all(k in cells.withheld for k in few)
+    assert {cells.reason[k] for k in few} >= {"members"}
+    con = open_product(lake, "regulator")
+    try:         # the platform's own count of each triangle cell's contributors is the claim table's
+        counted = con.execute("""SELECT measure, grain, line_of_business, region_code, origin_start::VARCHAR,
+                                        t.valuation_date::VARCHAR, contributors, holders
+                                 FROM disclosure_cells d JOIN industry_triangle t
+                                 USING (grain, line_of_business, region_code, measure, origin, age)
+                                 WHERE d.mart = 'triangle' AND NOT d.missing""").fetchall()
+    finally:
+        con.close()
+    assert len(counted) > 100
+    for measure, grain, line, region, origin, valued, n, holders in counted:
+        assert n == len(present.get(("t", measure, grain, line, region, origin, valued), ())) >= holders
 
 
 def test_disclosure_zero_total_of_cancelling_amounts_is_withheld_when_nothing_else_will_do():

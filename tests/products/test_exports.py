@@ -162,3 +162,28 @@ def test_member_filter_keeps_the_members_own_rows(market, tmp_path):
     got = pd.read_csv(target)
     want = product(market, "member:M001", "SELECT count(*) AS n FROM mart_experience").n[0]
     assert set(got.scope) == {"member"} and set(got.member_id) == {"M001"} and len(got) == want
+
+
+def test_public_experience_workbook_is_the_product_with_formats(market, tmp_path):
+    import openpyxl
+
+    target = tmp_path / "xp.xlsx"
+    result = run(market, "export", "experience", "--to", str(target), "--as", "public", "--grain", "year")
+    assert result.exit_code == 0, result.output
+    book = openpyxl.load_workbook(target)
+    assert book.sheetnames == ["experience", "about"] and book["experience"].freeze_panes == "A2"
+    sheet = book["experience"]
+    header = [c.value for c in sheet[1]]
+    rows = [dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=2, values_only=True)]
+    want = product(market, "public", "SELECT period, line_of_business, region_code, earned_premium::DOUBLE AS ep, "
+                   "suppression FROM industry_experience WHERE grain = 'year'")
+    assert len(rows) == len(want)
+    got = {(r["period"], r["line_of_business"], r["region_code"]): r for r in rows}
+    for row in want.itertuples(index=False):
+        cell = got[(row.period, row.line_of_business, row.region_code)]
+        assert cell["earned_premium"] == (None if math.isnan(row.ep) else pytest.approx(row.ep, rel=1e-15))
+        assert cell["suppression"] == (row.suppression if isinstance(row.suppression, str) else None)
+    first = dict(zip(header, sheet[2], strict=True))
+    assert first["earned_premium"].number_format == "#,##0.00" and first["period_start"].is_date
+    about = {r[0]: r[1] for r in book["about"].iter_rows(min_row=2, values_only=True)}
+    assert about["audience"] == "public" and "disclosure-controlled" in about["note"]

@@ -55,7 +55,17 @@ def test_a_loss_ratio_that_would_give_a_missing_members_premium_is_withheld(one_
     assert row["severity"] is not None                                     # not over an earned amount
 
 
-def test_ratios_are_published_where_no_member_is_missing(small_market):
-    assert _lake(small_market, "ALL")[0] == 0
-    row = _published(small_market, "ALL")
-    assert row["loss_ratio"] is not None
+@pytest.fixture(scope="module")
+def complete(tmp_path_factory):
+    """The small market with a claim of M001 in 310000 too (there, without it, M001's zero claim
+    count is its own value, and the line's losses would give it away: they are withheld)."""
+    policies, claims = small_rows()
+    claims += claim_snapshots("M001", "C98", D(2024, 2, 1), D(2024, 2, 2), [100.0, 150.0], 300.0, None,
+                              region="310000", valuations=[D(2024, m, 30 if m in (6, 9) else 31) for m in (3, 6, 9, 12)])
+    return built(tmp_path_factory.mktemp("complete") / "home", policies, claims)
+
+
+def test_ratios_are_published_where_no_member_is_missing(complete):
+    assert _lake(complete, "ALL")[0] == 0
+    row = _published(complete, "ALL")
+    assert row["loss_ratio"] == pytest.approx(_lake(complete, "ALL")[4])
