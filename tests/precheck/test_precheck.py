@@ -260,3 +260,19 @@ def test_cli_exit_codes_and_summary(settings: Settings, files: Path, tmp_path: P
                                    "--dataset", "policy", "--period", "2025Q3", "--control", "premium"])
     assert control.exit_code == 2 and "COLUMN=AMOUNT" in control.output
     assert recorded(settings) == before
+
+
+def test_claim_waiting_for_a_rejected_premium_file_would_be_held(settings: Settings, files: Path,
+                                                                  tmp_path: Path) -> None:
+    for name in ("policy_2025Q3.csv", "policy_2025Q4.csv"):    # the second is rejected
+        ingest(settings, files / "M001" / name, manifest(files, name))
+    path = files / "M001" / "claim_2025Q4_v2.csv"
+    before = recorded(settings)
+    pc = precheck(settings, path, manifest(files, "claim_2025Q4_v2.csv"), out_dir=tmp_path / "out")
+    assert recorded(settings) == before
+    assert pc.verdict == "held" and pc.reasons[0].startswith("SUB-HELD: ")
+    assert "M001-policy-2025Q4-v1" in pc.reasons[0] and pc.rows_total == data_rows(path)
+    assert "Held:" in pc.report.read_text(encoding="utf-8")
+
+    outcome, _, _, reasons = ingest(settings, path, manifest(files, "claim_2025Q4_v2.csv"))
+    assert outcome.status == "held" and tuple(reasons) == pc.reasons
