@@ -42,14 +42,12 @@ from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, datasets, load_contract, load_submission_rules
 from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.domain import format_of, parse_period
-from pipelines.errors import FileRejected, SubmissionError
+from pipelines.errors import SubmissionError
 from pipelines.intake import Manifest, Submission, _record, check_manifest
 from pipelines.lake import Lake
 from pipelines.privacy.tokens import load_key
-from pipelines.publish import Checked, StagedRows, publish
-from pipelines.staging import stage_file, staging_connection
-from pipelines.validation import validate
-from pipelines.verdict import file_verdict
+from pipelines.publish import publish
+from pipelines.staging import StagedFile, stage_file, staging_connection
 from pipelines.workspace import claim
 
 L = store.LAKE
@@ -168,49 +166,35 @@ def precheck(settings: Settings, path: Path, manifest: Manifest, *, out_dir: Pat
 def _judge(settings: Settings, lake: duckdb.DuckDBPyConnection, shadow: duckdb.DuckDBPyConnection,
            sub: Submission, contract: DatasetContract, raw: Path, work: Path) -> dict[str, float]:
     """``ingest._run`` with the file at hand instead of the archive, publishing into ``shadow``."""
-    from pipelines.ingest import _decide, _waiting_for
+    from pipelines.ingest import _waiting_for, check_file, held_message
 
     sub_rules = load_submission_rules(settings.schemas_dir)
     key = load_key(settings)
     timings: dict[str, float] = {}
-    with staging_connection(settings, work) as st:
+
+    def stage() -> StagedFile:
         t0 = time.perf_counter()
         try:
-            try:
-                staged = stage_file(st, raw, file_name=sub.file_name, file_format=sub.file_format,
-                                    contract=contract, work_dir=work, encoding=sub.manifest.get("encoding"))
-            finally:
-                raw.unlink(missing_ok=True)   # the copy lives no longer than the read
-                timings["staging"] = time.perf_counter() - t0
-        except FileRejected as exc:
-            checked = Checked(file_verdict(exc.check_id, str(exc)), None, None, None, {})
-        else:
-            found = validate(st, lake, contract, member_id=sub.member_id, period=sub.period,
-                             file_format=sub.file_format, key=key, settings=settings, name=sub.submission_id)
-            timings.update(found.timings)
-            facts = {"encoding": staged.encoding, "totals": {k: str(v) for k, v in found.totals.items()}}
-            checked = Checked(_decide(contract, sub_rules, sub, found), found.check, StagedRows(st, contract),
-                              found.gx, facts)
+            return stage_file(st, raw, file_name=sub.file_name, file_format=sub.file_format,
+                              contract=contract, work_dir=work, encoding=sub.manifest.get("encoding"))
+        finally:
+            raw.unlink(missing_ok=True)   # the copy lives no longer than the read
+            timings["staging"] = time.perf_counter() - t0
+
+    with staging_connection(settings, work) as st:
+        checked = check_file(st, lake, settings, sub, contract, sub_rules, key, timings, stage)
         waiting = _waiting_for(shadow, contract, sub, checked.check)
-        if waiting:
-            _hold(shadow, sub, checked, *waiting)
+        if waiting:   # what ingest._hold records
+            rule_id, rows, dataset, rejected = waiting
+            shadow.execute(f"UPDATE {L}.submissions SET status = {Status.HELD.sql}, verdict = 'held', "
+                           "verdict_reasons = ?, rows_total = ?, processed_at = ? WHERE submission_id = ?",
+                           [[held_message(rule_id, rows, dataset, rejected)], checked.check.rows,
+                            dt.datetime.now(dt.UTC).replace(tzinfo=None), sub.submission_id])
             return timings
         t3 = time.perf_counter()
         publish(shadow, sub, contract, sub_rules, checked, timings, None)
         timings["publish"] = time.perf_counter() - t3
     return timings
-
-
-def _hold(shadow: duckdb.DuckDBPyConnection, sub: Submission, checked: Checked, rule_id: str, rows: int,
-          dataset: str, rejected: list[str]) -> None:
-    """What ``ingest._hold`` records, in the shadow (the same message)."""
-    files = ", ".join(rejected[:5]) + (f" and {len(rejected) - 5} more" if len(rejected) > 5 else "")
-    message = (f"SUB-HELD: {rows:,} row(s) fail {rule_id} while the member's {dataset} file(s) {files} "
-               f"{'is' if len(rejected) == 1 else 'are'} rejected. The file is held, not judged, and is "
-               f"processed again as soon as corrected {dataset} data is accepted.")
-    shadow.execute(f"UPDATE {L}.submissions SET status = {Status.HELD.sql}, verdict = 'held', verdict_reasons = ?, "
-                   "rows_total = ?, processed_at = ? WHERE submission_id = ?",
-                   [[message], checked.check.rows, dt.datetime.now(dt.UTC).replace(tzinfo=None), sub.submission_id])
 
 
 def _result(shadow: duckdb.DuckDBPyConnection, sub: Submission, file_name: str, supersedes: str | None,
@@ -243,6 +227,12 @@ def _write_report(settings: Settings, shadow: duckdb.DuckDBPyConnection, sub: Su
     prepare(shadow, contracts, options.today, settings.schemas_dir)
     prepare_submissions(shadow, contracts, options.sample_rows)
     facts = submission_facts(shadow, sub.submission_id, options, settings.schemas_dir)
+    # what the lake holds of this file now is nothing: the report's "in the lake now" and
+    # "published now" say so (what would be published is in rows.accepted)
+    facts["rows"]["in_lake_now"] = 0
+    facts["reconciliation"]["row_count"]["published"] = None
+    for item in facts["reconciliation"]["totals"]:
+        item["published"] = None
     facts["precheck"] = {"submitted": False, "would_be": sub.submission_id, "verdict": result.verdict,
                          "note": "Nothing was recorded: no submission, no lake snapshot, no audit entry, "
                                  "no archived file."}

@@ -117,6 +117,8 @@ def test_clean_file_would_be_accepted_as_ingestion_then_records(settings: Settin
     facts = json.loads(pc.report_json.read_text(encoding="utf-8"))
     assert facts["precheck"]["submitted"] is False and facts["meta"]["precheck"] is True
     assert facts["verdict"]["status"] == "accepted" and facts["rows"]["total"] == n
+    assert facts["rows"]["accepted"] == n and facts["rows"]["in_lake_now"] == 0   # would be, is not
+    assert facts["reconciliation"]["row_count"] == {"given": n, "computed": n, "matches": True, "published": None}
     assert not pc.quarantine_files
 
     outcome, rules, checked, _ = ingest(settings, path, manifest(files, "policy_2025Q3.csv"))
