@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -150,6 +151,12 @@ def check(settings: Settings, file: Path, member: str | None, dataset: str | Non
     bad = [c for c in control if "=" not in c]
     if bad:
         raise click.BadParameter(f"{bad[0]!r} is not COLUMN=AMOUNT.", param_hint="--control")
+    here = out.absolute()
+    while not here.exists() and here != here.parent:    # the folder is made only when a report is written
+        here = here.parent
+    if not here.is_dir() or not os.access(here, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"cannot create folder {str(out)!r}: {str(here)!r} is not a writable folder.",
+                                 param_hint="--out")
     totals = dict(item.split("=", 1) for item in control) if control else None
     given = dict(member_id=member, dataset=dataset, period=period, contract_version=contract_version,
                  row_count=rows, control_totals=totals, encoding=encoding)

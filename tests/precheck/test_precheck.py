@@ -252,8 +252,8 @@ def test_cli_exit_codes_and_summary(settings: Settings, files: Path, tmp_path: P
     assert wrong.exit_code == 1 and "SUB-ROW-COUNT" in wrong.output
 
     refused = runner.invoke(main, [*home, "check", str(tmp_path / "missing.csv"), "--member", "M001",
-                                   "--dataset", "policy", "--period", "2025Q3"])
-    assert refused.exit_code == 1 and "would be refused - File 'missing.csv' does not exist" in refused.output
+                                   "--dataset", "policy", "--period", "2025Q3", "--out", str(tmp_path / "none")])
+    assert refused.exit_code == 1 and not (tmp_path / "none").exists() and "would be refused - File 'missing.csv' does not exist" in refused.output
     assert "Traceback" not in refused.output
 
     usage = runner.invoke(main, [*home, "check", str(files / "M001" / "policy_2025Q3.csv"), "--member", "M001"])
@@ -261,6 +261,12 @@ def test_cli_exit_codes_and_summary(settings: Settings, files: Path, tmp_path: P
     control = runner.invoke(main, [*home, "check", str(files / "M001" / "policy_2025Q3.csv"), "--member", "M001",
                                    "--dataset", "policy", "--period", "2025Q3", "--control", "premium"])
     assert control.exit_code == 2 and "COLUMN=AMOUNT" in control.output
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder")
+    nowhere = runner.invoke(main, [*home, "check", str(files / "M001" / "policy_2025Q3.csv"), "--manifest",
+                                   str(files / "M001" / "policy_2025Q3.csv.manifest.json"),
+                                   "--out", str(blocked / "reports")])
+    assert nowhere.exit_code == 2 and "cannot create folder" in nowhere.output
     assert recorded(settings) == before
 
 
