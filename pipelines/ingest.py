@@ -29,7 +29,7 @@ from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
 from pipelines.lake import Lake, write_transaction
-from pipelines.privacy.tokens import load_key
+from pipelines.privacy.tokens import PseudonymKey, load_key
 from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshot
 from pipelines.staging import StagedFile, stage_file, staging_connection
 from pipelines.validation import Validation, validate
@@ -231,18 +231,8 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
     key = load_key(settings)
     timings: dict[str, float] = {}
     with staging_connection(settings, work) as st:
-        try:
-            staged = _stage(st, settings, sub, contract, work, timings)
-        except FileRejected as exc:
-            checked = Checked(file_verdict(exc.check_id, str(exc)), None, None, None, {})
-        else:
-            checkpoint(settings, "after-staging", sub.submission_id)
-            found = validate(st, con, contract, member_id=sub.member_id, period=sub.period,
-                             file_format=sub.file_format, key=key, settings=settings, name=sub.submission_id)
-            timings.update(found.timings)
-            facts = {"encoding": staged.encoding, "totals": {k: str(v) for k, v in found.totals.items()}}
-            checked = Checked(_decide(contract, sub_rules, sub, found), found.check, StagedRows(st, contract),
-                              found.gx, facts)
+        checked = check_file(st, con, settings, sub, contract, sub_rules, key, timings,
+                             lambda: _stage(st, settings, sub, contract, work, timings))
         waiting = _waiting_for(con, contract, sub, checked.check)
         if waiting:
             return _hold(con, settings, sub, checked.check, *waiting)
@@ -267,6 +257,27 @@ def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, wo
                    rows_quarantined=result.rows_quarantined, reasons=verdict.reasons,
                    snapshot_id=None if result.already_done else snapshot,
                    gx=_gx_words(checked.gx, check, settings), timings=timings, already_done=result.already_done)
+
+
+def check_file(st: duckdb.DuckDBPyConnection, lake: duckdb.DuckDBPyConnection, settings: Settings,
+               sub: Submission, contract: DatasetContract, sub_rules: SubmissionRules, key: PseudonymKey,
+               timings: dict[str, float], stage: Callable[[], StagedFile]) -> Checked:
+    """Stage (``stage()`` reads the file into ``st``), validate and decide: what publishing needs.
+
+    A file that cannot be read is a verdict of its own (``FileRejected`` from ``stage``). ``lake``
+    is only read (the member's accepted values that cross-dataset rules look up); the pre-check
+    (``pipelines.precheck``) calls this with the lake opened read-only.
+    """
+    try:
+        staged = stage()
+    except FileRejected as exc:
+        return Checked(file_verdict(exc.check_id, str(exc)), None, None, None, {})
+    checkpoint(settings, "after-staging", sub.submission_id)
+    found = validate(st, lake, contract, member_id=sub.member_id, period=sub.period,
+                     file_format=sub.file_format, key=key, settings=settings, name=sub.submission_id)
+    timings.update(found.timings)
+    facts = {"encoding": staged.encoding, "totals": {k: str(v) for k, v in found.totals.items()}}
+    return Checked(_decide(contract, sub_rules, sub, found), found.check, StagedRows(st, contract), found.gx, facts)
 
 
 def _stage(st: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, contract: DatasetContract,
@@ -314,16 +325,21 @@ def _waiting_for(con: duckdb.DuckDBPyConnection, contract: DatasetContract, sub:
     return None
 
 
+def held_message(rule_id: str, rows: int, dataset: str, rejected: list[str]) -> str:
+    """Why a file is held (``SUB-HELD``): the rule its rows fail and the rejected files they wait for."""
+    files = ", ".join(rejected[:5]) + (f" and {len(rejected) - 5} more" if len(rejected) > 5 else "")
+    return (f"SUB-HELD: {rows:,} row(s) fail {rule_id} while the member's {dataset} file(s) {files} "
+            f"{'is' if len(rejected) == 1 else 'are'} rejected. The file is held, not judged, and is "
+            f"processed again as soon as corrected {dataset} data is accepted.")
+
+
 def _hold(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, check: RowCheck,
           rule_id: str, rows: int, dataset: str, rejected: list[str]) -> Outcome:
     """Record the submission as ``held``: nothing is published and nothing is judged; ``pending``
     offers it again once every rejected file it waits for has been replaced."""
     from pipelines import audit
 
-    files = ", ".join(rejected[:5]) + (f" and {len(rejected) - 5} more" if len(rejected) > 5 else "")
-    message = (f"SUB-HELD: {rows:,} row(s) fail {rule_id} while the member's {dataset} file(s) {files} "
-               f"{'is' if len(rejected) == 1 else 'are'} rejected. The file is held, not judged, and is "
-               f"processed again as soon as corrected {dataset} data is accepted.")
+    message = held_message(rule_id, rows, dataset, rejected)
 
     def work(c: duckdb.DuckDBPyConnection) -> None:
         status = c.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",

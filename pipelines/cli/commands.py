@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -118,6 +119,57 @@ def submit(settings: Settings, file: Path, member: str | None, dataset: str | No
         return
     extra = f"; supersedes {got.supersedes} if accepted" if got.supersedes else ""
     click.echo(f"{file.name}: received as {sub.submission_id} (sha256 {sub.sha256[:12]}){extra}")
+
+
+@command(main, "check")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--member", help="Member id, e.g. M001.")
+@click.option("--dataset", help="policy or claim.")
+@click.option("--period", help="Reporting period, e.g. 2025Q4.")
+@click.option("--contract-version", help="Contract version the file follows [default: current].")
+@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A JSON manifest; options given here override it.")
+@click.option("--rows", type=int, help="Row count declared by the member.")
+@click.option("--control", multiple=True, metavar="COLUMN=AMOUNT", help="A control total, e.g. written_premium=1234.50.")
+@click.option("--encoding", help="Encoding of a CSV file [default: detect UTF-8 or GB18030].")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("precheck"), show_default=True,
+              help="Folder for the report (HTML and JSON) and the quarantined rows (CSV and XLSX).")
+def check(settings: Settings, file: Path, member: str | None, dataset: str | None, period: str | None,
+          contract_version: str | None, manifest: Path | None, rows: int | None, control: tuple[str, ...],
+          encoding: str | None, out: Path) -> None:
+    """Pre-check FILE: stage, validate and judge it exactly as ingestion would, and write the
+    submission report it would get, marked "Pre-check: not submitted". Nothing is recorded (no
+    submission, lake snapshot, audit entry or archived file). Exit code 0: it would be accepted;
+    1: it would be rejected, held or refused; 2: wrong usage."""
+    from pipelines.errors import SubmissionError
+    from pipelines.intake import Manifest
+    from pipelines.precheck import BANNER, precheck
+
+    if manifest is None and not (member and dataset and period):
+        missing = [o for o, v in (("--member", member), ("--dataset", dataset), ("--period", period)) if not v]
+        raise click.UsageError(f"Give --manifest, or {', '.join(missing)} (with --member and --dataset and --period).")
+    bad = [c for c in control if "=" not in c]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not COLUMN=AMOUNT.", param_hint="--control")
+    here = out.absolute()
+    while not here.exists() and here != here.parent:    # the folder is made only when a report is written
+        here = here.parent
+    if not here.is_dir() or not os.access(here, os.W_OK | os.X_OK):
+        raise click.BadParameter(f"cannot create folder {str(out)!r}: {str(here)!r} is not a writable folder.",
+                                 param_hint="--out")
+    totals = dict(item.split("=", 1) for item in control) if control else None
+    given = dict(member_id=member, dataset=dataset, period=period, contract_version=contract_version,
+                 row_count=rows, control_totals=totals, encoding=encoding)
+    try:
+        m = Manifest.from_file(manifest, **given) if manifest else Manifest.build(**given)
+        got = precheck(settings, file, m, out_dir=out)
+    except SubmissionError as exc:
+        click.echo(f"{BANNER}. {file.name}: would be refused - {exc}")
+        sys.exit(1)
+    for line in got.lines():
+        click.echo(line)
+    if not got.accepted:
+        sys.exit(1)
 
 
 @command(main, "submit-index")
