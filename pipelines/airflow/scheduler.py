@@ -74,6 +74,7 @@ class Running:
     components: tuple[Component, ...]
     started: bool = True
     seconds: float = 0.0
+    unpaused: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         info = self.components[0].info
@@ -83,6 +84,7 @@ class Running:
                 f"parallelism {info.get('parallelism')})",
                 f"login: {self.username} / {self.password}",
                 f"metadata DB: {info.get('metadata_db')}",
+                *([f"unpaused: {', '.join(self.unpaused)}"] if self.unpaused else []),
                 f"logs: {self.components[0].log.parent}; stop with `make stop` (insurshare airflow stop)"]
 
 
@@ -155,7 +157,11 @@ def server_environment(settings: Settings, port: int, *, paused: bool = False) -
 
 
 def start(settings: Settings, *, port: int | None = None, paused: bool = False, timeout: float = 240) -> Running:
-    """Start Airflow for ``settings`` (or report the one already running) and wait until it answers."""
+    """Start Airflow for ``settings`` (or report the one already running) and wait until it answers.
+
+    Unless ``paused``, every platform DAG is then unpaused, also one that ``insurshare run-dag``
+    (``dag.test()``) or an earlier start registered paused, so the scheduled flow runs.
+    """
     began = time.monotonic()
     current = recorded(settings)
     if current and all(c.alive for c in current) and {c.name for c in current} >= set(BASE):
@@ -178,10 +184,27 @@ def start(settings: Settings, *, port: int | None = None, paused: bool = False, 
         components = [spawn(settings, name, argv, env, info) for name, argv in _commands(env, port).items()]
         _wait_until_healthy(components, info["url"], since, timeout)
         running = _running(settings, components, started=True)
+        if not paused:
+            running = replace(running, unpaused=unpause_platform_dags(running, timeout))
     except BaseException:
         stop(settings, grace=10)
         raise
     return replace(running, seconds=time.monotonic() - began)
+
+
+def unpause_platform_dags(running: Running, timeout: float) -> tuple[str, ...]:
+    """Unpause every platform DAG (waiting until the DAG processor has parsed it); return those
+    that were paused."""
+    from pipelines.airflow.client import AirflowClient
+    from pipelines.airflow.orchestration import platform_dags
+
+    client = AirflowClient(running.url, running.username, running.password)
+    unpaused = []
+    for dag_id in platform_dags():
+        if client.wait_for_dag(dag_id, timeout=timeout)["is_paused"]:
+            client.set_paused(dag_id, False)
+            unpaused.append(dag_id)
+    return tuple(unpaused)
 
 
 def _commands(env: dict[str, str], port: int) -> dict[str, list[str]]:
