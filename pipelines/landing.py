@@ -107,10 +107,10 @@ def not_ready(root: Path) -> list[str]:
         where = Path(folder).relative_to(root.parent)
         for name in sorted(names):
             if name.endswith(MANIFEST_SUFFIX):
-                if name[: -len(MANIFEST_SUFFIX)] and name[: -len(MANIFEST_SUFFIX)] not in names:
-                    stem = name[: -len(MANIFEST_SUFFIX)]
-                    meant = sorted(n for n in names if Path(n).stem == stem and not n.endswith(MANIFEST_SUFFIX))
-                    lines.append(f"{where / name}: a manifest without its file {stem!r}"
+                data = name[: -len(MANIFEST_SUFFIX)]
+                if data and data not in names:
+                    meant = sorted(n for n in names if Path(n).stem == data and not n.endswith(MANIFEST_SUFFIX))
+                    lines.append(f"{where / name}: a manifest without its file {data!r}"
                                  + (f"; if it describes {meant[0]}, name it {meant[0]}{MANIFEST_SUFFIX}"
                                     if meant else "; the file is taken once both have arrived"))
             elif name + MANIFEST_SUFFIX not in names and Path(name).stem + MANIFEST_SUFFIX not in names:
