@@ -15,7 +15,7 @@ login (``simple_auth_manager_passwords.json.generated``, mode 0600).
 is left in that component's session (task runners put themselves in groups of their own,
 but stay in the session). No process is looked up by name.
 
-``pipelines.airflow.client.AirflowClient`` is the small part of Airflow 3's REST API (``/api/v2``, JWT from ``/auth/token``)
+``pipelines.airflow.client.AirflowClient`` (``client_for`` gives one for a home) is the small part of Airflow 3's REST API (``/api/v2``, JWT from ``/auth/token``)
 the platform uses: unpause, trigger a DAG run, wait for it, list runs and task instances.
 """
 
@@ -38,7 +38,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pipelines.airflow.orchestration import airflow_environment
+from pipelines.airflow.client import AirflowClient
+from pipelines.airflow.orchestration import airflow_environment, platform_dags
 from pipelines.config import SETTINGS, Settings
 from pipelines.errors import ConfigError
 
@@ -185,26 +186,11 @@ def start(settings: Settings, *, port: int | None = None, paused: bool = False, 
         _wait_until_healthy(components, info["url"], since, timeout)
         running = _running(settings, components, started=True)
         if not paused:
-            running = replace(running, unpaused=unpause_platform_dags(running, timeout))
+            running = replace(running, unpaused=AirflowClient(running.url, running.username, running.password).unpause(platform_dags(), timeout=timeout))
     except BaseException:
         stop(settings, grace=10)
         raise
     return replace(running, seconds=time.monotonic() - began)
-
-
-def unpause_platform_dags(running: Running, timeout: float) -> tuple[str, ...]:
-    """Unpause every platform DAG (waiting until the DAG processor has parsed it); return those
-    that were paused."""
-    from pipelines.airflow.client import AirflowClient
-    from pipelines.airflow.orchestration import platform_dags
-
-    client = AirflowClient(running.url, running.username, running.password)
-    unpaused = []
-    for dag_id in platform_dags():
-        if client.wait_for_dag(dag_id, timeout=timeout)["is_paused"]:
-            client.set_paused(dag_id, False)
-            unpaused.append(dag_id)
-    return tuple(unpaused)
 
 
 def _commands(env: dict[str, str], port: int) -> dict[str, list[str]]:
@@ -296,6 +282,15 @@ def _running(settings: Settings, components: list[Component], started: bool) -> 
     order = {name: i for i, name in enumerate((*BASE, CELERY_WORKER))}
     components = sorted(components, key=lambda c: order[c.name])
     return Running(components[0].info["url"], *login(settings), tuple(components), started=started)
+
+
+def client_for(settings: Settings) -> AirflowClient:
+    """A REST client of the Airflow that ``start`` runs for ``settings``."""
+    api = next((c for c in recorded(settings) if c.name == "api-server" and c.alive), None)
+    if api is None:
+        raise ConfigError(f"Airflow is not running for {settings.home}.",
+                          hint="Start it with `make airflow` (insurshare airflow start).")
+    return AirflowClient(api.info["url"], *login(settings))
 
 
 def login(settings: Settings) -> tuple[str, str]:

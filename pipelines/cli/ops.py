@@ -77,11 +77,11 @@ def airflow_status(settings: Settings) -> None:
 @click.option("--timeout", default=1800, show_default=True, help="Seconds to wait with --wait.")
 def airflow_trigger(settings: Settings, dag_id: str, conf: str | None, wait: bool, timeout: int) -> None:
     """Trigger a run of DAG_ID through Airflow's REST API (unpausing the DAG if it is paused)."""
-    from pipelines.airflow.client import AirflowClient
     from pipelines.airflow.orchestration import check_dag_id
+    from pipelines.airflow.scheduler import client_for
 
     check_dag_id(dag_id)
-    client = AirflowClient.for_settings(settings)
+    client = client_for(settings)
     if client.wait_for_dag(dag_id, timeout=120)["is_paused"]:
         client.set_paused(dag_id, False)
         click.echo(f"unpaused {dag_id}")
