@@ -2,7 +2,8 @@
 
 Every 15 minutes (``INSURSHARE_INGEST_SCHEDULE`` sets another cron expression, or ``none``)
 and on demand: take files dropped in the landing zone into intake, then process every
-received submission in its own mapped task, one dataset after another in the order the
+received submission in its own mapped task (after any earlier version of its slice still waiting,
+so a slice's versions are judged in order), one dataset after another in the order the
 contracts' cross-dataset rules give (``contracts.datasets``: premium data first, then claims, whose
 ``exists_in`` rule reads the member's accepted premium data). Each task runs the same
 ``pipelines.ingest.process_submission`` that ``insurshare ingest`` runs. A bad file ends in a
@@ -57,13 +58,16 @@ def ingest_submissions():
     @task(outlets=[LAKE], map_index_template="{{ task.op_kwargs['submission_id'] }}")
     @retry_aware
     def process(submission_id: str) -> dict:
-        from pipelines.ingest import process_submission
+        """Process the submission, after any earlier version of its slice still waiting (in order)."""
+        from pipelines.ingest import process_in_order
 
-        outcome = process_submission(task_settings(), submission_id, progress=print)
-        if outcome.failed:
+        outcomes = process_in_order(task_settings(), submission_id, progress=print)
+        failed = [o.line() for o in outcomes if o.failed]
+        if failed:
             from airflow.sdk.exceptions import AirflowFailException
 
-            raise AirflowFailException(outcome.line())
+            raise AirflowFailException("; ".join(failed))
+        outcome = outcomes[-1]
         return {"submission_id": outcome.submission_id, "status": outcome.status}
 
     @task(trigger_rule="all_done")

@@ -196,6 +196,24 @@ def _with_retries(settings: Settings, submission_id: str, attempts: int, run: Ru
     return None
 
 
+def process_in_order(settings: Settings, submission_id: str,
+                     progress: Callable[[str], None] | None = None) -> list[Outcome]:
+    """Process the earlier versions of the submission's slice that are still received, oldest
+    first, then the submission itself; return their outcomes in that order.
+
+    A slice's versions are judged and published in the order they were sent, whichever of them
+    is offered first (the DAG's mapped tasks run in any order, two at a time): version 1 is
+    accepted and then superseded by version 2, never judged after it.
+    """
+    with Lake(settings, read_only=True) as lake:
+        sub = load_submission(lake.con, submission_id)
+        earlier = [r[0] for r in lake.con.execute(
+            f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? AND period = ? "
+            f"AND version < ? AND status = {Status.RECEIVED.sql} ORDER BY version",
+            [sub.member_id, sub.dataset, sub.period, sub.version]).fetchall()]
+    return [process_submission(settings, sid, progress=progress) for sid in [*earlier, submission_id]]
+
+
 def process_submission(settings: Settings, submission_id: str,
                        progress: Callable[[str], None] | None = None) -> Outcome:
     """Run every stage for one submission and publish the result in one transaction.

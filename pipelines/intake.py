@@ -124,10 +124,12 @@ class Received:
 
 # -- manifest checks ---------------------------------------------------------------------
 
-def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest: Manifest,
-                   file_name: str, today: dt.date, sha: str = "") -> str:
+def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection | None, manifest: Manifest,
+                   file_name: str, today: dt.date, sha: str | None = "") -> str:
     """Raise ``SubmissionError`` naming the file when the manifest cannot be accepted.
 
+    ``con`` None: there is no lake yet (so no member is registered); ``sha`` None: the file's
+    bytes are not checked against the manifest's sha256 (``check_declared``).
     Returns the contract version the submission follows.
     """
     where = f"file {file_name!r}"
@@ -136,8 +138,8 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest:
             f"Member id {manifest.member_id!r} of {where} is not a member id "
             "(an upper-case letter then 2-15 letters or digits).",
             hint="Use the id the platform gave you, e.g. M001.", file=file_name)
-    known = con.execute(f"SELECT 1 FROM {store.LAKE}.members WHERE member_id = ?",
-                        [manifest.member_id]).fetchone()
+    known = con is not None and con.execute(f"SELECT 1 FROM {store.LAKE}.members WHERE member_id = ?",
+                                            [manifest.member_id]).fetchone()
     if not known:
         raise SubmissionError(
             f"Member {manifest.member_id!r} of {where} is not registered.",
@@ -156,7 +158,7 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest:
         raise SubmissionError(f"Period {manifest.period!r} of {where} is not a {contract.grain}; "
                               f"{contract.dataset} data is reported per {contract.grain}.", file=file_name)
     if period.start.year < 2000 or period.start > today:
-        raise SubmissionError(f"Period {manifest.period!r} of {where} has not started yet"
+        raise SubmissionError(f"Period {manifest.period!r} of {where} has not started yet."
                               if period.start > today else
                               f"Period {manifest.period!r} of {where} is before 2000.", file=file_name)
     unknown = [k for k in manifest.control_totals if k not in contract.control_totals]
@@ -167,7 +169,7 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest:
     if format_of(file_name) is None:
         raise SubmissionError(f"File {file_name!r} is not .csv, .parquet or .xlsx.",
                               hint="Name the file by its format.", file=file_name)
-    if manifest.sha256 and manifest.sha256 != sha:
+    if manifest.sha256 and sha is not None and manifest.sha256 != sha:
         raise SubmissionError(f"File {file_name!r} is not the file its manifest describes: its sha256 is "
                               f"{sha[:12]}..., the manifest says {manifest.sha256[:12]}...",
                               hint="The file was changed or damaged on the way; send it again.", file=file_name)
@@ -179,23 +181,35 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection, manifest:
 def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: str | None = None,
             today: dt.date | None = None, received_at: dt.datetime | None = None,
             con: duckdb.DuckDBPyConnection | None = None,
-            archived: tuple[str, int, Path] | None = None) -> Received:
+            archived: tuple[str, int, Path] | None = None, precheck: bool = False) -> Received:
     """Archive ``path`` and record it as a submission; ``SubmissionError`` if refused.
 
     ``received_at`` (UTC, default now) lets an operator load historical submissions with the
     time they really arrived, which timeliness is measured against. ``con`` (a connection from
     ``intake_connection``) lets a batch of files share one connection; ``archived`` (what
     ``archive.store`` returned for ``path``) skips archiving it again.
+
+    A refusal is recorded (archived file, ``refused`` submission, audit entry): a delivery that
+    arrived is never lost. With ``precheck`` (the command line, where an operator types the
+    manifest), what the manifest declares is checked first (``check_declared``), and a mistake
+    there raises before anything is archived or recorded; only a refusal that needs the file (its
+    sha256 is not the manifest's) is still recorded.
     """
     path = Path(path)
     file_name = file_name or path.name
+    received_at = received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    today = today or received_at.date()
+    if precheck:
+        try:
+            check_declared(settings, manifest, file_name, today, con=con)
+        except SubmissionError as exc:
+            raise SubmissionError(exc.message, hint=f"{exc.hint} Nothing was recorded: correct it and submit "
+                                                    "again.".strip(), **exc.context) from None
     if archived is None:
         if not path.is_file():
             raise SubmissionError(f"File {str(path)!r} does not exist or is not a file.")
         archived = archive.store(settings, path)
     sha, size, archived = archived
-    received_at = received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    today = today or received_at.date()
     with intake_connection(settings, con) as c:
         try:
             version = check_manifest(settings, c, manifest, file_name, today, sha)
@@ -208,6 +222,21 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
             lambda w: _record(w, manifest, period, version, file_name, sha, size, archived, received_at),
             message=f"receive {manifest.member_id} {manifest.dataset} {period}")
         return rec
+
+
+def check_declared(settings: Settings, manifest: Manifest, file_name: str, today: dt.date | None = None, *,
+                   con: duckdb.DuckDBPyConnection | None = None) -> str:
+    """The manifest's checks that need no file (member, dataset, contract, period, control total
+    names, file format), reading the lake and writing nothing: raise ``SubmissionError``, or
+    return the contract version."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    if con is not None:
+        return check_manifest(settings, con, manifest, file_name, today, sha=None)
+    if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
+        return check_manifest(settings, None, manifest, file_name, today, sha=None)
+    with Lake(settings, read_only=True) as lake:
+        registered = "members" in store.lake_tables(lake.con)
+        return check_manifest(settings, lake.con if registered else None, manifest, file_name, today, sha=None)
 
 
 @contextmanager

@@ -67,6 +67,9 @@ def receive_landing(settings: Settings, progress: Callable[[str], None] | None =
     root = landing_dir(settings)
     if not root.is_dir() or root.is_symlink():
         return []
+    if progress:
+        for line in not_ready(root):
+            progress(line)
     lines, transient, failed = [], [], []
     for landed in _landed(root):
         try:
@@ -91,6 +94,28 @@ def receive_landing(settings: Settings, progress: Callable[[str], None] | None =
     if failed:
         raise LandingFailed(f"{len(failed)} landed file(s) could not be taken: {', '.join(failed[:10])}.",
                             hint="They were archived and recorded as refused; the log has the cause.")
+    return lines
+
+
+def not_ready(root: Path) -> list[str]:
+    """One line per landed file that is not taken yet, and why: a data file whose manifest has not
+    arrived (or is misnamed), a manifest without its data file. Nothing is read or moved."""
+    lines = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        names = {n for n in files if not n.startswith(".")}
+        where = Path(folder).relative_to(root.parent)
+        for name in sorted(names):
+            if name.endswith(MANIFEST_SUFFIX):
+                data = name[: -len(MANIFEST_SUFFIX)]
+                if data and data not in names:
+                    meant = sorted(n for n in names if Path(n).stem == data and not n.endswith(MANIFEST_SUFFIX))
+                    lines.append(f"{where / name}: a manifest without its file {data!r}"
+                                 + (f"; if it describes {meant[0]}, name it {meant[0]}{MANIFEST_SUFFIX}"
+                                    if meant else "; the file is taken once both have arrived"))
+            elif name + MANIFEST_SUFFIX not in names and Path(name).stem + MANIFEST_SUFFIX not in names:
+                lines.append(f"{where / name}: waiting for its manifest {name}{MANIFEST_SUFFIX} "
+                             "(a file is taken once its manifest has arrived)")
     return lines
 
 

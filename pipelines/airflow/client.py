@@ -8,8 +8,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from pipelines.config import Settings
-from pipelines.errors import ConfigError, InsurShareError
+from pipelines.errors import InsurShareError
 
 
 class AirflowApiError(InsurShareError):
@@ -32,17 +31,6 @@ class AirflowClient:
     def __init__(self, url: str, username: str, password: str, timeout: float = 30) -> None:
         self.url, self.username, self.password, self.timeout = url.rstrip("/"), username, password, timeout
         self._token = ""
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> AirflowClient:
-        """A client for the Airflow that ``scheduler.start`` runs for ``settings``."""
-        from pipelines.airflow.scheduler import login, recorded
-
-        api = next((c for c in recorded(settings) if c.name == "api-server" and c.alive), None)
-        if api is None:
-            raise ConfigError(f"Airflow is not running for {settings.home}.",
-                              hint="Start it with `make airflow` (insurshare airflow start).")
-        return cls(api.info["url"], *login(settings))
 
     def request(self, method: str, path: str, body: dict | None = None, **params: object) -> dict:
         """Call ``/api/v2/<path>``; log in when there is no token yet, and once more when it has expired."""
@@ -96,6 +84,15 @@ class AirflowClient:
 
     def set_paused(self, dag_id: str, paused: bool) -> dict:
         return self.request("PATCH", f"dags/{dag_id}", {"is_paused": paused})
+
+    def unpause(self, dag_ids: list[str], timeout: float = 120) -> tuple[str, ...]:
+        """Unpause each DAG once the DAG processor has parsed it; return those that were paused."""
+        unpaused = []
+        for dag_id in dag_ids:
+            if self.wait_for_dag(dag_id, timeout=timeout)["is_paused"]:
+                self.set_paused(dag_id, False)
+                unpaused.append(dag_id)
+        return tuple(unpaused)
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> dict:
         """Create a manual run now (it runs once the DAG is unpaused); return it."""

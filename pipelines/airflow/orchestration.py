@@ -47,11 +47,20 @@ def prepare_airflow(settings: Settings) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def platform_dags() -> list[str]:
+    """The ids of the platform's DAGs: one per file of ``dags/``, named by it."""
+    return sorted(p.stem for p in DAGS_DIR.glob("*.py") if not p.stem.startswith("_"))
+
+
+def check_dag_id(dag_id: str) -> None:
+    """Raise ``NotFound`` naming the known DAGs unless ``dag_id`` is one of them."""
+    if dag_id not in platform_dags():
+        raise NotFound(f"No DAG {dag_id!r}.", hint=f"Known DAGs: {', '.join(platform_dags())}.")
+
+
 def load_dag(dag_id: str):
+    check_dag_id(dag_id)
     path = DAGS_DIR / f"{dag_id}.py"
-    if not path.exists():
-        known = ", ".join(sorted(p.stem for p in DAGS_DIR.glob("*.py") if not p.stem.startswith("_")))
-        raise NotFound(f"No DAG {dag_id!r}.", hint=f"Known DAGs: {known}.")
     spec = importlib.util.spec_from_file_location(f"insurshare_dags.{dag_id}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -15,7 +15,7 @@ login (``simple_auth_manager_passwords.json.generated``, mode 0600).
 is left in that component's session (task runners put themselves in groups of their own,
 but stay in the session). No process is looked up by name.
 
-``pipelines.airflow.client.AirflowClient`` is the small part of Airflow 3's REST API (``/api/v2``, JWT from ``/auth/token``)
+``pipelines.airflow.client.AirflowClient`` (``client_for`` gives one for a home) is the small part of Airflow 3's REST API (``/api/v2``, JWT from ``/auth/token``)
 the platform uses: unpause, trigger a DAG run, wait for it, list runs and task instances.
 """
 
@@ -38,7 +38,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from pipelines.airflow.orchestration import airflow_environment
+from pipelines.airflow.client import AirflowClient
+from pipelines.airflow.orchestration import airflow_environment, platform_dags
 from pipelines.config import SETTINGS, Settings
 from pipelines.errors import ConfigError
 
@@ -74,6 +75,7 @@ class Running:
     components: tuple[Component, ...]
     started: bool = True
     seconds: float = 0.0
+    unpaused: tuple[str, ...] = ()
 
     def lines(self) -> list[str]:
         info = self.components[0].info
@@ -83,6 +85,7 @@ class Running:
                 f"parallelism {info.get('parallelism')})",
                 f"login: {self.username} / {self.password}",
                 f"metadata DB: {info.get('metadata_db')}",
+                *([f"unpaused: {', '.join(self.unpaused)}"] if self.unpaused else []),
                 f"logs: {self.components[0].log.parent}; stop with `make stop` (insurshare airflow stop)"]
 
 
@@ -155,7 +158,11 @@ def server_environment(settings: Settings, port: int, *, paused: bool = False) -
 
 
 def start(settings: Settings, *, port: int | None = None, paused: bool = False, timeout: float = 240) -> Running:
-    """Start Airflow for ``settings`` (or report the one already running) and wait until it answers."""
+    """Start Airflow for ``settings`` (or report the one already running) and wait until it answers.
+
+    Unless ``paused``, every platform DAG is then unpaused, also one that ``insurshare run-dag``
+    (``dag.test()``) or an earlier start registered paused, so the scheduled flow runs.
+    """
     began = time.monotonic()
     current = recorded(settings)
     if current and all(c.alive for c in current) and {c.name for c in current} >= set(BASE):
@@ -178,6 +185,8 @@ def start(settings: Settings, *, port: int | None = None, paused: bool = False, 
         components = [spawn(settings, name, argv, env, info) for name, argv in _commands(env, port).items()]
         _wait_until_healthy(components, info["url"], since, timeout)
         running = _running(settings, components, started=True)
+        if not paused:
+            running = replace(running, unpaused=AirflowClient(running.url, running.username, running.password).unpause(platform_dags(), timeout=timeout))
     except BaseException:
         stop(settings, grace=10)
         raise
@@ -273,6 +282,15 @@ def _running(settings: Settings, components: list[Component], started: bool) -> 
     order = {name: i for i, name in enumerate((*BASE, CELERY_WORKER))}
     components = sorted(components, key=lambda c: order[c.name])
     return Running(components[0].info["url"], *login(settings), tuple(components), started=started)
+
+
+def client_for(settings: Settings) -> AirflowClient:
+    """A REST client of the Airflow that ``start`` runs for ``settings``."""
+    api = next((c for c in recorded(settings) if c.name == "api-server" and c.alive), None)
+    if api is None:
+        raise ConfigError(f"Airflow is not running for {settings.home}.",
+                          hint="Start it with `make airflow` (insurshare airflow start).")
+    return AirflowClient(api.info["url"], *login(settings))
 
 
 def login(settings: Settings) -> tuple[str, str]:

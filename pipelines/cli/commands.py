@@ -105,14 +105,31 @@ def generate(settings: Settings, n_members: int, quarters: int, seed: int, end_p
 def submit(settings: Settings, file: Path, member: str | None, dataset: str | None, period: str | None,
            contract_version: str | None, manifest: Path | None, rows: int | None,
            control: tuple[str, ...], encoding: str | None, received_at: dt.datetime | None) -> None:
-    """Archive FILE and record it as a submission waiting for ingestion."""
+    """Archive FILE and record it as a submission waiting for ingestion.
+
+    What the options (or the manifest) declare is checked first: a mistake there (a missing or
+    unknown member, dataset or period, a control total the dataset does not have) is reported
+    and nothing is archived or recorded. A file whose bytes are not those its manifest's sha256
+    describes is recorded as refused.
+    """
+    from pipelines.contracts import datasets
     from pipelines.intake import Manifest, receive
 
+    bad = [item for item in control if "=" not in item]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r} is not COLUMN=AMOUNT, e.g. written_premium=1234.50.",
+                                 param_hint="--control")
     totals = dict(item.split("=", 1) for item in control) if control else None
     given = dict(member_id=member, dataset=dataset, period=period, contract_version=contract_version,
                  row_count=rows, control_totals=totals, encoding=encoding)
     m = Manifest.from_file(manifest, **given) if manifest else Manifest.build(**given)
-    got = receive(settings, file, m, received_at=received_at)
+    examples = {"member_id": ("--member", "e.g. M001"), "period": ("--period", "e.g. 2025Q4"),
+                "dataset": ("--dataset", f"one of {', '.join(datasets(settings.schemas_dir))}")}
+    missing = [f"{option} ({example})" for field, (option, example) in examples.items() if not getattr(m, field)]
+    if missing:
+        raise click.UsageError(f"Missing {', '.join(missing)}: give {'it as an option' if len(missing) == 1 else 'them as options'} "
+                               "or in a --manifest file. Nothing was recorded.")
+    got = receive(settings, file, m, received_at=received_at, precheck=True)
     sub = got.submission
     if not got.created:
         click.echo(f"{file.name}: already received as {sub.submission_id} ({sub.status}); nothing to do")

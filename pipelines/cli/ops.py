@@ -18,14 +18,17 @@ def airflow() -> None:
 
 @command(airflow, "start")
 @click.option("--port", type=int, help="Port of the API server on 127.0.0.1 [default: a free one].")
-@click.option("--paused", is_flag=True, help="Keep DAGs paused when first seen (they follow their schedules otherwise).")
+@click.option("--paused", is_flag=True,
+              help="Leave the DAGs paused or unpaused as they are (new ones paused) [default: unpause every "
+                   "platform DAG, so they follow their schedules].")
 @click.option("--timeout", default=240, show_default=True, help="Seconds to wait until Airflow answers.")
 def airflow_start(settings: Settings, port: int | None, paused: bool, timeout: int) -> None:
     """Start Airflow (LocalExecutor, parallelism 2) with the project's DAGs; print its URL and login.
 
     The metadata DB is SQLite under HOME/airflow unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names another
-    (PostgreSQL). Pid files and logs go to HOME/airflow/pids and HOME/airflow/logs. Starting again while
-    it runs prints the same URL and login.
+    (PostgreSQL). Pid files and logs go to HOME/airflow/pids and HOME/airflow/logs. Unless --paused, every
+    platform DAG is then unpaused (also one that run-dag registered paused). Starting again while it
+    runs prints the same URL and login.
     """
     from pipelines.airflow.scheduler import start
 
@@ -74,14 +77,11 @@ def airflow_status(settings: Settings) -> None:
 @click.option("--timeout", default=1800, show_default=True, help="Seconds to wait with --wait.")
 def airflow_trigger(settings: Settings, dag_id: str, conf: str | None, wait: bool, timeout: int) -> None:
     """Trigger a run of DAG_ID through Airflow's REST API (unpausing the DAG if it is paused)."""
-    from pipelines.airflow.client import AirflowClient
-    from pipelines.config import DAGS_DIR
-    from pipelines.errors import NotFound
+    from pipelines.airflow.orchestration import check_dag_id
+    from pipelines.airflow.scheduler import client_for
 
-    if not (DAGS_DIR / f"{dag_id}.py").exists():
-        known = ", ".join(sorted(p.stem for p in DAGS_DIR.glob("*.py") if not p.stem.startswith("_")))
-        raise NotFound(f"No DAG {dag_id!r}.", hint=f"Known DAGs: {known}.")
-    client = AirflowClient.for_settings(settings)
+    check_dag_id(dag_id)
+    client = client_for(settings)
     if client.wait_for_dag(dag_id, timeout=120)["is_paused"]:
         client.set_paused(dag_id, False)
         click.echo(f"unpaused {dag_id}")

@@ -25,12 +25,19 @@ def products() -> None:
 
 @command(products, "build")
 @disclosure_options
-def products_build(settings: Settings, profile: str | None, min_members: int | None, max_share: float | None) -> None:
-    """Rebuild every product from the lake's current snapshot, with disclosure control."""
+@click.option("--force", is_flag=True, help="Build even when nothing changed since the last build.")
+def products_build(settings: Settings, profile: str | None, min_members: int | None, max_share: float | None,
+                   force: bool) -> None:
+    """Rebuild every product from the lake's current snapshot, with disclosure control.
+
+    Skipped when nothing was written to the lake since the last build, the rules are the same and
+    the files are those it wrote (the products would be the same); --force builds anyway.
+    """
     from pipelines.products import build_products
     from pipelines.products.disclosure import resolve_rules
 
-    result = build_products(settings, resolve_rules(profile, min_members=min_members, max_share=max_share))
+    result = build_products(settings, resolve_rules(profile, min_members=min_members, max_share=max_share),
+                            force=force)
     click.echo("\n".join(result.lines()))
 
 

@@ -9,6 +9,9 @@ entry vouching for their SHA-256 and the build's values to the release ledger
 (``releases``: what later builds may still publish depends on them), and then every file is renamed into place (an atomic
 ``os.replace``), so a reader opens either the old product or the new one, never half of it.
 Products of members that no longer exist are removed. Builds are serialised by a lock file.
+A build is skipped (nothing written, no audit entry) when nothing was committed to the lake since
+the last build, under the same disclosure rules, and every product file is still the one that
+build vouched for: the products would be the same (``force`` builds anyway).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import duckdb
@@ -56,8 +59,13 @@ class ProductsResult:
     control: ControlResult
     seconds: float
     folder: Path
+    skipped: bool = False    # the lake, the rules and the files are as the last build left them
 
     def lines(self) -> list[str]:
+        if self.skipped:
+            return [f"products are up to date: built from lake snapshot {self.lake_snapshot} "
+                    f"(marts from data snapshot {self.marts_snapshot}), release {self.control.release}, "
+                    f"disclosure {self.rules.describe()}; nothing changed since (use --force to build again)"]
         withheld = ", ".join(f"{reason} {n:,}" for reason, n in sorted(self.control.withheld.items()))
         out = [f"built {len(self.rows)} products from lake snapshot {self.lake_snapshot} "
                f"(marts from data snapshot {self.marts_snapshot}) in {self.seconds:.1f} s under {self.folder}",
@@ -71,8 +79,13 @@ class ProductsResult:
         return out
 
 
-def build_products(settings: Settings, rules: DisclosureRules | None = None) -> ProductsResult:
-    """Rebuild every product from the lake's current snapshot under ``rules`` (default profile)."""
+def build_products(settings: Settings, rules: DisclosureRules | None = None, *,
+                   force: bool = False) -> ProductsResult:
+    """Rebuild every product from the lake's current snapshot under ``rules`` (default profile).
+
+    Skipped (``skipped``, nothing written) when the last build left the lake, the rules and the
+    files as they are now, unless ``force``.
+    """
     rules = rules or PROFILES["default"]
     started = time.perf_counter()
     folder = products_dir(settings)
@@ -84,6 +97,9 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
         with Lake(settings, read_only=True, snapshot=snapshot) as lake:
             con = lake.con
             lake_tables = store.lake_tables(con)
+            same = None if force else _unchanged(con, snapshot, rules, lake_tables, folder)
+            if same is not None:
+                return replace(same, seconds=round(time.perf_counter() - started, 1))
             marts_snapshot = last_build(con)
             if marts_snapshot is None or not set(MARTS) <= lake_tables:
                 raise NotFound(f"The lake at snapshot {snapshot} has no marts to build products from.",
@@ -106,6 +122,35 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None) -> 
                 old.unlink()
     return ProductsResult(snapshot, marts_snapshot, rules, rows, control,
                           round(time.perf_counter() - started, 1), folder)
+
+
+def _unchanged(con: duckdb.DuckDBPyConnection, snapshot: int, rules: DisclosureRules, lake_tables: set[str],
+               folder: Path) -> ProductsResult | None:
+    """The last build, when ``snapshot`` is the one that build committed (nothing was written to
+    the lake since), it ran under ``rules`` and the product files are exactly those it vouched
+    for; else None."""
+    if "audit_log" not in lake_tables:
+        return None
+    last = con.execute(f"SELECT snapshot_id, commit_message FROM ducklake_snapshots('{store.LAKE}') "
+                       "ORDER BY snapshot_id DESC LIMIT 1").fetchone()
+    if not last or last[0] != snapshot or not str(last[1] or "").startswith("build products from snapshot "):
+        return None
+    entry = con.execute(f"SELECT details, content_sha256 FROM {store.LAKE}.audit_log WHERE kind = 'products' "
+                        "ORDER BY seq DESC LIMIT 1").fetchone()
+    if entry is None:
+        return None
+    details = json.loads(entry[0])
+    if details.get("rules") != _rules_record(rules):
+        return None
+    files = {p.stem: _sha256(p) for p in folder.glob("*.duckdb")}
+    if set(files) != set(details.get("products", {})) or audit.content_digest(files) != entry[1]:
+        return None
+    withheld = details.get("units_withheld") or {}
+    control = ControlResult(units=int(details.get("units_published", 0)) + sum(withheld.values()),
+                            withheld=withheld, release=int(details.get("release", 1)))
+    return ProductsResult(int(details["lake_snapshot"]), int(details["marts_source_snapshot"]), rules,
+                          {name: {"rows": n} for name, n in details["products"].items()}, control, 0.0, folder,
+                          skipped=True)
 
 
 def _plans(con: duckdb.DuckDBPyConnection, lake_tables: set[str], settings: Settings):
@@ -160,13 +205,18 @@ def _audit(settings: Settings, snapshot: int, marts_snapshot: int, rules: Disclo
     """One audit entry for the build, vouching for every product file's SHA-256, and the
     release's values in the ledger, in one transaction."""
     details = {"release": control.release, "lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot, "profile": rules.profile,
-               "min_members": rules.min_members, "max_share": rules.max_share,
+               "min_members": rules.min_members, "max_share": rules.max_share, "rules": _rules_record(rules),
                "products": {name: sum(t.values()) for name, t in rows.items()},
                "units_withheld": control.withheld, "units_published": control.published}
     with Lake(settings, read_only=False) as lake:
         lake.write(lambda c: (releases.record(c, control.release, _ledger_info(info, control), *ledger),
                                       audit.append(c, "products", f"snapshot {snapshot}", details, content=digests)),
             message=f"build products from snapshot {snapshot}", extra=json.dumps({"lake_snapshot": snapshot}))
+
+
+def _rules_record(rules: DisclosureRules) -> dict:
+    """Every field of the rules, as the audit entry keeps them (a later build compares them)."""
+    return json.loads(json.dumps(asdict(rules), default=str))
 
 
 def _ledger_info(info: dict, control: ControlResult) -> dict:

@@ -73,7 +73,8 @@ def test_cli_refusal_is_one_clear_line(cli, tmp_path):
     result = cli("submit", str(path), "--member", "M042", "--dataset", "policy", "--period", "2024Q1")
     assert result.exit_code == 1
     assert result.output.strip() == ("Error: Member 'M042' of file 'p.csv' is not registered. "
-                                     "Ask the operator to register it (`insurshare members add`).")
+                                     "Ask the operator to register it (`insurshare members add`). "
+                                     "Nothing was recorded: correct it and submit again.")
 
 
 def test_cli_status_lists_submissions_with_verdicts(cli, ingested):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -136,11 +137,11 @@ def generated_run(tmp_path_factory):
     index = json.loads((out / "index.json").read_text())
     with open(out / "ground_truth.csv", encoding="utf-8") as f:
         truth = list(csv.DictReader(f))
-    return settings, index, truth
+    return settings, index, truth, res.stdout
 
 
 def test_dag_generated_verdicts_match_the_generator(generated_run):
-    settings, index, _ = generated_run
+    settings, index, *_ = generated_run
     con = store.connect(settings)
     got = dict(con.execute("SELECT submission_id, status FROM lake.submissions").fetchall())
     expected = {f"{s['member_id']}-{s['dataset']}-{s['period']}-v{s['version']}": s["expect"]
@@ -149,10 +150,30 @@ def test_dag_generated_verdicts_match_the_generator(generated_run):
     assert {"accepted", "rejected", "superseded"} <= set(got.values())
 
 
+def test_dag_generated_versions_of_a_slice_are_processed_and_printed_in_order(generated_run):
+    """The run's log names each submission once, a slice's versions in version order (v1's verdict
+    before v2's), and the lake published them in that order."""
+    settings, index, _, log = generated_run
+    slices: dict[tuple, list[str]] = {}
+    for s in sorted(index["submissions"], key=lambda s: s["version"]):
+        slices.setdefault((s["member_id"], s["dataset"], s["period"]), []).append(
+            f"{s['member_id']}-{s['dataset']}-{s['period']}-v{s['version']}")
+    resubmitted = {k: ids for k, ids in slices.items() if len(ids) > 1}
+    assert resubmitted, "the generator's resubmission scenarios are gone"
+    printed = [line.split(": ")[0] for line in log.splitlines()
+               if re.match(r"M\d{3}-\w+-\d{4}(Q\d)?-v\d+: \w+", line)]
+    assert sorted(printed) == sorted(i for ids in slices.values() for i in ids)     # each once
+    con = store.connect(settings)
+    snapshot = dict(con.execute("SELECT submission_id, snapshot_id FROM lake.submissions").fetchall())
+    for ids in resubmitted.values():
+        assert [printed.index(i) for i in ids] == sorted(printed.index(i) for i in ids), ids
+        assert [snapshot[i] for i in ids] == sorted(snapshot[i] for i in ids), ids
+
+
 def test_dag_generated_quarantine_holds_the_ground_truth_errors(generated_run):
     from pipelines.contracts import load_contract
 
-    settings, index, truth = generated_run
+    settings, index, truth, _ = generated_run
     con = store.connect(settings)
     by_file = {s["file"]: f"{s['member_id']}-{s['dataset']}-{s['period']}-v{s['version']}"
                for s in index["submissions"]}
@@ -166,7 +187,7 @@ def test_dag_generated_quarantine_holds_the_ground_truth_errors(generated_run):
 
 
 def test_dag_generated_lake_holds_only_current_versions(generated_run):
-    settings, _, _ = generated_run
+    settings, *_ = generated_run
     con = store.connect(settings)
     stale = con.execute("""
         SELECT count(*) FROM (SELECT submission_id FROM lake.policy UNION ALL SELECT submission_id FROM lake.claim) d

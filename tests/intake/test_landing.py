@@ -165,3 +165,24 @@ def test_landing_hidden_and_odd_names_are_left_alone(settings, name):
     folder.mkdir(parents=True)
     (folder / name).write_text(json.dumps({"member_id": "M001"}))
     assert receive_landing(settings) == []
+
+
+def test_landing_names_files_it_cannot_take_yet_and_leaves_them(settings):
+    folder = landing_dir(settings) / "M001"
+    folder.mkdir(parents=True)
+    (folder / "uploading.csv").write_text("policy_no\n")
+    (folder / "later.xlsx.manifest.json").write_text(json.dumps({"dataset": "policy", "period": "2024Q1"}))
+    (folder / "p.csv").write_text("policy_no\n")
+    (folder / "p.manifest.json").write_text(json.dumps({"dataset": "policy", "period": "2024Q1"}))
+    said = []
+    assert receive_landing(settings, progress=said.append) == []
+    assert said == [
+        "landing/M001/later.xlsx.manifest.json: a manifest without its file 'later.xlsx'; "
+        "the file is taken once both have arrived",
+        "landing/M001/p.manifest.json: a manifest without its file 'p'; if it describes p.csv, "
+        "name it p.csv.manifest.json",
+        "landing/M001/uploading.csv: waiting for its manifest uploading.csv.manifest.json "
+        "(a file is taken once its manifest has arrived)"]
+    assert sorted(p.name for p in folder.iterdir()) == ["later.xlsx.manifest.json", "p.csv", "p.manifest.json",
+                                                        "uploading.csv"]
+    assert _submissions(settings) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -25,6 +26,22 @@ def insurshare(settings: Settings, *args: str, timeout: float = 600,
     env["INSURSHARE_HOME"] = str(settings.home)
     return subprocess.run([sys.executable, "-m", "pipelines", *args], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
+
+
+SMALL_DEMO = ["--members", "3", "--quarters", "2", "--seed", "11", "--scale", "0.05"]
+
+
+def demo_steps(index: Path, generate: list[str] = SMALL_DEMO) -> list[list[str]]:
+    """The `insurshare` commands of the Makefile's demo recipe, in order, with ``generate``'s
+    options instead of the demo's (a smaller data set)."""
+    recipe = (PROJECT_ROOT / "Makefile").read_text().split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    steps = []
+    for line in recipe.replace("\\\n", " ").splitlines()[1:]:
+        line = line.strip()
+        assert line.startswith("$(INSURSHARE) "), f"demo recipe line the tests do not know: {line}"
+        args = [index.as_posix() if a == "$(INDEX)" else a for a in shlex.split(line.removeprefix("$(INSURSHARE) "))]
+        steps.append(args[:1] + generate if args[0] == "generate" else args)
+    return steps
 
 
 def when(stamp: str) -> dt.datetime:

@@ -95,3 +95,50 @@ def test_build_cli_lists_products_and_explains_a_wrong_audience(small_market):
     assert wrong.exit_code == 1
     assert wrong.output.strip() == ("Error: Unknown audience 'everyone'. "
                                     "An audience is regulator, public or member:<member id>.")
+
+
+def _lake_counts(settings) -> tuple[int, int]:
+    con = store.connect(settings)
+    try:
+        return (con.execute("SELECT count(*) FROM ducklake_snapshots('lake')").fetchone()[0],
+                con.execute("SELECT count(*) FROM lake.audit_log WHERE kind = 'products'").fetchone()[0])
+    finally:
+        con.close()
+
+
+def _files(settings) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in products_dir(settings).glob("*.duckdb")}
+
+
+def test_build_again_with_nothing_changed_writes_nothing(tmp_path):
+    """Skipped only while the lake, the rules and the files are as the last build left them."""
+    from pipelines.marts.build import build_marts
+    from pipelines.products.disclosure import resolve_rules
+    from tests.products.conftest import built
+
+    settings = built(tmp_path / "home", *small_rows())
+    counts, files = _lake_counts(settings), _files(settings)
+    again = build_products(settings)
+    assert again.skipped and "products are up to date" in again.lines()[0]
+    assert (_lake_counts(settings), _files(settings)) == (counts, files)
+    # other rules: built
+    assert not build_products(settings, resolve_rules("strict")).skipped
+    assert _lake_counts(settings) == (counts[0] + 1, counts[1] + 1)
+    assert not build_products(settings).skipped and build_products(settings).skipped
+    # a product file that is not the one the build vouched for: built again
+    counts = _lake_counts(settings)
+    product_path(settings, "public").write_bytes(b"tampered")
+    assert not build_products(settings).skipped
+    public = open_product(settings, "public")
+    try:
+        assert public.execute("SELECT count(*) FROM catalog").fetchone()[0] > 0
+    finally:
+        public.close()
+    # new data in the lake (marts rebuilt): built; --force: built
+    insert_rows(settings, "policy", small_rows()[0][:1])
+    build_marts(settings)
+    assert not build_products(settings).skipped
+    assert not build_products(settings, force=True).skipped
+    assert _lake_counts(settings)[1] == counts[1] + 3
+    result = _cli(settings, "products", "build")
+    assert result.exit_code == 0 and result.output.startswith("products are up to date"), result.output

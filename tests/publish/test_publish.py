@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from pipelines.ingest import process_submission
+from pipelines.ingest import process_in_order, process_submission
 from pipelines.lake import write_transaction
 from tests.conftest import claim_row, policy_row, resident_id, submit, submit_and_process, vin, write_csv
 
@@ -68,6 +68,30 @@ def test_publish_older_version_processed_late_does_not_overwrite(settings, lake,
     assert process_submission(settings, v2.submission.submission_id).status == "accepted"
     assert process_submission(settings, v1.submission.submission_id).status == "superseded"
     con = lake()
+    assert con.execute("SELECT count(*) FROM lake.policy").fetchone()[0] == 2
+
+
+def test_publish_versions_offered_last_first_are_judged_in_version_order(settings, lake, tmp_path):
+    """The DAG's mapped tasks run in any order: the task of v3 first processes v1 and v2, so v1 is
+    accepted, then superseded by v2, then v2 by v3; the log reads v1, v2, v3; the other tasks
+    find their submission done and print nothing."""
+    subs = [submit(settings, write_csv(tmp_path / f"{n}.csv", _rows(n))).submission.submission_id for n in (4, 3, 2)]
+    other = submit(settings, write_csv(tmp_path / "o.csv", _rows(5)), period="2024Q2").submission.submission_id
+    printed: list[str] = []
+    outcomes = process_in_order(settings, subs[2], progress=printed.append)
+    assert [o.submission_id for o in outcomes] == subs
+    assert [line.split(":")[0] for line in printed] == subs
+    assert [o.status for o in outcomes] == ["accepted", "accepted", "accepted"]   # each as it was judged
+    assert [o.rows_accepted for o in outcomes] == [4, 3, 2]
+    again = [process_in_order(settings, sid, progress=printed.append) for sid in subs[:2]]
+    assert [[o.already_done for o in found] for found in again] == [[True], [True]] and len(printed) == 3
+    con = lake()
+    got = con.execute("SELECT submission_id, status, superseded_by FROM lake.submissions ORDER BY period, version").fetchall()
+    assert got == [(subs[0], "superseded", subs[1]), (subs[1], "superseded", subs[2]), (subs[2], "accepted", None),
+                   (other, "received", None)]    # another slice is not this task's business
+    snaps = [s for (s,) in con.execute("SELECT snapshot_id FROM lake.submissions WHERE period = '2024Q1' "
+                                       "ORDER BY version").fetchall()]
+    assert snaps == sorted(snaps) and len(set(snaps)) == 3          # published in version order
     assert con.execute("SELECT count(*) FROM lake.policy").fetchone()[0] == 2
 
 
