@@ -140,7 +140,11 @@ def _change_systems(con: duckdb.DuckDBPyConnection, systems: list[System],
         contributors |= {u: frozenset(m) for u, m in changers.items() if u in system.index}
         costs = {u: cost[u] if state.get(u, ("new",))[0] == "published" else c for u, c in system.cost.items()}
         costs |= {u: c for u, c in cost.items() if u in system.index}
-        out.append(replace(system, contributors=contributors, cost=costs, known=known, amounts=None))
+        # members with a non-zero amount: the changers of a published unit, else as for its value
+        held = system.contributors if system.amounts is None else system.amounts
+        amounts = {u: contributors[u] if state.get(u, ("new",))[0] == "published" else held.get(u, frozenset())
+                   for u in contributors}
+        out.append(replace(system, contributors=contributors, cost=costs, known=known, amounts=amounts))
     return out
 
 
