@@ -284,6 +284,10 @@ def _fix(system: System, attacker: str, known: frozenset[int], units: set[int], 
             # what the attacker's own amounts fix: that the others' values are zero. Nothing
             # withheld hides it.
             continue
+        if not breaking and any(u in unknown and u not in units for i in certificate for u in system.relations[rows[i]]):
+            # it rests on units withheld this round in another group: the groups merge and are
+            # examined together in the next round
+            continue
         if not breaking:
             raise RuntimeError(f"unit {unit} of {system.name} is fixed by relations among withheld units only")
         safe = next((c for c in breaking if _safe(system, c, column[c], solution, position, unknown - known)), None)
