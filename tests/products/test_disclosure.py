@@ -108,6 +108,18 @@ def test_disclosure_protect_follows_a_chain_of_relations():
     assert reasons[1] == "dominance" and len(reasons) >= 3
 
 
+def test_disclosure_protect_waits_for_groups_that_a_complement_links():
+    """a1 + c = a2 and b = c, with a1 and b withheld: a1's group takes c as its complement in the
+    first round, which links b's group to it while b's group is examined with c already withheld
+    (it used to raise "fixed by relations among withheld units only"). The next round sees one
+    group: a1, b and c, none of them determined."""
+    relations = [_row(2, [1, 3]), _row(3, [4])]
+    system = System("x", relations, {u: frozenset("ABC") for u in range(1, 5)}, cost={1: 5, 2: 10, 3: 1, 4: 5})
+    reasons = protect({1: "members", 4: "members"}, [system])
+    assert reasons == {1: "members", 4: "members", 3: "secondary"}
+    assert determined(relations, set(reasons)) == set() and determined(relations, {1, 4}) == {1, 4}
+
+
 def test_disclosure_zero_cells_are_complements_only_as_a_last_resort():
     """T = a + b + c: a only A's, b zero, c of B and C."""
     system = System("x", [_row(0, [1, 2, 3])], {0: frozenset("ABC"), 1: frozenset("A"), 3: frozenset("BC")},
