@@ -139,6 +139,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INSURSHARE_SMTP_FROM", "the sender of e-mail notices", default="insurshare@localhost"),
     Setting("INSURSHARE_SMTP_USER", "the SMTP login, if the server needs one"),
     Setting("INSURSHARE_SMTP_PASSWORD_FILE", "a file holding the SMTP password (never the password itself)"),
+    Setting("INSURSHARE_PORTAL_HOST", "the address the portal and API listen on (`insurshare portal serve`)",
+            default="127.0.0.1"),
+    Setting("INSURSHARE_PORTAL_PORT", "the portal's port", default="8300"),
+    Setting("INSURSHARE_PORTAL_URL", "the portal's external address, as users reach it (behind a TLS proxy: "
+            "`https://...`, which also marks the session cookie Secure)", shown="`http://HOST:PORT`"),
+    Setting("INSURSHARE_PORTAL_MAX_UPLOAD", "largest file the portal accepts in one upload (larger: 413)",
+            default="2GB"),
+    Setting("INSURSHARE_IDENTITY_DB",
+            "where the portal's users, tokens, sessions and access spool live: a SQLite path or a PostgreSQL "
+            "connection string", shown="the catalog's PostgreSQL database, else `$INSURSHARE_HOME/lake/identity.sqlite`"),
     Setting("INSURSHARE_FAULTS",
             "for the crash and fault-isolation tests only: points where the process kills itself or raises "
             "(`pipelines/faults.py`); never set it in production"),
