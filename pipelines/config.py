@@ -277,6 +277,30 @@ class Settings:
         return Path(self.raw("INSURSHARE_NOTICE_KEY_FILE") or self.home / "secrets" / "notices.key")
 
     @property
+    def portal_host(self) -> str:
+        """The address the portal listens on (``INSURSHARE_PORTAL_HOST``)."""
+        return self.raw("INSURSHARE_PORTAL_HOST") or setting("INSURSHARE_PORTAL_HOST").default or "127.0.0.1"
+
+    @property
+    def portal_port(self) -> int:
+        """The portal's port (``INSURSHARE_PORTAL_PORT``)."""
+        text = self.raw("INSURSHARE_PORTAL_PORT") or setting("INSURSHARE_PORTAL_PORT").default or "8300"
+        if not text.isdigit() or not 0 < int(text) < 65536:
+            raise ConfigError(f"INSURSHARE_PORTAL_PORT={text!r} is not a port.", hint="Write it like 8300.")
+        return int(text)
+
+    @property
+    def portal_url(self) -> str:
+        """The portal's external address (``INSURSHARE_PORTAL_URL``), without a trailing slash."""
+        return (self.raw("INSURSHARE_PORTAL_URL") or f"http://{self.portal_host}:{self.portal_port}").rstrip("/")
+
+    @property
+    def portal_max_upload_bytes(self) -> int:
+        """The largest upload the portal accepts (``INSURSHARE_PORTAL_MAX_UPLOAD``)."""
+        return parse_bytes(self.raw("INSURSHARE_PORTAL_MAX_UPLOAD") or setting("INSURSHARE_PORTAL_MAX_UPLOAD").default
+                           or "2GB", "INSURSHARE_PORTAL_MAX_UPLOAD")
+
+    @property
     def catalog_is_postgres(self) -> bool:
         return self.catalog.startswith(("postgres:", "postgresql:", "dbname=", "host="))
 
