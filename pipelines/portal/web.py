@@ -37,27 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, NotFound, QueryError, SubmissionError
 from pipelines.portal import policy
-
-try:
-    from pipelines.portal.identity import ANONYMOUS, LoginRefused, Principal
-except ImportError:   # until branch portal-identity is merged: its interface (notes/portal.md)
-    from dataclasses import dataclass as _dataclass
-
-    @_dataclass(frozen=True)
-    class Principal:  # type: ignore[no-redef]
-        kind: str
-        id: str
-        name: str
-        roles: frozenset[str]
-        member_id: str | None
-
-        def has(self, role: str) -> bool:
-            return role in self.roles
-
-    ANONYMOUS = Principal("anonymous", "anonymous", "anonymous", frozenset({"anonymous"}), None)
-
-    class LoginRefused(InsurShareError):  # type: ignore[no-redef]
-        retry_after: float | None = None
+from pipelines.portal.identity import ANONYMOUS, LoginRefused, Principal
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +215,13 @@ def check_csrf(request: Request, sent: str | None) -> None:
     request.state.csrf_checked = True
 
 
+def check_form_csrf(request: Request, fields: dict[str, str]) -> None:
+    """For a route of ``STREAMED_FORMS``: check the CSRF field of the form it has just read, when the
+    wrapper left the check to it (a cookie caller's multipart form without the header)."""
+    if getattr(request.state, "csrf_deferred", False):
+        check_csrf(request, fields.get(CSRF_FIELD))
+
+
 async def _check_csrf_before(request: Request, name: str) -> None:
     if getattr(request.state, "via", "none") != "cookie" or request.method not in UNSAFE_METHODS:
         return
@@ -340,9 +327,9 @@ class PageRoute(PolicyRoute):
     page = True
 
 
-def api_router(**kwargs: Any) -> APIRouter:
-    """A router for JSON endpoints under ``/api/v1``; every route needs a policy ``name``."""
-    return APIRouter(prefix=API_PREFIX, route_class=PolicyRoute, **kwargs)
+def api_router(prefix: str = "", **kwargs: Any) -> APIRouter:
+    """A router for JSON endpoints under ``/api/v1`` (+ ``prefix``); every route needs a policy ``name``."""
+    return APIRouter(prefix=API_PREFIX + prefix, route_class=PolicyRoute, **kwargs)
 
 
 def page_router(**kwargs: Any) -> APIRouter:
