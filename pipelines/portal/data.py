@@ -109,8 +109,8 @@ def run_query(settings: Settings, audience: Audience, sql: str, limit: int | Non
 
 # -- formats --------------------------------------------------------------------------------------
 
-def _plain(value: object) -> object:
-    """A cell as JSON can hold it, exactly: NaN and infinities become null (JSON has none)."""
+def plain(value: object) -> object:
+    """A value as JSON can hold it, exactly: NaN and infinities become null (JSON has none)."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Decimal):
@@ -122,9 +122,9 @@ def _plain(value: object) -> object:
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if value is None or isinstance(value, (str, int, bool)):
         return value
     return str(value)
@@ -132,7 +132,7 @@ def _plain(value: object) -> object:
 
 def records(table: pa.Table) -> list[dict]:
     """The rows of ``table`` as JSON-ready dicts (numbers exact)."""
-    return [{k: _plain(v) for k, v in row.items()} for row in table.to_pylist()]
+    return [{k: plain(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
 def columns(table: pa.Table) -> list[dict[str, str]]:
@@ -189,7 +189,7 @@ def triangle(settings: Settings, audience: Audience, line: str, measure: str, gr
 
 def triangle_document(report) -> dict:
     """A triangle report as the API's JSON document (the CLI's ``--format json``)."""
-    return _plain(report.to_dict())
+    return plain(report.to_dict())
 
 
 def triangle_xlsx(report) -> bytes:

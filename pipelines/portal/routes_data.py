@@ -115,7 +115,7 @@ def _cell(value: object) -> str:
                      "(anonymous callers: the public product). Withheld cells are null, never 0.")
 def triangles(request: Request, caller: web.Caller, line: Code, measure: Measure = "paid", grain: Grain = "year",
               region: Code = "ALL", average: Average = "volume",
-              format: Literal["json", "xlsx"] = "json") -> Response:  # noqa: A002 - the API's parameter name
+              format: Literal["json", "xlsx"] = "json") -> Response:
     audience = data.product_audience(caller.roles, caller.member_id)
     report = data.triangle(web.settings_of(request), audience, line, measure, grain, region, average)
     _note(request, audience, rows=len(report.origins))
@@ -130,7 +130,7 @@ def triangles(request: Request, caller: web.Caller, line: Code, measure: Measure
 def experience(request: Request, caller: web.Caller, line: Code | None = None, region: Code | None = None,
                grain: Grain | None = None, period: Annotated[str | None, Query(pattern=r"^\d{4}(Q[1-4])?$")] = None,
                scope: Literal["industry", "member"] | None = None,
-               format: Literal["json", "csv", "xlsx"] = "json") -> Response:  # noqa: A002
+               format: Literal["json", "csv", "xlsx"] = "json") -> Response:
     audience = data.product_audience(caller.roles, caller.member_id)
     filters = {"scope": scope, "line_of_business": line, "region_code": region, "grain": grain, "period": period}
     table = data.experience(web.settings_of(request), audience, filters)
