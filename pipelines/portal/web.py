@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -57,6 +58,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
+_TOKEN_ID = re.compile(r"ist_(t-[0-9a-f]{16})_")
 TEMPLATES = Path(__file__).parent / "templates"
 _JINJA = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                      trim_blocks=True, lstrip_blocks=True)
@@ -185,6 +187,8 @@ def _resolve(settings: Settings, request: Request) -> tuple[Principal, str, str 
         principal = identity.token_principal(settings, text)
         if principal is None:
             why = identity.token_refusal(settings, text) or "unknown"
+            named = _TOKEN_ID.match(text)       # the id part only, never the secret
+            request.state.access_detail = f"API token {named[1] if named else '(malformed)'} refused: {why}"
             raise Denied("The API token is not valid.", status=401, outcome="refused",
                          hint=f"Token {why}; ask the operator for a new one (insurshare tokens create).")
         return principal, "token", None
