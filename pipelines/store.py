@@ -59,6 +59,11 @@ PLATFORM_TABLES = {
         content_sha256 VARCHAR, prev_sha256 VARCHAR, entry_sha256 VARCHAR""",
     "audit_head": """
         seq BIGINT, entry_sha256 VARCHAR""",
+    "access_log": """
+        spool_id BIGINT, batch VARCHAR, accessed_at TIMESTAMP, principal_kind VARCHAR, principal_id VARCHAR,
+        username VARCHAR, roles VARCHAR, member_id VARCHAR, ip VARCHAR, method VARCHAR, endpoint VARCHAR,
+        path VARCHAR, object_id VARCHAR, query_sha256 VARCHAR, status INTEGER, outcome VARCHAR,
+        rows_returned BIGINT, duration_ms DOUBLE, detail VARCHAR, row_mac VARCHAR""",
 }
 
 

@@ -22,10 +22,12 @@ def audit_verify(settings: Settings) -> None:
     """Check the keyed chain, its anchor and every live data file of the lake.
 
     Names every edited, deleted or reordered entry, a catalog rolled back to an older copy, a change
-    committed outside the platform ("unaudited change to the lake at snapshot N") and every data file
-    that is missing, damaged or rewritten (its size and sha256 against the seal its commit recorded).
+    committed outside the platform ("unaudited change to the lake at snapshot N"), every data file
+    that is missing, damaged or rewritten (its size and sha256 against the seal its commit recorded)
+    and every row of the access log that was edited, deleted or inserted (against its batch's entry).
     """
     from pipelines import audit as log
+    from pipelines.audit.access import verify_access_log
     from pipelines.audit.anchor import verify_lake
     from pipelines.audit.key import anchor_file, key_file, load_key
 
@@ -35,7 +37,8 @@ def audit_verify(settings: Settings) -> None:
         n, problems = log.verify(lake.con, key)
         entries = dict(lake.execute(f"SELECT seq, entry_sha256 FROM {log.TABLE}").fetchall())
         files = verify_lake(lake.con, settings, key, entries) if key else None
-    problems += files.problems if files else []
+        accesses, access_problems = verify_access_log(lake.con, key) if key else (0, [])
+    problems += (files.problems if files else []) + access_problems
     if key is None and any(log.is_keyed(h) for h in entries.values()):
         load_key(settings)   # keyed entries but neither key nor anchor: says to restore the key
     if problems:
@@ -45,6 +48,7 @@ def audit_verify(settings: Settings) -> None:
         sys.exit(1)
     click.echo(f"audit log intact: {n} entries, chain (audit key {key.key_id}) and head verified; "
                f"anchored to snapshot {files.last_snapshot}; {files.files} data files match their seals"
+               + (f"; {accesses} access log rows match their seals" if accesses else "")
                if key and files else f"audit log intact: {n} entries (none yet)")
 
 
