@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, NotFound, QueryError, SubmissionError
-from pipelines.portal import policy
+from pipelines.portal import accesslog, policy
 from pipelines.portal.identity import ANONYMOUS, LoginRefused, Principal
 
 log = logging.getLogger(__name__)
@@ -244,10 +244,6 @@ async def _check_csrf_before(request: Request, name: str) -> None:
 def _record(settings: Settings, request: Request, name: str, status: int, outcome: str,
             started: float, detail: str) -> None:
     """One access for this request; an error here is the caller's 503 (no unrecorded access)."""
-    try:
-        from pipelines.portal import accesslog
-    except ImportError:        # accesslog lands with branch portal-access
-        return
     principal: Principal = getattr(request.state, "access_principal", None) or current_principal(request)
     query = getattr(request.state, "access_query", None)
     accesslog.record(settings, accesslog.Access(
