@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError
-from pipelines.portal import policy, web
+from pipelines.portal import accesslog, policy, web
 
 ROUTE_MODULES = ("routes_auth", "routes_submissions", "routes_data", "routes_admin")
 TITLE = "InsurShare portal"
@@ -64,19 +64,11 @@ def create_app(settings: Settings) -> FastAPI:
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Run the access log's flusher beside the API process (it seals the spool into the lake)."""
-    flusher = None
-    try:
-        from pipelines.portal import accesslog
-    except ImportError:        # accesslog lands with branch portal-access
-        accesslog = None
-    if accesslog is not None:
-        flusher = accesslog.Flusher()
-        flusher.start(app.state.settings)
+    flusher = accesslog.Flusher().start(app.state.settings)
     try:
         yield
     finally:
-        if flusher is not None:
-            flusher.stop()
+        flusher.stop()
 
 
 def endpoints(schema: dict) -> list[dict[str, str]]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -36,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, NotFound, QueryError, SubmissionError
-from pipelines.portal import policy
+from pipelines.portal import accesslog, policy
 from pipelines.portal.identity import ANONYMOUS, LoginRefused, Principal
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
+_TOKEN_ID = re.compile(r"ist_(t-[0-9a-f]{16})_")
 TEMPLATES = Path(__file__).parent / "templates"
 _JINJA = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                      trim_blocks=True, lstrip_blocks=True)
@@ -185,6 +187,8 @@ def _resolve(settings: Settings, request: Request) -> tuple[Principal, str, str 
         principal = identity.token_principal(settings, text)
         if principal is None:
             why = identity.token_refusal(settings, text) or "unknown"
+            named = _TOKEN_ID.match(text)       # the id part only, never the secret
+            request.state.access_detail = f"API token {named[1] if named else '(malformed)'} refused: {why}"
             raise Denied("The API token is not valid.", status=401, outcome="refused",
                          hint=f"Token {why}; ask the operator for a new one (insurshare tokens create).")
         return principal, "token", None
@@ -240,10 +244,6 @@ async def _check_csrf_before(request: Request, name: str) -> None:
 def _record(settings: Settings, request: Request, name: str, status: int, outcome: str,
             started: float, detail: str) -> None:
     """One access for this request; an error here is the caller's 503 (no unrecorded access)."""
-    try:
-        from pipelines.portal import accesslog
-    except ImportError:        # accesslog lands with branch portal-access
-        return
     principal: Principal = getattr(request.state, "access_principal", None) or current_principal(request)
     query = getattr(request.state, "access_query", None)
     accesslog.record(settings, accesslog.Access(
