@@ -265,7 +265,7 @@ def check_roles(settings: Settings, roles: Iterable[str], member_id: str | None)
 
         if member_id not in {m for m, _ in list_members(settings)}:
             raise IdentityError(f"Member {member_id} is not registered.",
-                                hint=f"Register it first: insurshare members add {member_id} 'Name'.")
+                                hint=f"Register it first: insurshare members add {member_id} --name NAME.")
     return held
 
 
