@@ -399,10 +399,11 @@ def _claim_attempt(con: Connection, scope: str, key: str) -> None:
         now = clock()
         row = con.execute(text("SELECT failures, last_failure_at, locked_until FROM portal_login_failures "
                                "WHERE scope = :s AND who = :k"), {"s": scope, "k": key}).fetchone()
+        values = {"s": scope, "k": key, "now": now}
         if row is None:
-            done = con.execute(text("INSERT INTO portal_login_failures (scope, who, failures, last_failure_at) "
-                                    "VALUES (:s, :k, 1, :now) ON CONFLICT (scope, who) DO NOTHING"),
-                               {"s": scope, "k": key, "now": now})
+            done = con.execute(text("INSERT INTO portal_login_failures (scope, who, failures, last_failure_at, "
+                                    "locked_until) VALUES (:s, :k, 1, :now, :lock) "
+                                    "ON CONFLICT (scope, who) DO NOTHING"), {**values, "lock": _lock(1, now)})
         else:
             wait = _wait(row.failures, row.last_failure_at, row.locked_until, now)
             if wait > 0:
@@ -411,11 +412,14 @@ def _claim_attempt(con: Connection, scope: str, key: str) -> None:
             n = row.failures + 1
             done = con.execute(text("UPDATE portal_login_failures SET failures = :n, last_failure_at = :now, "
                                     "locked_until = :lock WHERE scope = :s AND who = :k AND failures = :seen"),
-                               {"n": n, "now": now, "lock": now + LOCK_SECONDS if n >= LOCK_AFTER else None,
-                                "s": scope, "k": key, "seen": row.failures})
+                               {**values, "n": n, "lock": _lock(n, now), "seen": row.failures})
         if done.rowcount == 1:
             return
     raise LoginRefused("Too many logins at once; try again in 1 s.", retry_after=1.0)
+
+
+def _lock(failures: int, now: float) -> float | None:
+    return now + LOCK_SECONDS if failures >= LOCK_AFTER else None
 
 
 def _wait(failures: int, last: float, locked_until: float | None, now: float) -> float:
