@@ -11,7 +11,7 @@ from pipelines import store
 from pipelines.config import Settings
 from pipelines.errors import NotFound
 from pipelines.lake import Lake
-from pipelines.portal import db, identity
+from pipelines.portal import db, identity, passwords
 from pipelines.portal.identity import IdentityError, LoginRefused
 
 PASSWORD = "correct horse battery staple"
@@ -78,7 +78,7 @@ def test_identity_password_is_stored_only_as_a_salted_scrypt_hash(settings, alic
         hashes = dict(con.execute(text("SELECT username, password_hash FROM portal_users")).fetchall())
     scheme, n, r, p, salt, digest = hashes["alice"].split("$")
     assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
-    assert len(identity._unb64(salt)) == 16
+    assert len(passwords.unb64(salt)) == 16
     assert hashes["alice"] != hashes[bob.username]   # the same password, different salts
     assert identity.verify_password(PASSWORD, hashes["alice"])
     assert not identity.verify_password(PASSWORD + "!", hashes["alice"])
@@ -106,7 +106,7 @@ def test_identity_wrong_password_and_unknown_user_get_the_same_refusal(settings,
     assert wrong_password.retry_after is None and unknown_user.retry_after is None
     assert "alice" not in str(wrong_password) and "mallory" not in str(unknown_user)
     # the unknown name was checked against a hash too (the dummy), so it takes as long
-    assert len(checked) == 3 and checked[1] == identity._dummy_hash() != checked[0]
+    assert len(checked) == 3 and checked[1] == passwords.dummy_hash() != checked[0]
 
 
 def test_identity_login_is_case_insensitive_and_records_the_time(settings, alice, clock):
