@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -355,3 +358,38 @@ def test_identity_credential_changes_are_audited_without_secrets(settings, alice
     for leaked in (PASSWORD, "another long passphrase", secret, secret.split("_", 2)[2], stored,
                    stored.split("$")[-1], token_hash):
         assert leaked not in everything
+
+
+# ---- several processes and threads -----------------------------------------------------------
+
+def test_identity_parallel_guesses_get_one_try_per_window(settings, alice, clock):
+    for _ in range(3):
+        _refused(settings, "alice", "wrong password!")
+    clock.advance(1)   # one more attempt is due now; eight arrive at once from eight addresses
+    outcomes, start = [], threading.Barrier(8)
+
+    def guess(i: int) -> None:
+        start.wait()
+        outcomes.append(_refused(settings, "alice", "wrong password!", ip=f"203.0.113.{i}").retry_after)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes, key=lambda w: w or 0) == [None] + [pytest.approx(2.0)] * 7
+
+
+def test_identity_another_process_sees_the_same_sessions_and_tokens(settings, alice):
+    _, secret = identity.create_token(settings, "alice", "ci")
+    code = ("import sys; from pathlib import Path; from pipelines.config import Settings; "
+            "from pipelines.portal import identity as i; s = Settings(home=Path(sys.argv[1]), gx_max_rows=0); "
+            "p = i.authenticate(s, 'alice', sys.argv[2], '192.0.2.7'); "
+            "print(i.create_session(s, p, '192.0.2.7')[0], i.token_principal(s, sys.argv[3]).id)")
+    done = subprocess.run([sys.executable, "-c", code, str(settings.home), PASSWORD, secret],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    sid, token_id = done.stdout.split()
+    assert identity.session(settings, sid)[0].id == alice.user_id
+    assert token_id == secret.split("_")[1]
+    assert identity.get_user(settings, "alice").last_login_at is not None
