@@ -62,7 +62,7 @@ def airflow_status(settings: Settings) -> None:
     components, health = status(settings)
     for c in components:
         click.echo(f"{c.name:14} pid {c.pid:<8} {'running' if c.alive else 'not running'}  "
-                   f"{c.info.get('url', '') if c.name == 'api-server' else ''}".rstrip())
+                   f"{c.info.get('url', '') if c.name in ('api-server', 'portal') else ''}".rstrip())
     if health:
         click.echo("health: " + ", ".join(f"{k} {v.get('status')}" for k, v in health.items()))
     if not {c.name for c in components} >= set(BASE) or not all(c.alive for c in components):
