@@ -107,17 +107,18 @@ def test_attack_traversal_in_submission_ids_is_a_plain_404(world, evil):
     assert b"root:" not in answer.content and b"Traceback" not in answer.content
 
 
-def test_attack_traversal_in_an_uploaded_file_name_keeps_the_base_name(world):
-    body = policy_file(world.files, "traversal.csv", rows=2).read_bytes()
-    fields = {**CSV_FIELDS, "rows": "2", "control.written_premium": "2400.00", "control.written_exposure": "2.000000"}
+@pytest.mark.parametrize("name", ["../../../../tmp/evil/policy_2024Q1.csv", "..\\..\\policy_2024Q1.csv",
+                                  "/etc/policy_2024Q1.csv", "sub/policy_2024Q1.csv"])
+def test_attack_traversal_in_an_uploaded_file_name_is_refused_and_keeps_nothing(world, name):
+    before = files_under(world.settings.archive_dir)
+    body = policy_file(world.files, "traversal.csv").read_bytes()
     answer = world.call(world.actors["submitter_other"], "POST", "/api/v1/submissions",
-                        files={"file": ("../../../../tmp/evil/policy_2024Q1.csv", body, "text/csv")}, data=fields)
-    assert answer.status_code == 201, answer.text
-    sid = answer.json()["submission_id"]
-    record = world.call(world.actors["submitter_other"], "GET", f"/api/v1/submissions/{sid}").json()
-    assert record["file_name"] == "policy_2024Q1.csv"
+                        files={"file": (name, body, "text/csv")}, data=CSV_FIELDS)
+    assert answer.status_code == 400 and "path" in error_of(answer)
+    assert files_under(world.settings.work_dir / "uploads") == []
+    assert files_under(world.settings.archive_dir) == before
     assert not (world.settings.home.parent / "tmp" / "evil").exists()
-    assert logged(world, endpoint="submissions.upload", object_id=sid)["outcome"] == "allowed"
+    assert logged(world, endpoint="submissions.upload", status=400, username="submitter-other")["outcome"] == "invalid"
 
 
 # -- uploads --------------------------------------------------------------------------------------
