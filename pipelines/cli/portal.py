@@ -76,9 +76,12 @@ def users_add(settings: Settings, username: str, roles: tuple[str, ...], member:
 
     A submitter or analyst acts for one member company (--member); an operator or regulator for none.
     """
-    from pipelines.portal.identity import check_roles, create_user
+    from pipelines.portal.identity import IdentityError, check_roles, create_user, get_user
 
     check_roles(settings, roles, member)   # before asking for a password
+    if get_user(settings, username) is not None:
+        raise IdentityError(f"User {username.strip().lower()} already exists.",
+                            hint="Change it with `insurshare users passwd` or `users disable`.")
     password = None if no_password else _password(password_file, password_stdin)
     user = create_user(settings, username, roles, member, password, by="cli")
     click.echo(f"created {user.username} ({user.user_id}): {', '.join(sorted(user.roles))}"

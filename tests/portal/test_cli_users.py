@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
 import pytest
 from click.testing import CliRunner
 
+from pipelines.airflow.scheduler import free_port
 from pipelines.cli import main
 from pipelines.config import Settings
 from pipelines.portal import db, identity
@@ -136,3 +144,31 @@ def test_cli_tokens_create_refuses_a_too_long_life(settings):
 
 def test_cli_tokens_revoke_unknown_is_a_clear_error(settings):
     assert "No token 't-404'" in run(settings, "tokens", "revoke", "t-404", ok=False).output
+
+
+def test_cli_users_add_refuses_an_existing_name_before_asking_a_password(settings):
+    identity.create_user(settings, "sam", ["operator"])
+    result = run(settings, "users", "add", "SAM", "--role", "operator", ok=False)
+    assert "User sam already exists" in result.output and "Password" not in result.output
+
+
+def test_cli_portal_serve_answers_and_says_how_to_log_in(settings):
+    port = free_port()
+    env = {**os.environ, "INSURSHARE_HOME": str(settings.home)}
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines", "portal", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        status = None
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2) as answer:
+                    status = answer.status
+                break
+            except (urllib.error.URLError, OSError):
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.5)
+        assert status == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"portal at http://127.0.0.1:{port}" in out and "insurshare users add admin --role operator" in out
