@@ -300,12 +300,14 @@ def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest
 
 
 def refuse_file(settings: Settings, path: Path, error: InsurShareError,
-                file_name: str | None = None) -> None:
-    """Archive a file whose manifest could not even be read, and record the refusal."""
+                file_name: str | None = None, *, manifest: Manifest | None = None,
+                archived: tuple[str, int, Path] | None = None) -> None:
+    """Archive a file whose manifest could not even be read (or that a check outside intake
+    refused: ``manifest`` then names its slice), and record the refusal."""
     file_name = file_name or path.name
-    sha, size, archived = archive.store(settings, path)
+    sha, size, archived = archived or archive.store(settings, path)
     with intake_connection(settings) as con:
-        _record_refusal(con, settings, Manifest(member_id="", dataset="", period=""), file_name,
+        _record_refusal(con, settings, manifest or Manifest(member_id="", dataset="", period=""), file_name,
                         sha, size, archived, error)
 
 

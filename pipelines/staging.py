@@ -82,7 +82,7 @@ def staging_connection(settings: Settings, folder: Path) -> Iterator[duckdb.Duck
 def stage_file(con: duckdb.DuckDBPyConnection, path: Path, *, file_name: str, file_format: str,
                contract: DatasetContract, work_dir: Path, encoding: str | None = None) -> StagedFile:
     """Read ``path`` into table ``raw`` of ``con``; raise ``FileRejected`` when it cannot be."""
-    sniffed = _sniff_format(path)
+    sniffed = sniff_format(path)
     if sniffed == "empty":
         raise FileRejected("SUB-EMPTY", f"File {file_name!r} is empty (0 bytes).",
                            hint="Check that the upload finished and send the file again.", file=file_name)
@@ -107,7 +107,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, *, file_name: str, fi
     return StagedFile(rows=rows, file_format=file_format, encoding=used, header=header)
 
 
-def _sniff_format(path: Path) -> str:
+def sniff_format(path: Path) -> str:
+    """What the first bytes of ``path`` are: ``parquet``, ``xlsx``, ``text``, ``binary`` or ``empty``."""
     with open(path, "rb") as f:
         head = f.read(8192)
     if not head:
