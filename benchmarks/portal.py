@@ -175,40 +175,44 @@ def _roles(clients: int, mixed: bool) -> list[str]:
     return ["upload"] * uploaders + ["query"] * queriers + ["status"] * (clients - uploaders - queriers)
 
 
-async def _client(url: str, role: str, platform: Platform, tally: Tally, until: float, files: list[Path]) -> None:
-    import httpx
-
-    token = platform.tokens["analyst" if role == "query" else "submitter"]
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
-        while time.monotonic() < until:
-            if role == "status":
-                await _request(client, tally, "status", "GET", "/api/v1/submissions", params={"limit": 50})
-            elif role == "query":
-                await _request(client, tally, "query", "POST", "/api/v1/query", json={"sql": QUERY, "limit": 100})
-            elif files:
-                path = files.pop()
-                await _request(client, tally, "upload", "POST", "/api/v1/submissions",
-                               data={"dataset": "policy", "period": PERIOD},
-                               files={"file": (path.name, path.read_bytes(), "text/csv")})
-            else:
-                return
+async def _client(client, role: str, platform: Platform, tally: Tally, until: float, files: list[Path]) -> None:
+    auth = {"Authorization": f"Bearer {platform.tokens['analyst' if role == 'query' else 'submitter']}"}
+    while time.monotonic() < until:
+        if role == "status":
+            await _request(client, tally, "status", "GET", "/api/v1/submissions", params={"limit": 50}, headers=auth)
+        elif role == "query":
+            await _request(client, tally, "query", "POST", "/api/v1/query", json={"sql": QUERY, "limit": 100},
+                           headers=auth)
+        elif files:
+            path = files.pop()
+            await _request(client, tally, "upload", "POST", "/api/v1/submissions", headers=auth,
+                           data={"dataset": "policy", "period": PERIOD},
+                           files={"file": (path.name, path.read_bytes(), "text/csv")})
+        else:
+            return
 
 
 async def _scenario(url: str, platform: Platform, clients: int, seconds: float, mixed: bool) -> dict:
+    """``clients`` concurrent loops sharing one connection pool (a connection each), for ``seconds``."""
+    import httpx
+
     tally, files = Tally(), list(platform.uploads)
-    started = time.monotonic()
-    await asyncio.gather(*(_client(url, role, platform, tally, started + seconds, files)
-                           for role in _roles(clients, mixed)))
-    wall = time.monotonic() - started   # the last requests finish after the deadline
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(_client(client, role, platform, tally, started + seconds, files)
+                               for role in _roles(clients, mixed)))
+        wall = time.monotonic() - started   # the last requests finish after the deadline
     platform.uploads = files            # bytes not sent yet stay new for the next scenario
-    return {"clients": clients, "seconds": round(wall, 1), **tally.summary(wall)}
+    return {"clients": clients, "seconds": round(wall, 1), "load_average": round(os.getloadavg()[0], 1),
+            **tally.summary(wall)}
 
 
 def _line(label: str, result: dict) -> str:
     kinds = [k for k in ("status", "query", "upload") if k in result]
     return f"portal {label}, {result['clients']} clients, {result['seconds']:.0f} s: " + "; ".join(
         f"{k} {result[k]['per_second']:.1f} req/s p50 {result[k]['p50_ms']:.0f} ms p95 {result[k]['p95_ms']:.0f} ms "
-        f"errors {result[k]['errors']}" for k in kinds)
+        f"errors {result[k]['errors']}" for k in kinds) + f" (load average {result['load_average']})"
 
 
 def portal_part(out: Path, say: Callable[[str], None], clients: int = 50, seconds: float = 20,
