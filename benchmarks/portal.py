@@ -7,6 +7,8 @@ in this process) run two scenarios for a fixed time each:
 
 - ``status``: every client reads its submissions page (``GET /api/v1/submissions``) in a loop;
   the issue's target is no error and p95 under 1 s with 50 clients on this machine;
+- ``upload_memory`` (first): one 200 MiB upload streamed in while the server's RSS is sampled:
+  the file goes to disk, not to memory;
 - ``mixed``: a fifth of the clients upload new files (each a new version of the slice, so every
   one is archived and received: a lake commit), two fifths query their product
   (``POST /api/v1/query``, run in the sandbox) and the rest read the status page.
@@ -208,6 +210,69 @@ async def _scenario(url: str, platform: Platform, clients: int, seconds: float, 
             **tally.summary(wall)}
 
 
+async def _big_upload(url: str, token: str, size: int) -> tuple[int, float]:
+    """Send a ``size``-byte CSV as a streamed multipart body (never built in memory here either)."""
+    import httpx
+
+    boundary = "insurshare-bench-boundary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="dataset"\r\n\r\npolicy\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="period"\r\n\r\n{PERIOD}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big_{PERIOD}.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n").encode()
+    line = b"P0000001,T0000001,NB,2025-01-10\n"
+    block = line * ((1 << 20) // len(line))
+
+    async def body():
+        yield head + b"policy_no,transaction_id,transaction_type,accounting_date\n"
+        sent = 0
+        while sent < size:
+            yield block
+            sent += len(block)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    start = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        response = await client.post("/api/v1/submissions", content=body(),
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return response.status_code, time.perf_counter() - start
+
+
+def upload_memory(server: Server, token: str, size: int = 200 << 20) -> dict:
+    """RSS of the server's processes while one ``size``-byte upload streams in: it should barely move."""
+    import threading
+
+    import psutil
+
+    root = psutil.Process(server.proc.pid)
+
+    def rss() -> int:
+        total = 0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    base, peak, done = rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        status, seconds = asyncio.run(_big_upload(server.url, token, size))
+    finally:
+        done.set()
+        sampler.join()
+    return {"bytes": size, "status": status, "seconds": round(seconds, 1), "server_rss_before_mb": base >> 20,
+            "server_rss_growth_mb": round((peak[0] - base) / 2**20, 1)}
+
+
 def _line(label: str, result: dict) -> str:
     kinds = [k for k in ("status", "query", "upload") if k in result]
     return f"portal {label}, {result['clients']} clients, {result['seconds']:.0f} s: " + "; ".join(
@@ -225,6 +290,11 @@ def portal_part(out: Path, say: Callable[[str], None], clients: int = 50, second
         try:
             server.wait_ready()
             asyncio.run(_scenario(server.url, platform, 5, 3, mixed=True))   # warm up every path
+            if n == workers[0]:
+                memory = results["upload_memory"] = upload_memory(server, platform.tokens["submitter"])
+                say(f"portal upload of {memory['bytes'] >> 20} MiB streamed: answer {memory['status']} in "
+                    f"{memory['seconds']} s; the server's RSS grew by {memory['server_rss_growth_mb']} MiB "
+                    f"(from {memory['server_rss_before_mb']} MiB)")
             for mixed in (False, True):
                 label = f"{'mixed' if mixed else 'status'} x{n} process{'es' if n > 1 else ''}"
                 result = asyncio.run(_scenario(server.url, platform, clients, seconds, mixed))
