@@ -177,3 +177,9 @@ def test_accesslog_concurrent_flushes_from_two_processes(settings):
         ids = [r[0] for r in con.execute("SELECT spool_id FROM access_log ORDER BY spool_id").fetchall()]
     assert len(ids) == 40 == len(set(ids)) and accesslog.pending(settings) == 0
     assert _verify(settings).exit_code == 0
+
+
+def test_accesslog_read_before_any_lake_is_empty(tmp_path):
+    from pipelines.config import Settings
+
+    assert accesslog.read(Settings(home=tmp_path / "empty")) == []
