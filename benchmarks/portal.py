@@ -21,6 +21,7 @@ the figures are a floor for what the server alone would do.
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import shutil
 import signal
@@ -87,9 +88,19 @@ def prepare(out: Path, say: Callable[[str], None], uploads: int = 400) -> Platfo
     for role, member in (("submitter", "M001"), ("analyst", "M001")):
         identity.create_user(settings, f"bench-{role}", [role], member)
         tokens[role] = identity.create_token(settings, f"bench-{role}", "load benchmark", days=1)[1]
-    sent = [write_policy_csv(files / f"upload_{i:04d}.csv", 50, seed=1000 + i, period_start=PERIOD_START)
-            for i in range(uploads)]
-    return Platform(home, tokens, sent)
+    base = write_policy_csv(files / "upload_base.csv", 50, seed=1000, period_start=PERIOD_START)
+    return Platform(home, tokens, [_variant(base, files / f"upload_{i:04d}.csv", i) for i in range(uploads)])
+
+
+def _variant(base: Path, path: Path, n: int) -> Path:
+    """``base`` with its first transaction id made unique: other bytes, so a new version of the slice."""
+    with open(base, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    column = rows[0].index("transaction_id")
+    rows[1][column] = f"{rows[1][column]}-{n:04d}"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
 
 
 def _free_port() -> int:
