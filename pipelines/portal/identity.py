@@ -4,13 +4,15 @@ Everything lives in the identity database (``pipelines.portal.db``), so every AP
 every machine sees the same users, sessions and tokens; nothing here is cached in a process
 (the dummy password hash below is the only module state, and it holds no one's secret).
 
-- Passwords are hashed with scrypt (n=2**14, r=8, p=1, a random 16-byte salt) into a
-  self-describing ``scrypt$n$r$p$salt$hash`` string and compared in constant time. A login with
+- Passwords are hashed with scrypt (``pipelines.portal.passwords``) and compared in constant
+  time; they are at least ``MIN_PASSWORD`` characters and not the user name. A login with
   an unknown name is checked against a dummy hash, so the time taken does not tell which names
   exist, and the refusal reads the same for a wrong name and a wrong password.
 - Failed logins are counted per user name (existing or not) and per source address: after
   ``FREE_FAILURES`` in a row each further attempt waits ``2**(n - FREE_FAILURES)`` seconds since
-  the last failure, and after ``LOCK_AFTER`` the name (or address) is locked for ``LOCK_SECONDS``.
+  the last failure, and after ``LOCK_AFTER`` the name (or address) is locked for ``LOCK_SECONDS``
+  (a failure after a lock ran out locks again; a success, ``unlock`` or ``FORGET_SECONDS``
+  without a failure clears the count).
   An attempt is counted as a failure *before* its password is checked (compare-and-set on the
   counter) and cleared on success, so parallel guesses cannot slip through one window.
 - Session ids and token secrets are random, shown once, and stored only as SHA-256: a copy of
@@ -28,7 +30,6 @@ so the same SQL runs on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
 import hmac
@@ -39,10 +40,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, text
+from sqlalchemy.exc import IntegrityError
 
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, NotFound
 from pipelines.portal import db
+from pipelines.portal.passwords import dummy_hash, hash_password, verify_password
 from pipelines.portal.policy import ANALYST, OPERATOR, REGULATOR, ROLES, SUBMITTER
 from pipelines.portal.policy import ANONYMOUS as ANONYMOUS_ROLE
 
@@ -50,15 +53,14 @@ from pipelines.portal.policy import ANONYMOUS as ANONYMOUS_ROLE
 MEMBER_ROLES = frozenset({SUBMITTER, ANALYST})          # need a member_id
 UNATTACHED_ROLES = frozenset({OPERATOR, REGULATOR})     # must not have one
 
-# Passwords
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2 ** 14, 8, 1
-SALT_BYTES, HASH_BYTES = 16, 32
+# Passwords (hashed by pipelines.portal.passwords)
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 # Login throttling (per user name and per source address)
 FREE_FAILURES = 3            # failures in a row before each attempt must wait
 LOCK_AFTER = 10              # failures in a row that lock the name or address
 LOCK_SECONDS = 15 * 60
+FORGET_SECONDS = 24 * 3600   # failures this old (and no lock in force) are forgotten
 # Sessions and tokens
 IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 12 * 3600
@@ -168,14 +170,6 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def _unb64(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-
-
 def normalise_username(username: str) -> str:
     """User names are case-insensitive: stored and compared lower-cased, without surrounding blanks."""
     return (username or "").strip().lower()
@@ -194,42 +188,6 @@ def _audit(settings: Settings, kind: str, subject: str, details: dict, by: str |
 
 
 # ---- passwords -------------------------------------------------------------------------------
-
-def hash_password(password: str) -> str:
-    """``scrypt$n$r$p$salt$hash`` of ``password`` with a fresh random salt."""
-    salt = secrets.token_bytes(SALT_BYTES)
-    digest = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P, HASH_BYTES)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(digest)}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Whether ``password`` matches the stored hash (constant-time comparison; False if malformed)."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = _unb64(digest)
-        got = _scrypt(password, _unb64(salt), int(n), int(r), int(p), len(expected))
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(got, expected)
-
-
-def _scrypt(password: str, salt: bytes, n: int, r: int, p: int, length: int) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=length,
-                          maxmem=256 * r * n + 1024 * 1024)
-
-
-_DUMMY: str | None = None
-
-
-def _dummy_hash() -> str:
-    """A hash of a random password, checked for unknown names so they take as long as known ones."""
-    global _DUMMY
-    if _DUMMY is None:
-        _DUMMY = hash_password(secrets.token_urlsafe(16))
-    return _DUMMY
-
 
 def check_password(username: str, password: str) -> None:
     """Refuse a password shorter than ``MIN_PASSWORD`` characters or equal to the user name."""
@@ -265,7 +223,7 @@ def check_roles(settings: Settings, roles: Iterable[str], member_id: str | None)
 
         if member_id not in {m for m, _ in list_members(settings)}:
             raise IdentityError(f"Member {member_id} is not registered.",
-                                hint=f"Register it first: insurshare members add {member_id} 'Name'.")
+                                hint=f"Register it first: insurshare members add {member_id} --name NAME.")
     return held
 
 
@@ -281,13 +239,15 @@ def create_user(settings: Settings, username: str, roles: Iterable[str], member_
         check_password(name, password)
     if get_user(settings, name) is not None:
         raise IdentityError(f"User {name} already exists.", hint="See it with `insurshare users list`.")
-    user_id = f"u-{secrets.token_hex(8)}"
-    now = clock()
-    with _engine(settings).begin() as con:
-        con.execute(text("INSERT INTO portal_users (user_id, username, password_hash, roles, member_id, "
-                         "created_at, disabled) VALUES (:id, :name, :hash, :roles, :member, :now, 0)"),
-                    {"id": user_id, "name": name, "hash": hash_password(password) if password else None,
-                     "roles": ",".join(sorted(held)), "member": member_id, "now": now})
+    user_id, stored, now = f"u-{secrets.token_hex(8)}", hash_password(password) if password else None, clock()
+    with _engine(settings).begin() as con:   # hashed before: the write lock is held briefly
+        try:
+            con.execute(text("INSERT INTO portal_users (user_id, username, password_hash, roles, member_id, "
+                             "created_at, disabled) VALUES (:id, :name, :hash, :roles, :member, :now, 0)"),
+                        {"id": user_id, "name": name, "hash": stored,
+                         "roles": ",".join(sorted(held)), "member": member_id, "now": now})
+        except IntegrityError:   # created at the same moment by another process
+            raise IdentityError(f"User {name} already exists.") from None
         _audit(settings, "user-created", name, {"user_id": user_id, "roles": sorted(held), "member_id": member_id,
                                                 "password": "set" if password else "none"}, by)
     return get_user(settings, name)
@@ -336,9 +296,10 @@ def set_password(settings: Settings, username: str, password: str, *, by: str | 
     """Set a user's password; every session of the user ends (tokens stay: they are not the password)."""
     user = _existing(settings, username)
     check_password(user.username, password)
+    stored = hash_password(password)
     with _engine(settings).begin() as con:
         con.execute(text("UPDATE portal_users SET password_hash = :hash WHERE user_id = :id"),
-                    {"hash": hash_password(password), "id": user.user_id})
+                    {"hash": stored, "id": user.user_id})
         ended = _end_sessions(con, user.user_id)
         _audit(settings, "password-set", user.username, {"user_id": user.user_id, "sessions_ended": ended}, by)
 
@@ -373,12 +334,15 @@ def authenticate(settings: Settings, username: str, password: str, ip: str) -> P
     name = normalise_username(username)
     keys = [("user", _sha256(name)), ("ip", ip or "unknown")]
     with _engine(settings).begin() as con:
+        now = clock()
+        con.execute(text("DELETE FROM portal_login_failures WHERE last_failure_at < :old AND "
+                         "(locked_until IS NULL OR locked_until < :now)"), {"old": now - FORGET_SECONDS, "now": now})
         for scope, key in keys:   # counts this attempt as a failure until it succeeds
             _claim_attempt(con, scope, key)
         row = con.execute(text(f"SELECT {_USER_COLUMNS}, password_hash FROM portal_users WHERE username = :n"),
                           {"n": name}).fetchone()
     stored = row.password_hash if row is not None and row.password_hash else None
-    matches = verify_password(password[:MAX_PASSWORD], stored or _dummy_hash())
+    matches = verify_password(password[:MAX_PASSWORD], stored or dummy_hash())
     if not (matches and stored and not row.disabled):
         raise LoginRefused(WRONG_LOGIN, hint="Check both and try again; repeated failures are slowed down "
                                              "and then locked for a while.")
@@ -399,10 +363,11 @@ def _claim_attempt(con: Connection, scope: str, key: str) -> None:
         now = clock()
         row = con.execute(text("SELECT failures, last_failure_at, locked_until FROM portal_login_failures "
                                "WHERE scope = :s AND who = :k"), {"s": scope, "k": key}).fetchone()
+        values = {"s": scope, "k": key, "now": now}
         if row is None:
-            done = con.execute(text("INSERT INTO portal_login_failures (scope, who, failures, last_failure_at) "
-                                    "VALUES (:s, :k, 1, :now) ON CONFLICT (scope, who) DO NOTHING"),
-                               {"s": scope, "k": key, "now": now})
+            done = con.execute(text("INSERT INTO portal_login_failures (scope, who, failures, last_failure_at, "
+                                    "locked_until) VALUES (:s, :k, 1, :now, :lock) "
+                                    "ON CONFLICT (scope, who) DO NOTHING"), {**values, "lock": _lock(1, now)})
         else:
             wait = _wait(row.failures, row.last_failure_at, row.locked_until, now)
             if wait > 0:
@@ -411,11 +376,14 @@ def _claim_attempt(con: Connection, scope: str, key: str) -> None:
             n = row.failures + 1
             done = con.execute(text("UPDATE portal_login_failures SET failures = :n, last_failure_at = :now, "
                                     "locked_until = :lock WHERE scope = :s AND who = :k AND failures = :seen"),
-                               {"n": n, "now": now, "lock": now + LOCK_SECONDS if n >= LOCK_AFTER else None,
-                                "s": scope, "k": key, "seen": row.failures})
+                               {**values, "n": n, "lock": _lock(n, now), "seen": row.failures})
         if done.rowcount == 1:
             return
     raise LoginRefused("Too many logins at once; try again in 1 s.", retry_after=1.0)
+
+
+def _lock(failures: int, now: float) -> float | None:
+    return now + LOCK_SECONDS if failures >= LOCK_AFTER else None
 
 
 def _wait(failures: int, last: float, locked_until: float | None, now: float) -> float:
