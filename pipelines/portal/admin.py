@@ -93,10 +93,12 @@ class AuditCheck:
     problems: list[str]
     anchored_snapshot: int | None
     data_files: int
+    access_rows: int
 
     def to_dict(self) -> dict:
         return {"intact": self.intact, "entries": self.entries, "problems": self.problems,
-                "anchored_snapshot": self.anchored_snapshot, "data_files": self.data_files}
+                "anchored_snapshot": self.anchored_snapshot, "data_files": self.data_files,
+                "access_rows": self.access_rows}
 
 
 def audit_entries(settings: Settings, limit: int = 100, kind: str | None = None) -> list[dict]:
@@ -120,8 +122,9 @@ def _parsed(details: str | None) -> object:
 
 def verify_audit(settings: Settings) -> AuditCheck:
     """What ``insurshare audit verify`` checks: the keyed chain, its head, the anchor and every
-    live data file of the lake against its seal."""
+    live data file of the lake against its seal, every access log row against its batch's entry."""
     from pipelines import audit as log
+    from pipelines.audit.access import verify_access_log
     from pipelines.audit.anchor import verify_lake
     from pipelines.audit.key import anchor_file, key_file, load_key
     from pipelines.lake import Lake
@@ -131,5 +134,7 @@ def verify_audit(settings: Settings) -> AuditCheck:
         n, problems = log.verify(lake.con, key)
         entries = dict(lake.execute(f"SELECT seq, entry_sha256 FROM {log.TABLE}").fetchall())
         files = verify_lake(lake.con, settings, key, entries) if key else None
-    problems = [p.what for p in problems + (files.problems if files else [])]
-    return AuditCheck(not problems, n, problems, files.last_snapshot if files else None, files.files if files else 0)
+        accesses, access_problems = verify_access_log(lake.con, key) if key else (0, [])
+    problems = [p.what for p in problems + (files.problems if files else []) + access_problems]
+    return AuditCheck(not problems, n, problems, files.last_snapshot if files else None,
+                      files.files if files else 0, accesses)
