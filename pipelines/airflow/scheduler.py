@@ -4,7 +4,8 @@
 its own, with the project's DAGs, the LocalExecutor and parallelism 2 (``AIRFLOW__*`` variables in
 the settings' environment override these; with the CeleryExecutor a local Celery worker is started
 too); it waits until the API answers and reports a fresh scheduler and DAG processor, and returns
-the URL and the login.
+the URL and the login. Then it starts the portal (``insurshare portal serve``) as one more
+component; a portal that does not come up is reported, and Airflow runs on without it.
 Everything lives under ``$INSURSHARE_HOME/airflow``: ``pids/<component>.json`` (pid and the
 process start time, so a reused pid is never taken for ours), ``logs/<component>.log``, the
 metadata DB (SQLite unless ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` names another) and the
@@ -45,7 +46,12 @@ from pipelines.errors import ConfigError
 
 BASE = ("api-server", "scheduler", "dag-processor")
 CELERY_WORKER = "celery-worker"  # started too when AIRFLOW__CORE__EXECUTOR is the CeleryExecutor
-STOP_ORDER = ("scheduler", CELERY_WORKER, "dag-processor", "api-server")  # the API last: tasks report to it
+PORTAL = "portal"                # the member portal and API (insurshare portal serve), started after Airflow
+COMPONENTS = (*BASE, CELERY_WORKER, PORTAL)
+# the portal first (no new requests), Airflow's API last: tasks report to it
+STOP_ORDER = (PORTAL, "scheduler", CELERY_WORKER, "dag-processor", "api-server")
+PORTAL_TIMEOUT = 60.0
+FIRST_OPERATOR = "insurshare users add admin --role operator"
 HOST = "127.0.0.1"
 PRELOAD = "airflow,airflow.executors.local_executor,great_expectations,pipelines.ingest,pipelines.reports"
 
@@ -66,6 +72,23 @@ class Component:
 
 
 @dataclass(frozen=True)
+class Portal:
+    """The portal started beside Airflow: where it answers, or why it did not come up."""
+
+    url: str
+    component: Component | None
+    problem: str = ""
+
+    def lines(self) -> list[str]:
+        if self.problem:
+            return [f"PORTAL NOT RUNNING: {self.problem}",
+                    "Airflow runs without it; fix the cause, then `make stop` and `make airflow` again "
+                    "(or run `insurshare portal serve` by hand)."]
+        return [f"portal at {self.url}  (pid {self.component.pid}; API docs at {self.url}/api/v1/docs)",
+                f"create the first operator with `{FIRST_OPERATOR}`, then log in at {self.url}/login"]
+
+
+@dataclass(frozen=True)
 class Running:
     """A running Airflow: where it answers, how to log in, and its recorded processes."""
 
@@ -76,16 +99,18 @@ class Running:
     started: bool = True
     seconds: float = 0.0
     unpaused: tuple[str, ...] = ()
+    portal: Portal | None = None
 
     def lines(self) -> list[str]:
         info = self.components[0].info
-        pids = ", ".join(f"{c.name} {c.pid}" for c in self.components)
+        pids = ", ".join(f"{c.name} {c.pid}" for c in self.components if c.name != PORTAL)
         verb = f"started in {self.seconds:.0f} s" if self.started else "already running"
         return [f"Airflow {verb} at {self.url}  ({pids}; {info.get('executor')}, "
                 f"parallelism {info.get('parallelism')})",
                 f"login: {self.username} / {self.password}",
                 f"metadata DB: {info.get('metadata_db')}",
                 *([f"unpaused: {', '.join(self.unpaused)}"] if self.unpaused else []),
+                *(self.portal.lines() if self.portal else []),
                 f"logs: {self.components[0].log.parent}; stop with `make stop` (insurshare airflow stop)"]
 
 
@@ -116,7 +141,7 @@ def passwords_file(settings: Settings) -> Path:
 def recorded(settings: Settings) -> list[Component]:
     """The components whose pid files exist, alive or not."""
     found = []
-    for name in (*BASE, CELERY_WORKER):
+    for name in COMPONENTS:
         path = pids_dir(settings) / f"{name}.json"
         if path.exists():
             data = json.loads(path.read_text())
@@ -165,8 +190,11 @@ def start(settings: Settings, *, port: int | None = None, paused: bool = False, 
     """
     began = time.monotonic()
     current = recorded(settings)
-    if current and all(c.alive for c in current) and {c.name for c in current} >= set(BASE):
-        return _running(settings, current, started=False)
+    airflow = [c for c in current if c.name != PORTAL]
+    if airflow and all(c.alive for c in airflow) and {c.name for c in airflow} >= set(BASE):
+        url = next(c.info["url"] for c in airflow if c.name == "api-server")
+        portal = start_portal(settings, server_environment(settings, int(url.rsplit(":", 1)[1])), current)
+        return _with_portal(_running(settings, airflow, started=False), portal)
     if any(c.alive for c in current):
         raise ConfigError("Airflow is partly running for this home: "
                           + ", ".join(f"{c.name} {c.pid}" for c in current if c.alive) + ".",
@@ -190,7 +218,60 @@ def start(settings: Settings, *, port: int | None = None, paused: bool = False, 
     except BaseException:
         stop(settings, grace=10)
         raise
+    running = _with_portal(running, start_portal(settings, env, []))
     return replace(running, seconds=time.monotonic() - began)
+
+
+def _with_portal(running: Running, portal: Portal) -> Running:
+    extra = (portal.component,) if portal.component is not None else ()
+    return replace(running, components=running.components + extra, portal=portal)
+
+
+# ---- the portal ------------------------------------------------------------------------------
+
+def start_portal(settings: Settings, env: dict[str, str], current: list[Component], *,
+                 timeout: float | None = None) -> Portal:
+    """Start the portal as component ``portal`` (unless it runs) and wait until it answers HTTP.
+
+    Never raises for a portal that does not come up (a port in use, an error in the app): Airflow
+    is already running and must stay usable; the returned ``Portal`` says what went wrong.
+    """
+    url = settings.portal_url
+    try:
+        running = next((c for c in current if c.name == PORTAL and c.alive), None)
+        if running is not None:
+            return Portal(url, running)
+        host, port = settings.portal_host, settings.portal_port
+        local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
+        if _answers(local):
+            return Portal(url, None, f"something else already answers at {local} (INSURSHARE_PORTAL_PORT "
+                                     "chooses another port)")
+        argv = [str(Path(sys.executable).parent / "insurshare"), "portal", "serve", "--host", host, "--port", str(port)]
+        component = spawn(settings, PORTAL, argv, env, {"url": url})
+        wait = PORTAL_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not component.alive:
+                (pids_dir(settings) / f"{PORTAL}.json").unlink(missing_ok=True)
+                return Portal(url, None, f"it exited while starting (see {component.log}):\n{_tail(component.log)}")
+            if _answers(local):
+                return Portal(url, component)
+            time.sleep(0.5)
+        return Portal(url, component, f"it did not answer at {local} within {wait:.0f} s "
+                                      f"(pid {component.pid}, still recorded; see {component.log})")
+    except Exception as exc:   # noqa: BLE001 - reported, never blocks Airflow
+        return Portal(url, None, f"it could not be started: {exc}")
+
+
+def _answers(url: str) -> bool:
+    """Whether an HTTP server answers at ``url`` (any status counts)."""
+    try:
+        with urllib.request.urlopen(f"{url}/", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
 
 
 def _commands(env: dict[str, str], port: int) -> dict[str, list[str]]:
@@ -279,7 +360,7 @@ def api_health(url: str) -> dict | None:
 
 
 def _running(settings: Settings, components: list[Component], started: bool) -> Running:
-    order = {name: i for i, name in enumerate((*BASE, CELERY_WORKER))}
+    order = {name: i for i, name in enumerate(COMPONENTS)}
     components = sorted(components, key=lambda c: order[c.name])
     return Running(components[0].info["url"], *login(settings), tuple(components), started=started)
 
@@ -354,7 +435,7 @@ def status(settings: Settings) -> tuple[list[Component], dict | None]:
 
 
 def _remove_pid_files(settings: Settings) -> None:
-    for name in (*BASE, CELERY_WORKER):
+    for name in COMPONENTS:
         (pids_dir(settings) / f"{name}.json").unlink(missing_ok=True)
 
 

@@ -16,6 +16,7 @@ from pipelines.cli import (  # noqa: E402,F401,I001
     marts,
     notices,
     ops,  # noqa: E402,F401
+    portal,
     privacy,
     products,  # noqa: E402,F401
     reports,

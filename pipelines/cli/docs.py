@@ -1,5 +1,6 @@
 """Documentation generated from the code and the contracts: README's configuration table (from
-``pipelines.config.SETTINGS``), command reference and data dictionary. ``insurshare docs``
+``pipelines.config.SETTINGS``), command reference, portal API reference (from the app's OpenAPI
+document and the policy table) and data dictionary. ``insurshare docs``
 rewrites them; ``insurshare docs --check`` (run by the tests) fails when README.md has drifted
 from the code."""
 
@@ -86,9 +87,29 @@ def settings_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def api_reference() -> str:
+    """README's API reference: each endpoint of the portal's OpenAPI document, who may call it."""
+    from fastapi.routing import APIRoute
+
+    from pipelines.config import Settings
+    from pipelines.portal.app import create_app, endpoints
+    from pipelines.portal.policy import ANONYMOUS, POLICY, ROLES
+
+    app = create_app(Settings.from_env())
+    names = {(m, r.path): r.name for r in app.routes if isinstance(r, APIRoute) for m in r.methods}
+    rows = ["| method | path | what | who may call it | whose objects |", "|---|---|---|---|---|"]
+    for e in endpoints(app.openapi()):
+        rule = POLICY[names[e["method"], e["path"]]]
+        who = "anyone" if ANONYMOUS in rule.roles else ", ".join(r for r in ROLES if r in rule.roles)
+        whose = ("the caller's own member's" + (f"; every member's: {', '.join(sorted(rule.sees_all))}"
+                                                 if rule.sees_all else "")) if rule.scope == "own" else ""
+        rows.append(f"| `{e['method']}` | `{e['path']}` | {_md(e['summary'])} | {who} | {whose} |")
+    return "\n".join(rows) + "\n"
+
+
 def render(text: str, cli: click.Group) -> str:
     makers = {"settings": settings_table, "commands": lambda: command_reference(cli),
-              "data-dictionary": data_dictionary}
+              "data-dictionary": data_dictionary, "api": api_reference}
 
     def replace(m: re.Match) -> str:
         maker = makers.get(m["name"])

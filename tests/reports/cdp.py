@@ -207,6 +207,119 @@ class Browser:
                 visit.requests.append(params.get("request", {}).get("url", ""))
 
 
+    def tab(self, width: int = 1280, height: int = 900) -> Tab:
+        """A page kept open across navigations, for walking a site (cookies stay in the profile)."""
+        return Tab(self, width, height)
+
+
+class Tab:
+    """One open page driven like a person would: open a URL, fill and submit forms, pick a file
+    for a file input, click a link that downloads, read the text, take a screenshot.
+
+    Use it as a context manager (the page is closed at the end). Every wait is for the event the
+    action causes (a page load, a finished download), never a fixed sleep.
+    """
+
+    def __init__(self, browser: Browser, width: int, height: int) -> None:
+        self.browser, self.width, self.height = browser, width, height
+        self.url = ""
+
+    def __enter__(self) -> Tab:
+        b = self.browser
+        self.target = b.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+        self.session = b.call("Target.attachToTarget", {"targetId": self.target, "flatten": True})["sessionId"]
+        for domain in ("Runtime", "Page", "DOM"):
+            self.call(f"{domain}.enable")
+        self.call("Emulation.setDeviceMetricsOverride", {"width": self.width, "height": self.height,
+                                                         "deviceScaleFactor": 1, "mobile": self.width < 600})
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.browser.call("Target.closeTarget", {"targetId": self.target})
+
+    def call(self, method: str, params: dict | None = None) -> dict:
+        return self.browser.call(method, params, session=self.session)
+
+    def _wait(self, mark: int, method: str, session: str | None = None, match=lambda params: True) -> dict:
+        """The first event ``method`` (of ``session``) after position ``mark`` of the event list."""
+        b, deadline = self.browser, time.monotonic() + self.browser.timeout
+        seen = mark
+        while True:
+            for event in b._events[seen:]:
+                if event.get("method") == method and event.get("sessionId") == session \
+                        and match(event.get("params", {})):
+                    return event.get("params", {})
+            seen = len(b._events)
+            if time.monotonic() > deadline or not b._drain(deadline - time.monotonic(), until=method,
+                                                           session=session):
+                raise RuntimeError(f"{method} did not happen on {self.url}")
+
+    def _loading(self, action) -> None:
+        """Run ``action`` and wait for the page it leads to."""
+        mark = len(self.browser._events)
+        action()
+        self._wait(mark, "Page.loadEventFired", self.session)
+        self.url = self.evaluate("location.href")
+
+    def open(self, url: str) -> None:
+        self._loading(lambda: self.call("Page.navigate", {"url": url}))
+
+    def evaluate(self, expression: str) -> object:
+        reply = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})
+        if "exceptionDetails" in reply:
+            raise RuntimeError(f"{expression}: {reply['exceptionDetails'].get('text')}")
+        return reply["result"].get("value")
+
+    def fill(self, fields: dict[str, str]) -> None:
+        """Set form fields by CSS selector (inputs, selects and text areas)."""
+        for selector, value in fields.items():
+            found = self.evaluate(f"(() => {{ const el = document.querySelector({json.dumps(selector)}); "
+                                  f"if (!el) return false; el.value = {json.dumps(value)}; return true; }})()")
+            if not found:
+                raise RuntimeError(f"no field {selector} on {self.url}")
+
+    def set_files(self, selector: str, paths: list[Path]) -> None:
+        """Choose ``paths`` in the file input ``selector`` (as the file picker would)."""
+        root = self.call("DOM.getDocument")["root"]["nodeId"]
+        node = self.call("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        if not node:
+            raise RuntimeError(f"no file input {selector} on {self.url}")
+        self.call("DOM.setFileInputFiles", {"nodeId": node, "files": [str(p.resolve()) for p in paths]})
+
+    def click(self, selector: str) -> None:
+        """Click ``selector`` (a submit button, a link) and wait for the page it leads to."""
+        self._loading(lambda: self._click(selector))
+
+    def _click(self, selector: str) -> None:
+        if not self.evaluate(f"(() => {{ const el = document.querySelector({json.dumps(selector)}); "
+                             "if (!el) return false; el.click(); return true; })()"):
+            raise RuntimeError(f"nothing to click at {selector} on {self.url}")
+
+    def download(self, selector: str, folder: Path) -> Path:
+        """Click a link that downloads; the file saved under ``folder`` once complete."""
+        folder.mkdir(parents=True, exist_ok=True)
+        self.browser.call("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder.resolve()),
+                                                          "eventsEnabled": True})
+        mark = len(self.browser._events)
+        self._click(selector)
+        begun = self._wait(mark, "Browser.downloadWillBegin")
+        self._wait(mark, "Browser.downloadProgress",
+                   match=lambda p: p.get("guid") == begun["guid"] and p.get("state") in ("completed", "canceled"))
+        path = folder / begun["suggestedFilename"]
+        if not path.exists():
+            raise RuntimeError(f"the download of {begun.get('url')} did not complete")
+        return path
+
+    def text(self) -> str:
+        return str(self.evaluate("document.body.innerText"))
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.call("Page.captureScreenshot", {"format": "png"})["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+
 def main(argv: list[str]) -> int:
     """``python -m tests.reports.cdp PAGE.html OUT.png [WIDTH HEIGHT]``: a screenshot of a report
     page as the browser tests see it (how ``docs/report-summary.png`` is made, from the demo's
