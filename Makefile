@@ -17,8 +17,8 @@ help:
 	@echo "make test    lint, docs drift check and the test suite"
 	@echo "make docs    regenerate README's command reference and data dictionary"
 	@echo "make bench   InsurShare against the floor and GX on 10M-row files, marts at 100M rows (bench-quick: 1M)"
-	@echo "make airflow start a real Airflow on 127.0.0.1 and print its URL and login"
-	@echo "make stop    stop the Airflow that make airflow started"
+	@echo "make airflow start a real Airflow and the portal on 127.0.0.1 and print their URLs and logins"
+	@echo "make stop    stop the Airflow and the portal that make airflow started"
 
 sync:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv

@@ -4,8 +4,8 @@ For a 10-million-row claim file and a 10-million-row premium file (1 million wit
 (a) the floor, DuckDB reading the CSV and writing Parquet with no checks; (b) InsurShare, intake
 to published with every rule; (c) GX's pandas engine running the same suite on the same rows.
 Then the marts at scale (a lake of 100 million claim snapshot rows; 10 million with --quick),
-a rebuild after one new submission, an industry triangle against a plain column scan, and
-start-up times. Every measurement runs in its own process (wall time and peak RSS are its
+a rebuild after one new submission, an industry triangle against a plain column scan,
+start-up times, and the portal under 50 concurrent clients with one and two API processes. Every measurement runs in its own process (wall time and peak RSS are its
 own); the ratios are printed and written to ``<out>/results.json``.
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.data import write_claim_csv, write_policy_csv
 from benchmarks.lake import add_one_submission, build_big_lake
+from benchmarks.portal import portal_part
 from benchmarks.startup import startup_figures
 from pipelines.config import setting
 
@@ -147,7 +148,9 @@ def main() -> None:
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")
-    parser.add_argument("--parts", default="ingest,marts,startup", help="which parts to run")
+    parser.add_argument("--parts", default="ingest,marts,startup,portal", help="which parts to run")
+    parser.add_argument("--portal-clients", type=int, default=50, help="concurrent portal clients [50]")
+    parser.add_argument("--portal-seconds", type=float, default=20, help="seconds per portal scenario [20]")
     args = parser.parse_args()
     rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     marts_rows = args.marts_rows or (10_000_000 if args.quick else 100_000_000)
@@ -161,6 +164,8 @@ def main() -> None:
         results["ingest"] = ingest_part(args.out, rows, args.skip_gx, args.gx_timeout)
     if "marts" in parts:
         results["marts"] = marts_part(args.out, marts_rows)
+    if "portal" in parts:
+        results["portal"] = portal_part(args.out, say, clients=args.portal_clients, seconds=args.portal_seconds)
     results["seconds"] = round(time.perf_counter() - started, 1)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     say(f"done in {results['seconds']:.0f} s; results in {args.out / 'results.json'}")

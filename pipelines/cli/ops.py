@@ -23,7 +23,10 @@ def airflow() -> None:
                    "platform DAG, so they follow their schedules].")
 @click.option("--timeout", default=240, show_default=True, help="Seconds to wait until Airflow answers.")
 def airflow_start(settings: Settings, port: int | None, paused: bool, timeout: int) -> None:
-    """Start Airflow (LocalExecutor, parallelism 2) with the project's DAGs; print its URL and login.
+    """Start Airflow (LocalExecutor, parallelism 2) with the project's DAGs, then the portal; print their URLs.
+
+    The portal (`insurshare portal serve`, INSURSHARE_PORTAL_HOST/PORT) is one more recorded component;
+    if it does not come up, that is reported and Airflow runs on without it.
 
     The metadata DB is SQLite under HOME/airflow unless AIRFLOW__DATABASE__SQL_ALCHEMY_CONN names another
     (PostgreSQL). Pid files and logs go to HOME/airflow/pids and HOME/airflow/logs. Unless --paused, every
@@ -56,8 +59,8 @@ def airflow_stop(settings: Settings, grace: int) -> None:
 
 @command(airflow, "status")
 def airflow_status(settings: Settings) -> None:
-    """Show the recorded Airflow processes and Airflow's health; exit 1 unless all run."""
-    from pipelines.airflow.scheduler import BASE, status
+    """Show the recorded Airflow processes, the portal and Airflow's health; exit 1 unless Airflow runs."""
+    from pipelines.airflow.scheduler import BASE, PORTAL, status
 
     components, health = status(settings)
     for c in components:
@@ -65,9 +68,12 @@ def airflow_status(settings: Settings) -> None:
                    f"{c.info.get('url', '') if c.name in ('api-server', 'portal') else ''}".rstrip())
     if health:
         click.echo("health: " + ", ".join(f"{k} {v.get('status')}" for k, v in health.items()))
-    if not {c.name for c in components} >= set(BASE) or not all(c.alive for c in components):
+    airflow = [c for c in components if c.name != PORTAL]
+    if not {c.name for c in airflow} >= set(BASE) or not all(c.alive for c in airflow):
         click.echo(f"Airflow is not (fully) running for {settings.home}; start it with `make airflow`.")
         sys.exit(1)
+    if not any(c.name == PORTAL and c.alive for c in components):   # Airflow runs on without it
+        click.echo("the portal is not running; `make airflow` starts it again (or `insurshare portal serve`)")
 
 
 @command(airflow, "trigger")

@@ -59,6 +59,16 @@ def password_options(fn):
     return fn
 
 
+def _by() -> str:
+    """Who made a change from the command line, for the audit entry: the operating-system account."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
 def _when(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
@@ -83,7 +93,7 @@ def users_add(settings: Settings, username: str, roles: tuple[str, ...], member:
         raise IdentityError(f"User {username.strip().lower()} already exists.",
                             hint="Change it with `insurshare users passwd` or `users disable`.")
     password = None if no_password else _password(password_file, password_stdin)
-    user = create_user(settings, username, roles, member, password, by="cli")
+    user = create_user(settings, username, roles, member, password, by=_by())
     click.echo(f"created {user.username} ({user.user_id}): {', '.join(sorted(user.roles))}"
                + (f" of {user.member_id}" if user.member_id else ""))
     click.echo(f"log in at {settings.portal_url}/login" if password else
@@ -110,7 +120,7 @@ def users_disable(settings: Settings, username: str) -> None:
     """Disable a user: their sessions end now and their tokens stop working."""
     from pipelines.portal.identity import set_disabled
 
-    set_disabled(settings, username, True, by="cli")
+    set_disabled(settings, username, True, by=_by())
     click.echo(f"disabled {username}; sessions ended, tokens refused until enabled again")
 
 
@@ -120,7 +130,7 @@ def users_enable(settings: Settings, username: str) -> None:
     """Enable a disabled user again (their unrevoked, unexpired tokens work again)."""
     from pipelines.portal.identity import set_disabled
 
-    set_disabled(settings, username, False, by="cli")
+    set_disabled(settings, username, False, by=_by())
     click.echo(f"enabled {username}")
 
 
@@ -135,7 +145,7 @@ def users_passwd(settings: Settings, username: str, password_file: Path | None, 
         from pipelines.errors import NotFound
 
         raise NotFound(f"No user {username!r}.", hint="See `insurshare users list`.")
-    set_password(settings, username, _password(password_file, password_stdin), by="cli")
+    set_password(settings, username, _password(password_file, password_stdin), by=_by())
     click.echo(f"password of {username} set; their sessions ended")
 
 
@@ -146,7 +156,7 @@ def users_unlock(settings: Settings, username: str, ip: str | None) -> None:
     """Clear a user's failed logins and lock, so they can log in again at once."""
     from pipelines.portal.identity import unlock
 
-    unlock(settings, username, ip=ip, by="cli")
+    unlock(settings, username, ip=ip, by=_by())
     click.echo(f"unlocked {username}" + (f" and address {ip}" if ip else ""))
 
 
@@ -158,7 +168,7 @@ def tokens_create(settings: Settings, username: str, name: str, days: int) -> No
     """Issue an API token for a user; its secret is printed once."""
     from pipelines.portal.identity import create_token
 
-    token, secret = create_token(settings, username, name, days, by="cli")
+    token, secret = create_token(settings, username, name, days, by=_by())
     click.echo(f"token {token.token_id} for {token.username} ({token.name}), expires {_when(token.expires_at)} UTC")
     click.echo(secret)
     click.echo("This secret is shown once and will not be shown again: store it now. Send it as "
@@ -189,7 +199,7 @@ def tokens_revoke(settings: Settings, token_id: str) -> None:
     """Revoke a token at once."""
     from pipelines.portal.identity import revoke_token
 
-    revoke_token(settings, token_id, by="cli")
+    revoke_token(settings, token_id, by=_by())
     click.echo(f"revoked {token_id}")
 
 

@@ -10,7 +10,9 @@ every machine sees the same users, sessions and tokens; nothing here is cached i
   exist, and the refusal reads the same for a wrong name and a wrong password.
 - Failed logins are counted per user name (existing or not) and per source address: after
   ``FREE_FAILURES`` in a row each further attempt waits ``2**(n - FREE_FAILURES)`` seconds since
-  the last failure, and after ``LOCK_AFTER`` the name (or address) is locked for ``LOCK_SECONDS``.
+  the last failure, and after ``LOCK_AFTER`` the name (or address) is locked for ``LOCK_SECONDS``
+  (a failure after a lock ran out locks again; a success, ``unlock`` or ``FORGET_SECONDS``
+  without a failure clears the count).
   An attempt is counted as a failure *before* its password is checked (compare-and-set on the
   counter) and cleared on success, so parallel guesses cannot slip through one window.
 - Session ids and token secrets are random, shown once, and stored only as SHA-256: a copy of
@@ -58,6 +60,7 @@ MAX_PASSWORD = 1024
 FREE_FAILURES = 3            # failures in a row before each attempt must wait
 LOCK_AFTER = 10              # failures in a row that lock the name or address
 LOCK_SECONDS = 15 * 60
+FORGET_SECONDS = 24 * 3600   # failures this old (and no lock in force) are forgotten
 # Sessions and tokens
 IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 12 * 3600
@@ -236,13 +239,12 @@ def create_user(settings: Settings, username: str, roles: Iterable[str], member_
         check_password(name, password)
     if get_user(settings, name) is not None:
         raise IdentityError(f"User {name} already exists.", hint="See it with `insurshare users list`.")
-    user_id = f"u-{secrets.token_hex(8)}"
-    now = clock()
-    with _engine(settings).begin() as con:
+    user_id, stored, now = f"u-{secrets.token_hex(8)}", hash_password(password) if password else None, clock()
+    with _engine(settings).begin() as con:   # hashed before: the write lock is held briefly
         try:
             con.execute(text("INSERT INTO portal_users (user_id, username, password_hash, roles, member_id, "
                              "created_at, disabled) VALUES (:id, :name, :hash, :roles, :member, :now, 0)"),
-                        {"id": user_id, "name": name, "hash": hash_password(password) if password else None,
+                        {"id": user_id, "name": name, "hash": stored,
                          "roles": ",".join(sorted(held)), "member": member_id, "now": now})
         except IntegrityError:   # created at the same moment by another process
             raise IdentityError(f"User {name} already exists.") from None
@@ -294,9 +296,10 @@ def set_password(settings: Settings, username: str, password: str, *, by: str | 
     """Set a user's password; every session of the user ends (tokens stay: they are not the password)."""
     user = _existing(settings, username)
     check_password(user.username, password)
+    stored = hash_password(password)
     with _engine(settings).begin() as con:
         con.execute(text("UPDATE portal_users SET password_hash = :hash WHERE user_id = :id"),
-                    {"hash": hash_password(password), "id": user.user_id})
+                    {"hash": stored, "id": user.user_id})
         ended = _end_sessions(con, user.user_id)
         _audit(settings, "password-set", user.username, {"user_id": user.user_id, "sessions_ended": ended}, by)
 
@@ -331,6 +334,9 @@ def authenticate(settings: Settings, username: str, password: str, ip: str) -> P
     name = normalise_username(username)
     keys = [("user", _sha256(name)), ("ip", ip or "unknown")]
     with _engine(settings).begin() as con:
+        now = clock()
+        con.execute(text("DELETE FROM portal_login_failures WHERE last_failure_at < :old AND "
+                         "(locked_until IS NULL OR locked_until < :now)"), {"old": now - FORGET_SECONDS, "now": now})
         for scope, key in keys:   # counts this attempt as a failure until it succeeds
             _claim_attempt(con, scope, key)
         row = con.execute(text(f"SELECT {_USER_COLUMNS}, password_hash FROM portal_users WHERE username = :n"),

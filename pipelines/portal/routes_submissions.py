@@ -9,6 +9,7 @@ chooses. The same endpoints serve people as pages (``/submissions...``) and mach
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Path as PathParam
@@ -26,6 +27,7 @@ api = web.api_router(prefix="/submissions", tags=["submissions"])
 pages = web.page_router()
 
 SubmissionId = Annotated[str, PathParam(min_length=1, max_length=128)]
+SUBMISSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 MEDIA = {"csv": "text/csv; charset=utf-8",
          "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
@@ -34,7 +36,9 @@ MEDIA = {"csv": "text/csv; charset=utf-8",
 
 def _visible(request: Request, caller: Principal, submission_id: str, endpoint: str) -> dict:
     """The record of ``submission_id`` if the caller may see it, else the portal's one 404."""
-    request.state.access_object = submission_id
+    request.state.access_object = submission_id[:128]
+    if not SUBMISSION_ID.fullmatch(submission_id):       # no such id can exist: the same 404
+        raise web.not_found()
     sub = subs.get_submission(web.settings_of(request), submission_id)
     web.own(caller, sub["member_id"] if sub else None, endpoint)
     if sub is None:
@@ -70,6 +74,8 @@ async def _upload(request: Request, caller: Principal) -> tuple[int, dict]:
     upload = await uploads.read_upload(request, settings, settings.portal_max_upload_bytes)
     try:
         web.check_form_csrf(request, upload.fields)
+        # a form's empty field (the page's optional controls and encoding) means "not given"
+        upload.fields = {k: v for k, v in upload.fields.items() if v.strip()}
         got = await run_in_threadpool(uploads.submit_upload, settings, upload, caller.member_id)
     finally:
         upload.discard()

@@ -109,8 +109,8 @@ def status_of(exc: BaseException) -> int:
         return 429 if getattr(exc, "retry_after", None) else 401
     if isinstance(exc, NotFound):
         return 404
-    if type(exc).__name__ == "UploadTooLarge":   # pipelines.portal.uploads, by name: no import cycle
-        return 413
+    if isinstance(getattr(exc, "status", None), int) and isinstance(exc, InsurShareError):
+        return exc.status           # errors that name their own (uploads: 413 too large, 400 cut off)
     if isinstance(exc, SubmissionError):
         return 422
     if isinstance(exc, (QueryError, InsurShareError)):

@@ -172,3 +172,16 @@ def test_cli_portal_serve_answers_and_says_how_to_log_in(settings):
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert f"portal at http://127.0.0.1:{port}" in out and "insurshare users add admin --role operator" in out
+
+
+def test_cli_users_changes_are_audited_with_the_operating_system_account(settings):
+    import getpass
+
+    from pipelines import store
+    from pipelines.lake import Lake
+
+    run(settings, "users", "add", "olga", "--role", "operator", "--password-stdin", input=PASSWORD + "\n")
+    with Lake(settings) as lake:
+        kind, details = lake.execute(f"SELECT kind, details FROM {store.LAKE}.audit_log ORDER BY seq DESC "
+                                     "LIMIT 1").fetchone()
+    assert kind == "user-created" and f'"by": "cli:{getpass.getuser()}"' in details and PASSWORD not in details

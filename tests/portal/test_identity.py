@@ -393,3 +393,11 @@ def test_identity_another_process_sees_the_same_sessions_and_tokens(settings, al
     assert identity.session(settings, sid)[0].id == alice.user_id
     assert token_id == secret.split("_")[1]
     assert identity.get_user(settings, "alice").last_login_at is not None
+
+
+def test_identity_old_failures_are_forgotten(settings, alice, clock):
+    for _ in range(3):
+        _refused(settings, "alice", "wrong password!")
+    clock.advance(identity.FORGET_SECONDS + 1)
+    for _ in range(3):   # three free failures again, not a wait of 2 s
+        assert _refused(settings, "alice", "wrong password!").retry_after is None

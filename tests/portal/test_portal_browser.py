@@ -110,7 +110,7 @@ def test_submitter_uploads_and_follows_the_file_to_its_verdict_report_and_quaran
     rows = [policy_row(transaction_id=f"T{i:04d}", policy_no=f"P{i:04d}") for i in range(20)]
     rows.append(policy_row(transaction_id="TBAD1", policy_no="PBAD1", region_code="999999", product_name=FORMULA))
     upload = write_csv(tmp_path / "policy_2024Q1.csv", rows)
-    with browser.tab(1280, 720) as tab:
+    with browser.tab(1280, 400) as tab:
         _log_in(tab, base, "sam")
         tab.open(f"{base}/submissions/new")
         tab.fill({"#dataset": "policy", "#period": "2024Q1", "#rows": str(len(rows))})
