@@ -7,6 +7,8 @@ in this process) run two scenarios for a fixed time each:
 
 - ``status``: every client reads its submissions page (``GET /api/v1/submissions``) in a loop;
   the issue's target is no error and p95 under 1 s with 50 clients on this machine;
+- ``upload_memory`` (first): one 200 MiB upload streamed in while the server's RSS is sampled:
+  the file goes to disk, not to memory;
 - ``mixed``: a fifth of the clients upload new files (each a new version of the slice, so every
   one is archived and received: a lake commit), two fifths query their product
   (``POST /api/v1/query``, run in the sandbox) and the rest read the status page.
@@ -19,6 +21,7 @@ the figures are a floor for what the server alone would do.
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import shutil
 import signal
@@ -85,9 +88,19 @@ def prepare(out: Path, say: Callable[[str], None], uploads: int = 400) -> Platfo
     for role, member in (("submitter", "M001"), ("analyst", "M001")):
         identity.create_user(settings, f"bench-{role}", [role], member)
         tokens[role] = identity.create_token(settings, f"bench-{role}", "load benchmark", days=1)[1]
-    sent = [write_policy_csv(files / f"upload_{i:04d}.csv", 50, seed=1000 + i, period_start=PERIOD_START)
-            for i in range(uploads)]
-    return Platform(home, tokens, sent)
+    base = write_policy_csv(files / "upload_base.csv", 50, seed=1000, period_start=PERIOD_START)
+    return Platform(home, tokens, [_variant(base, files / f"upload_{i:04d}.csv", i) for i in range(uploads)])
+
+
+def _variant(base: Path, path: Path, n: int) -> Path:
+    """``base`` with its first transaction id made unique: other bytes, so a new version of the slice."""
+    with open(base, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    column = rows[0].index("transaction_id")
+    rows[1][column] = f"{rows[1][column]}-{n:04d}"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
 
 
 def _free_port() -> int:
@@ -175,40 +188,107 @@ def _roles(clients: int, mixed: bool) -> list[str]:
     return ["upload"] * uploaders + ["query"] * queriers + ["status"] * (clients - uploaders - queriers)
 
 
-async def _client(url: str, role: str, platform: Platform, tally: Tally, until: float, files: list[Path]) -> None:
-    import httpx
-
-    token = platform.tokens["analyst" if role == "query" else "submitter"]
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
-        while time.monotonic() < until:
-            if role == "status":
-                await _request(client, tally, "status", "GET", "/api/v1/submissions", params={"limit": 50})
-            elif role == "query":
-                await _request(client, tally, "query", "POST", "/api/v1/query", json={"sql": QUERY, "limit": 100})
-            elif files:
-                path = files.pop()
-                await _request(client, tally, "upload", "POST", "/api/v1/submissions",
-                               data={"dataset": "policy", "period": PERIOD},
-                               files={"file": (path.name, path.read_bytes(), "text/csv")})
-            else:
-                return
+async def _client(client, role: str, platform: Platform, tally: Tally, until: float, files: list[Path]) -> None:
+    auth = {"Authorization": f"Bearer {platform.tokens['analyst' if role == 'query' else 'submitter']}"}
+    while time.monotonic() < until:
+        if role == "status":
+            await _request(client, tally, "status", "GET", "/api/v1/submissions", params={"limit": 50}, headers=auth)
+        elif role == "query":
+            await _request(client, tally, "query", "POST", "/api/v1/query", json={"sql": QUERY, "limit": 100},
+                           headers=auth)
+        elif files:
+            path = files.pop()
+            await _request(client, tally, "upload", "POST", "/api/v1/submissions", headers=auth,
+                           data={"dataset": "policy", "period": PERIOD},
+                           files={"file": (path.name, path.read_bytes(), "text/csv")})
+        else:
+            return
 
 
 async def _scenario(url: str, platform: Platform, clients: int, seconds: float, mixed: bool) -> dict:
+    """``clients`` concurrent loops sharing one connection pool (a connection each), for ``seconds``."""
+    import httpx
+
     tally, files = Tally(), list(platform.uploads)
-    started = time.monotonic()
-    await asyncio.gather(*(_client(url, role, platform, tally, started + seconds, files)
-                           for role in _roles(clients, mixed)))
-    wall = time.monotonic() - started   # the last requests finish after the deadline
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
+        started = time.monotonic()
+        await asyncio.gather(*(_client(client, role, platform, tally, started + seconds, files)
+                               for role in _roles(clients, mixed)))
+        wall = time.monotonic() - started   # the last requests finish after the deadline
     platform.uploads = files            # bytes not sent yet stay new for the next scenario
-    return {"clients": clients, "seconds": round(wall, 1), **tally.summary(wall)}
+    return {"clients": clients, "seconds": round(wall, 1), "load_average": round(os.getloadavg()[0], 1),
+            **tally.summary(wall)}
+
+
+async def _big_upload(url: str, token: str, size: int) -> tuple[int, float]:
+    """Send a ``size``-byte CSV as a streamed multipart body (never built in memory here either)."""
+    import httpx
+
+    boundary = "insurshare-bench-boundary"
+    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="dataset"\r\n\r\npolicy\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="period"\r\n\r\n{PERIOD}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big_{PERIOD}.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n").encode()
+    line = b"P0000001,T0000001,NB,2025-01-10\n"
+    block = line * ((1 << 20) // len(line))
+
+    async def body():
+        yield head + b"policy_no,transaction_id,transaction_type,accounting_date\n"
+        sent = 0
+        while sent < size:
+            yield block
+            sent += len(block)
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    start = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        response = await client.post("/api/v1/submissions", content=body(),
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return response.status_code, time.perf_counter() - start
+
+
+def upload_memory(server: Server, token: str, size: int = 200 << 20) -> dict:
+    """RSS of the server's processes while one ``size``-byte upload streams in: it should barely move."""
+    import threading
+
+    import psutil
+
+    root = psutil.Process(server.proc.pid)
+
+    def rss() -> int:
+        total = 0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    base, peak, done = rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss())
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        status, seconds = asyncio.run(_big_upload(server.url, token, size))
+    finally:
+        done.set()
+        sampler.join()
+    return {"bytes": size, "status": status, "seconds": round(seconds, 1), "server_rss_before_mb": base >> 20,
+            "server_rss_growth_mb": round((peak[0] - base) / 2**20, 1)}
 
 
 def _line(label: str, result: dict) -> str:
     kinds = [k for k in ("status", "query", "upload") if k in result]
     return f"portal {label}, {result['clients']} clients, {result['seconds']:.0f} s: " + "; ".join(
         f"{k} {result[k]['per_second']:.1f} req/s p50 {result[k]['p50_ms']:.0f} ms p95 {result[k]['p95_ms']:.0f} ms "
-        f"errors {result[k]['errors']}" for k in kinds)
+        f"errors {result[k]['errors']}" for k in kinds) + f" (load average {result['load_average']})"
 
 
 def portal_part(out: Path, say: Callable[[str], None], clients: int = 50, seconds: float = 20,
@@ -221,6 +301,11 @@ def portal_part(out: Path, say: Callable[[str], None], clients: int = 50, second
         try:
             server.wait_ready()
             asyncio.run(_scenario(server.url, platform, 5, 3, mixed=True))   # warm up every path
+            if n == workers[0]:
+                memory = results["upload_memory"] = upload_memory(server, platform.tokens["submitter"])
+                say(f"portal upload of {memory['bytes'] >> 20} MiB streamed: answer {memory['status']} in "
+                    f"{memory['seconds']} s; the server's RSS grew by {memory['server_rss_growth_mb']} MiB "
+                    f"(from {memory['server_rss_before_mb']} MiB)")
             for mixed in (False, True):
                 label = f"{'mixed' if mixed else 'status'} x{n} process{'es' if n > 1 else ''}"
                 result = asyncio.run(_scenario(server.url, platform, clients, seconds, mixed))

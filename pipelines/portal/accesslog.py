@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 from sqlalchemy import Engine, text
@@ -205,6 +206,8 @@ def read(settings: Settings, *, limit: int = 500, username: str | None = None, o
     sql = (f"SELECT {', '.join(seal.SEALED)}, batch FROM {seal.TABLE}"
            + (f" WHERE {' AND '.join(where)}" if where else "")
            + " ORDER BY accessed_at DESC, spool_id DESC LIMIT ?")
+    if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
+        return []   # no lake yet, so nothing was ever flushed
     with Lake(settings, read_only=True) as lake:
         if "access_log" not in store.lake_tables(lake.con):
             return []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -146,3 +148,38 @@ def test_accesslog_flusher_thread_flushes_on_stop(settings):
     assert accesslog.pending(settings) == 0
     with store.reader(settings) as con:
         assert con.execute("SELECT count(*) FROM access_log").fetchone()[0] == 1
+
+
+def _flush_in_a_process(home: str, barrier, results) -> None:
+    from pipelines.config import Settings
+
+    settings, total = Settings(home=Path(home), gx_max_rows=0), 0
+    barrier.wait()
+    while n := accesslog.flush(settings, limit=5):
+        total += n
+    results.put(total)
+
+
+def test_accesslog_concurrent_flushes_from_two_processes(settings):
+    for n in range(40):
+        accesslog.record(settings, _access(n))
+    db.dispose()   # no pooled connection crosses into the children
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_flush_in_a_process, args=(str(settings.home), barrier, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert results.get(timeout=5) + results.get(timeout=5) == 40
+    with store.reader(settings) as con:
+        ids = [r[0] for r in con.execute("SELECT spool_id FROM access_log ORDER BY spool_id").fetchall()]
+    assert len(ids) == 40 == len(set(ids)) and accesslog.pending(settings) == 0
+    assert _verify(settings).exit_code == 0
+
+
+def test_accesslog_read_before_any_lake_is_empty(tmp_path):
+    from pipelines.config import Settings
+
+    assert accesslog.read(Settings(home=tmp_path / "empty")) == []
