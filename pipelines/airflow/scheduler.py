@@ -239,8 +239,8 @@ def start_portal(settings: Settings, env: dict[str, str], current: list[Componen
     url = settings.portal_url
     try:
         running = next((c for c in current if c.name == PORTAL and c.alive), None)
-        if running is not None:
-            return Portal(url, running)
+        if running is not None:   # where it was started, whatever this caller's settings say
+            return Portal(running.info.get("url", url), running)
         host, port = settings.portal_host, settings.portal_port
         local = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{port}"
         if _answers(local):

@@ -1,12 +1,14 @@
 """The platform on a real Airflow: api-server, scheduler and dag-processor started by
-`insurshare airflow start` (what `make airflow` runs), ingestion triggered through the REST API,
-the quality reports scheduled by the lake asset, and `insurshare airflow stop`."""
+`insurshare airflow start` (what `make airflow` runs) with the portal beside them, ingestion
+triggered through the REST API, the quality reports scheduled by the lake asset, and
+`insurshare airflow stop`."""
 
 from __future__ import annotations
 
 import json
 import re
 import time
+import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -14,7 +16,7 @@ import pytest
 
 from pipelines import store
 from pipelines.airflow.client import AirflowClient
-from pipelines.airflow.scheduler import pids_dir, recorded
+from pipelines.airflow.scheduler import free_port, pids_dir, recorded
 from pipelines.config import Settings
 from tests.ops.conftest import (
     cmdline,
@@ -58,6 +60,9 @@ class Scenario:
     decoy_alive: bool = False
     pid_files_left: list[str] = field(default_factory=list)
     hosts_after_stop: set[str] = field(default_factory=set)
+    portal_url: str = ""
+    portal_login_status: int = 0
+    portal_hosts_after_stop: set[str] = field(default_factory=set)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,9 +77,13 @@ ON_DEMAND = {"INSURSHARE_INGEST_SCHEDULE": "none"}
 
 
 def _run_on_airflow(sc: Scenario, incoming, clock) -> None:
-    sc.started = _ok(insurshare(sc.settings, "airflow", "start", "--paused", env=ON_DEMAND), "start")
+    portal = {"INSURSHARE_PORTAL_PORT": str(free_port())}   # not 8300: another portal may run there
+    sc.started = _ok(insurshare(sc.settings, "airflow", "start", "--paused", env={**ON_DEMAND, **portal}), "start")
     clock("start")
     sc.url = re.search(r"at (http://\S+)", sc.started).group(1)
+    sc.portal_url = re.search(r"portal at (http://\S+)", sc.started).group(1)
+    with urllib.request.urlopen(f"{sc.portal_url}/login", timeout=10) as answer:
+        sc.portal_login_status = answer.status
     sc.username, sc.password = re.search(r"login: (\S+) / (\S+)", sc.started).groups()
     sc.hosts = listening_hosts(int(sc.url.rsplit(":", 1)[1]))
     sc.started_again = _ok(insurshare(sc.settings, "airflow", "start"), "start again")
@@ -112,6 +121,8 @@ def _stop(sc: Scenario, decoy, clock) -> None:
     sc.pid_files_left = sorted(p.name for p in pids_dir(sc.settings).glob("*"))
     if sc.url:
         sc.hosts_after_stop = listening_hosts(int(sc.url.rsplit(":", 1)[1]))
+    if sc.portal_url:
+        sc.portal_hosts_after_stop = listening_hosts(int(sc.portal_url.rsplit(":", 1)[1]))
 
 
 @pytest.fixture(scope="module")
@@ -205,10 +216,17 @@ def test_reports_show_the_lake_as_ingested(scenario):
     assert all((reports / "submissions" / sid / "report.html").exists() for sid in _expected_status(scenario))
 
 
+def test_airflow_start_starts_the_portal_and_says_how_to_begin(scenario):
+    assert scenario.portal_login_status == 200
+    assert "insurshare users add admin --role operator" in scenario.started
+    assert f"portal at {scenario.portal_url} " in scenario.started_again   # the same one, still running
+
+
 def test_stop_ends_exactly_the_started_processes(scenario):
-    assert len(scenario.leaders) == 3 and set(scenario.leaders) <= set(scenario.processes)
+    assert len(scenario.leaders) == 4 and set(scenario.leaders) <= set(scenario.processes)
     assert scenario.left_alive == set()
     assert scenario.decoy_alive, "stop must not touch processes it did not start"
     assert scenario.pid_files_left == [] and scenario.hosts_after_stop == set()
-    for name in ("scheduler", "dag-processor", "api-server"):
+    assert scenario.portal_hosts_after_stop == set()
+    for name in ("portal", "scheduler", "dag-processor", "api-server"):
         assert f"stopped {name} (pids" in scenario.stopped

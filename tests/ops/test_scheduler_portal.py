@@ -55,8 +55,9 @@ def test_portal_is_started_recorded_and_stopped(home, tmp_path, monkeypatch):
         assert [c.name for c in recorded(home)] == ["portal"]
         assert portal.url == f"http://127.0.0.1:{home.portal_port}"
         assert FIRST_OPERATOR in "\n".join(portal.lines()) and portal.url in portal.lines()[0]
-        again = start_portal(home, {}, recorded(home), timeout=5)   # already running: the same one
-        assert again.component.pid == portal.component.pid
+        other = Settings.from_env({"INSURSHARE_HOME": str(home.home), "INSURSHARE_PORTAL_PORT": "1"})
+        again = start_portal(other, {}, recorded(home), timeout=5)   # already running: the same one, where it runs
+        assert again.component.pid == portal.component.pid and again.url == portal.url
     finally:
         stopped = stop(home, grace=5)
     assert list(stopped.pids) == ["portal"] and not portal.component.alive
