@@ -34,9 +34,17 @@ def world(tmp_path_factory) -> World:
 
 
 def logged(world: World, **match: object) -> dict:
-    """The newest access-log row matching ``match`` (the spool is flushed into the lake first)."""
-    rows = accesslog.read(world.settings, limit=200)
-    found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+    """The newest access-log row matching ``match`` (``read`` flushes the spool into the lake first).
+
+    Asked again for a few seconds: ``read`` does not wait for a batch the app's background flusher
+    has claimed but not yet written to the lake."""
+    deadline = time.monotonic() + 15
+    while True:
+        rows = accesslog.read(world.settings, limit=200)
+        found = [r for r in rows if all(r.get(k) == v for k, v in match.items())]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert found, f"no access {match} among the newest: {[(r['endpoint'], r['status'], r['outcome']) for r in rows[:8]]}"
     return found[0]
 

@@ -9,6 +9,7 @@ the audit trail with its verification and the access log's filters; and the READ
 from __future__ import annotations
 
 import io
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -178,8 +179,12 @@ def test_audit_trail_verifies_and_lists_credential_changes(world):
 
 def test_access_log_filters_by_user_and_outcome(world):
     world.call(world.actors["submitter_other"], "GET", "/api/v1/audit")
-    rows = world.call(world.actors["regulator"], "GET", "/api/v1/access-log",
-                      params={"username": "submitter-other", "outcome": "denied"}).json()
+    for _ in range(30):     # read() does not wait for a batch the background flusher is writing
+        rows = world.call(world.actors["regulator"], "GET", "/api/v1/access-log",
+                          params={"username": "submitter-other", "outcome": "denied"}).json()
+        if rows:
+            break
+        time.sleep(0.5)
     assert rows and {(r["username"], r["outcome"]) for r in rows} == {("submitter-other", "denied")}
     assert rows[0]["endpoint"] == "audit.read" and rows[0]["status"] == 403
     page = world.call(world.actors["regulator"], "GET", "/access-log", params={"username": "submitter-other"})
