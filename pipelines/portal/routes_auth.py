@@ -17,7 +17,7 @@ from fastapi import Form, Request, Response
 from fastapi.responses import RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from pipelines.portal import policy, web
+from pipelines.portal import identity, policy, web
 from pipelines.portal.identity import LoginRefused
 
 LOGIN_COOKIE = "insurshare_login"
@@ -59,8 +59,6 @@ async def login(request: Request, caller: web.Caller, username: Annotated[str, F
                 password: Annotated[str, Form(max_length=1024)] = "",
                 login_token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/") -> Response:  # noqa: A002
     """Check the password; on success a new session (the old one, if any, ends) and go on."""
-    from pipelines.portal import identity
-
     settings = web.settings_of(request)
     next_ = _safe_next(next)
     expected = request.cookies.get(LOGIN_COOKIE, "")
@@ -92,8 +90,6 @@ async def login(request: Request, caller: web.Caller, username: Annotated[str, F
 @pages.post("/logout", name="auth.logout")
 async def logout(request: Request, caller: web.Caller) -> Response:
     """End the session (CSRF-checked like every form) and go back to the login page."""
-    from pipelines.portal import identity
-
     sid = request.cookies.get(SESSION_COOKIE)
     if sid and getattr(request.state, "via", "") == "cookie":
         await run_in_threadpool(identity.end_session, web.settings_of(request), sid)

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pipelines.contracts import datasets
 from pipelines.errors import InsurShareError, NotFound, SubmissionError
-from pipelines.portal import policy, web
+from pipelines.portal import policy, uploads, web
 from pipelines.portal import submissions as subs
 from pipelines.portal.identity import Principal
 
@@ -65,8 +65,6 @@ def _with_report(sub: dict) -> None:
 
 async def _upload(request: Request, caller: Principal) -> tuple[int, dict]:
     """Stream the upload in, receive it for the caller's member; (status, answer)."""
-    from pipelines.portal import uploads
-
     settings = web.settings_of(request)
     if caller.member_id is None:
         raise SubmissionError("Your account belongs to no member, so it cannot submit files.",

@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, NotFound, QueryError, SubmissionError
-from pipelines.portal import accesslog, policy
+from pipelines.portal import accesslog, identity, policy
 from pipelines.portal.identity import ANONYMOUS, LoginRefused, Principal
 
 log = logging.getLogger(__name__)
@@ -179,8 +179,6 @@ def _resolve(settings: Settings, request: Request) -> tuple[Principal, str, str 
     A Bearer token that does not name a live token is refused (401), never taken as anonymous:
     the machine sending it must learn that its credential is bad.
     """
-    from pipelines.portal import identity
-
     auth = request.headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         text = auth[7:].strip()
@@ -216,7 +214,6 @@ def check_csrf(request: Request, sent: str | None) -> None:
     if not expected or not sent or not hmac.compare_digest(str(sent), str(expected)):
         raise Denied("The form's CSRF token is missing or wrong.", status=403,
                      hint="Reload the page and submit the form again.")
-    request.state.csrf_checked = True
 
 
 def check_form_csrf(request: Request, fields: dict[str, str]) -> None:
