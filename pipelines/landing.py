@@ -33,9 +33,8 @@ from pipelines import archive
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, SubmissionError, is_retryable
 from pipelines.faults import checkpoint
-from pipelines.intake import MEMBER_RE, Manifest, receive, refuse_file, refuse_unread
+from pipelines.intake import MANIFEST_SUFFIX, MEMBER_RE, Manifest, receive, refuse_file, refuse_unread
 
-MANIFEST_SUFFIX = ".manifest.json"
 TAKING = ".taking"
 log = logging.getLogger(__name__)
 
