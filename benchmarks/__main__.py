@@ -4,8 +4,9 @@ For a 10-million-row claim file and a 10-million-row premium file (1 million wit
 (a) the floor, DuckDB reading the CSV and writing Parquet with no checks; (b) InsurShare, intake
 to published with every rule; (c) GX's pandas engine running the same suite on the same rows.
 Then the marts at scale (a lake of 100 million claim snapshot rows; 10 million with --quick),
-a rebuild after one new submission, an industry triangle against a plain column scan, and
-start-up times. Every measurement runs in its own process (wall time and peak RSS are its
+a rebuild after one new submission, an industry triangle against a plain column scan,
+start-up times, and bulk submission (1,000 small files in one ``insurshare submit`` against one
+process per file, measured on a sample and extrapolated). Every measurement runs in its own process (wall time and peak RSS are its
 own); the ratios are printed and written to ``<out>/results.json``.
 """
 
@@ -21,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.bulk import bulk_figures
 from benchmarks.data import write_claim_csv, write_policy_csv
 from benchmarks.lake import add_one_submission, build_big_lake
 from benchmarks.startup import startup_figures
@@ -147,7 +149,11 @@ def main() -> None:
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")
-    parser.add_argument("--parts", default="ingest,marts,startup", help="which parts to run")
+    parser.add_argument("--parts", default="ingest,marts,startup,bulk",
+                        help="which parts to run, comma-separated: ingest, marts, startup, bulk")
+    parser.add_argument("--bulk-files", type=int, default=1000, help="small files of the bulk submission part [1,000]")
+    parser.add_argument("--bulk-sample", type=int, default=20,
+                        help="files submitted one process each, to extrapolate the per-process figure [20]")
     args = parser.parse_args()
     rows = args.rows or (1_000_000 if args.quick else 10_000_000)
     marts_rows = args.marts_rows or (10_000_000 if args.quick else 100_000_000)
@@ -161,6 +167,8 @@ def main() -> None:
         results["ingest"] = ingest_part(args.out, rows, args.skip_gx, args.gx_timeout)
     if "marts" in parts:
         results["marts"] = marts_part(args.out, marts_rows)
+    if "bulk" in parts:
+        results["bulk"] = bulk_figures(args.out, args.bulk_files, args.bulk_sample, say)
     results["seconds"] = round(time.perf_counter() - started, 1)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     say(f"done in {results['seconds']:.0f} s; results in {args.out / 'results.json'}")
