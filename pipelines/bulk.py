@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import duckdb
+
 from pipelines.config import Settings
 from pipelines.core.domain import format_of
 from pipelines.errors import InsurShareError, SubmissionError
@@ -114,7 +116,7 @@ def submit_batch(settings: Settings, files: Sequence[BatchFile], *, shared: dict
     return BatchResult(taken, time.perf_counter() - started)
 
 
-def _take(settings: Settings, con, item: BatchFile, shared: dict, received_at: dt.datetime | None,
+def _take(settings: Settings, con: duckdb.DuckDBPyConnection, item: BatchFile, shared: dict, received_at: dt.datetime | None,
           precheck: bool) -> Taken:
     try:
         manifest = manifest_of(item, shared)

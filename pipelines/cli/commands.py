@@ -154,8 +154,7 @@ def _submit_many(settings: Settings, items: list, shared: dict, received_at: dt.
     with click.progressbar(length=len(items), label=f"submitting {len(items)} file(s)", file=sys.stderr,
                            item_show_func=lambda name: name) as bar:
         def advance(_: int, taken) -> None:
-            bar.current_item = taken.name
-            bar.update(1)
+            bar.update(1, taken.name)
         return submit_batch(settings, items, shared=shared, received_at=received_at, on_file=advance)
 
 
