@@ -5,7 +5,8 @@ For a 10-million-row claim file and a 10-million-row premium file (1 million wit
 to published with every rule; (c) GX's pandas engine running the same suite on the same rows.
 Then the marts at scale (a lake of 100 million claim snapshot rows; 10 million with --quick),
 a rebuild after one new submission, an industry triangle against a plain column scan,
-start-up times, and the portal under 50 concurrent clients with one and two API processes. Every measurement runs in its own process (wall time and peak RSS are its
+start-up times, bulk submission (1,000 small files in one ``insurshare submit`` against one
+process per file, measured on a sample and extrapolated), and the portal under 50 concurrent clients with one and two API processes. Every measurement runs in its own process (wall time and peak RSS are its
 own); the ratios are printed and written to ``<out>/results.json``.
 """
 
@@ -21,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.bulk import bulk_figures
 from benchmarks.data import write_claim_csv, write_policy_csv
 from benchmarks.lake import add_one_submission, build_big_lake
 from benchmarks.portal import portal_part
@@ -148,7 +150,11 @@ def main() -> None:
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")
-    parser.add_argument("--parts", default="ingest,marts,startup,portal", help="which parts to run")
+    parser.add_argument("--parts", default="ingest,marts,startup,bulk,portal",
+                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, portal")
+    parser.add_argument("--bulk-files", type=int, default=1000, help="small files of the bulk submission part [1,000]")
+    parser.add_argument("--bulk-sample", type=int, default=20,
+                        help="files submitted one process each, to extrapolate the per-process figure [20]")
     parser.add_argument("--portal-clients", type=int, default=50, help="concurrent portal clients [50]")
     parser.add_argument("--portal-seconds", type=float, default=20, help="seconds per portal scenario [20]")
     args = parser.parse_args()
@@ -164,6 +170,8 @@ def main() -> None:
         results["ingest"] = ingest_part(args.out, rows, args.skip_gx, args.gx_timeout)
     if "marts" in parts:
         results["marts"] = marts_part(args.out, marts_rows)
+    if "bulk" in parts:
+        results["bulk"] = bulk_figures(args.out, args.bulk_files, args.bulk_sample, say)
     if "portal" in parts:
         results["portal"] = portal_part(args.out, say, clients=args.portal_clients, seconds=args.portal_seconds)
     results["seconds"] = round(time.perf_counter() - started, 1)

@@ -221,8 +221,15 @@ def _references(schemas_dir: Path = SCHEMAS_DIR) -> dict[str, list[tuple[str, st
 
     Read from the contracts' YAML alone, without parsing them whole: the DAG files order their
     tasks with this when Airflow parses them, and parsing must stay cheap (checking a contract's
-    patterns needs DuckDB). ``load_contract`` still checks every contract in full.
+    patterns needs DuckDB). ``load_contract`` still checks every contract in full. Kept while the
+    contract files are unchanged (a bulk submission asks once per file).
     """
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(schemas_dir.glob("*.yaml")))
+    return _read_references(schemas_dir, stamp)
+
+
+@cache
+def _read_references(schemas_dir: Path, stamp: tuple) -> dict[str, list[tuple[str, str]]]:
     names = _names(schemas_dir)
     refs: dict[str, list[tuple[str, str]]] = {}
     for name in names:

@@ -23,7 +23,7 @@ import duckdb
 from pipelines import archive, store
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, SubmissionRules, dependencies, load_contract, load_submission_rules
-from pipelines.core.domain import WAITING, RuleKind
+from pipelines.core.domain import WAITING, RuleKind, parse_period
 from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.errors import ConfigError, FileRejected, is_retryable
 from pipelines.faults import checkpoint
@@ -63,8 +63,36 @@ class Outcome:
         return f"{self.submission_id}: {self.status} ({rows}{extra}){why}"
 
 
-def pending(settings: Settings, dataset: str | None = None) -> list[str]:
-    """Received submissions waiting to be processed, oldest slice and version first.
+@dataclass(frozen=True)
+class Selection:
+    """Which pending submissions a run takes: of these members, datasets and periods (empty: any).
+
+    A period is a label (``2024Q1``, ``2024``) or a year, which takes the year and its quarters."""
+
+    members: tuple[str, ...] = ()
+    datasets: tuple[str, ...] = ()
+    periods: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "periods", tuple(parse_period(p).label for p in self.periods))
+
+    def where(self) -> tuple[str, list]:
+        """SQL conditions on ``s`` (the submissions), each starting with AND, and their arguments."""
+        sql, args = "", []
+        if self.members:
+            sql, args = sql + "AND list_contains(?, s.member_id) ", [*args, list(self.members)]
+        if self.datasets:
+            sql, args = sql + "AND list_contains(?, s.dataset) ", [*args, list(self.datasets)]
+        if self.periods:
+            years = [p for p in self.periods if "Q" not in p]
+            sql += "AND (list_contains(?, s.period) OR list_contains(?, left(s.period, 4))) "
+            args += [list(self.periods), years]
+        return sql, args
+
+
+def pending(settings: Settings, dataset: str | None = None, *, select: Selection | None = None) -> list[str]:
+    """Received submissions waiting to be processed, oldest slice and version first (only those
+    ``select`` takes, when given).
 
     A submission of a dataset that depends on others (``contracts.dependencies``: a claim's
     cross-dataset rule reads the member's accepted premium data) waits while the same member
@@ -75,6 +103,7 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
     if not Path(settings.catalog).exists() and not settings.catalog_is_postgres:
         return []
     pairs = sorted((d, n) for d, needs in dependencies(settings.schemas_dir).items() for n in needs)
+    chosen, chosen_args = (select or Selection()).where()
     with Lake(settings, read_only=True) as lake:
         con = lake.con
         if "submissions" not in store.lake_tables(con):
@@ -83,11 +112,11 @@ def pending(settings: Settings, dataset: str | None = None) -> list[str]:
         sql = ("WITH needs AS (SELECT unnest(?::VARCHAR[]) AS dataset, unnest(?::VARCHAR[]) AS needs) "
                f"SELECT s.submission_id FROM {L}.submissions s WHERE (s.status = {Status.RECEIVED.sql} "
                f"OR (s.status = {Status.HELD.sql} AND NOT EXISTS (SELECT 1 {_latest_rejected('s.member_id', 's.period', needed)}))) "
-               + ("AND s.dataset = ? " if dataset else "")
+               + ("AND s.dataset = ? " if dataset else "") + chosen
                + f"AND NOT EXISTS (SELECT 1 FROM {L}.submissions p WHERE p.member_id = s.member_id "
                f"AND p.dataset IN ({needed}) AND p.status = {Status.RECEIVED.sql}) "
                "ORDER BY s.member_id, s.period, s.dataset, s.version")
-        args = [[d for d, _ in pairs], [n for _, n in pairs], *([dataset] if dataset else [])]
+        args = [[d for d, _ in pairs], [n for _, n in pairs], *([dataset] if dataset else []), *chosen_args]
         return [r[0] for r in con.execute(sql, args).fetchall()]
 
 
@@ -117,15 +146,16 @@ class Run:
 
 
 def ingest_all(settings: Settings, submission_ids: list[str] | None = None, *, attempts: int = 3,
-               progress: Callable[[str], None] | None = None) -> Run:
-    """Process the given (default: every pending) submission; one failure never stops the others.
+               progress: Callable[[str], None] | None = None, select: Selection | None = None) -> Run:
+    """Process the given (default: every pending, or those ``select`` takes) submission; one
+    failure never stops the others.
 
     An error a retry can fix is tried ``attempts`` times with a growing pause; a submission that
     still fails stays ``received`` for the next run and is listed in ``postponed``.
     """
     run = Run()
     say = progress or (lambda _: None)
-    queue = list(submission_ids) if submission_ids else pending(settings)
+    queue = list(submission_ids) if submission_ids else pending(settings, select=select)
     seen: set[str] = set()
     held_again: set[str] = set()
     while queue:
@@ -149,7 +179,7 @@ def ingest_all(settings: Settings, submission_ids: list[str] | None = None, *, a
             if outcome.failed:
                 run.failed.append(outcome)
             say(outcome.line())
-        queue = [] if submission_ids else [s for s in pending(settings) if s not in seen]
+        queue = [] if submission_ids else [s for s in pending(settings, select=select) if s not in seen]
     return run
 
 

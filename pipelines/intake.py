@@ -31,6 +31,7 @@ from pipelines.lake import Lake, write_transaction
 
 MEMBER_RE = re.compile(r"[A-Z][A-Z0-9]{2,15}")
 SHA256_RE = re.compile(r"[0-9a-f]{64}")
+MANIFEST_SUFFIX = ".manifest.json"    # a file's manifest beside it: FILE.manifest.json
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,19 @@ Taking a file is safe against what a hostile or careless sender can put there:
 - a file that changes while it is being read is archived as read and put back, to be taken
   again once it is stable; it is never deleted unread.
 After intake the raw file is in the archive, and both files leave the landing zone, whether
-the submission was received or refused. One file's failure never stops the others: errors a
+the submission was received or refused.
+
+Instead of one manifest per file, a member may drop one listing (``<name>.listing.csv`` or
+``<name>.listing.json``, the columns of ``insurshare submit --listing``, for files in the same
+folder): each of its entries becomes that file's ``FILE.manifest.json`` (never over one that is
+there), then the listing is removed, and the files are taken as above. Its ``received_at`` is
+ignored: a file arrives when it is taken. One file's failure never stops the others: errors a
 retry can fix put the file back and are raised after every other file was taken.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
@@ -30,13 +37,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pipelines import archive
+from pipelines.bulk import BatchFile, read_listing
 from pipelines.config import Settings
 from pipelines.errors import InsurShareError, SubmissionError, is_retryable
 from pipelines.faults import checkpoint
-from pipelines.intake import MEMBER_RE, Manifest, receive, refuse_file, refuse_unread
+from pipelines.intake import MANIFEST_SUFFIX, MEMBER_RE, Manifest, receive, refuse_file, refuse_unread
 
-MANIFEST_SUFFIX = ".manifest.json"
 TAKING = ".taking"
+LISTING_SUFFIXES = (".listing.csv", ".listing.json")
 log = logging.getLogger(__name__)
 
 
@@ -68,8 +76,10 @@ def receive_landing(settings: Settings, progress: Callable[[str], None] | None =
     if not root.is_dir() or root.is_symlink():
         return []
     if progress:
-        for line in not_ready(root):
+        for line in [*expand_listings(root), *not_ready(root)]:
             progress(line)
+    else:
+        expand_listings(root)
     lines, transient, failed = [], [], []
     for landed in _landed(root):
         try:
@@ -113,10 +123,57 @@ def not_ready(root: Path) -> list[str]:
                     lines.append(f"{where / name}: a manifest without its file {data!r}"
                                  + (f"; if it describes {meant[0]}, name it {meant[0]}{MANIFEST_SUFFIX}"
                                     if meant else "; the file is taken once both have arrived"))
+            elif name.endswith(LISTING_SUFFIXES):
+                continue
             elif name + MANIFEST_SUFFIX not in names and Path(name).stem + MANIFEST_SUFFIX not in names:
                 lines.append(f"{where / name}: waiting for its manifest {name}{MANIFEST_SUFFIX} "
                              "(a file is taken once its manifest has arrived)")
     return lines
+
+
+def expand_listings(root: Path) -> list[str]:
+    """Write the manifests of every listing in a member's folder and remove the listing; one line
+    per listing (and per entry that was not written, and why). A listing that cannot be read is
+    left in place, with a line, for its sender to replace."""
+    lines = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        here = Path(folder)
+        for name in sorted(n for n in files if n.endswith(LISTING_SUFFIXES) and not n.startswith(".")):
+            listing = here / name
+            where = listing.relative_to(root.parent)
+            if _not_regular(listing) or here == root:
+                lines.append(f"{where}: not read ({_not_regular(listing) or 'not inside a member folder'})")
+                continue
+            try:
+                entries = read_listing(listing)
+            except SubmissionError as exc:
+                lines.append(f"{where}: not read, left in place - {exc}")
+                continue
+            problems = [line for entry in entries if (line := _write_manifest(here, entry))]
+            listing.unlink()
+            lines.append(f"{where}: {len(entries) - len(problems)} manifest(s) written")
+            lines += [f"{where}: {line}" for line in problems]
+    return lines
+
+
+def _write_manifest(folder: Path, entry: BatchFile) -> str | None:
+    """Write ``entry``'s manifest beside its file (never over one); None, or why not."""
+    if entry.path.parent != folder or entry.path.name in ("", ".", ".."):
+        return f"{entry.name}: not a file of this folder; a listing names files beside it"
+    target = entry.path.with_name(entry.path.name + MANIFEST_SUFFIX)
+    if entry.manifest is not None or os.path.lexists(target):
+        return f"{entry.name}: has a manifest already; the listing's entry was not used"
+    fields = {k: v for k, v in entry.fields.items() if v not in (None, "")}
+    temp = folder / f".{uuid.uuid4().hex}.manifest.tmp"
+    temp.write_text(json.dumps(fields, ensure_ascii=False), encoding="utf-8")
+    try:
+        os.link(temp, target)        # fails if a manifest arrived meanwhile
+    except FileExistsError:
+        return f"{entry.name}: has a manifest already; the listing's entry was not used"
+    finally:
+        temp.unlink()
+    return None
 
 
 def _refuse_failure(settings: Settings, root: Path, landed: Landed, exc: Exception) -> str:

@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 
 from pipelines.cli.base import command, main
+from pipelines.cli.declare import Declared, manifest_options
 from pipelines.config import Settings
-from pipelines.errors import InsurShareError, is_retryable
+from pipelines.errors import is_retryable
 
 
 @command(main, "keygen")
@@ -90,46 +91,54 @@ def generate(settings: Settings, n_members: int, quarters: int, seed: int, end_p
 
 
 @command(main, "submit")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--member", help="Member id, e.g. M001.")
-@click.option("--dataset", help="policy or claim.")
-@click.option("--period", help="Reporting period, e.g. 2025Q4.")
-@click.option("--contract-version", help="Contract version the file follows [default: current].")
-@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A JSON manifest; options given here override it.")
-@click.option("--rows", type=int, help="Row count declared by the member.")
-@click.option("--control", multiple=True, metavar="COLUMN=AMOUNT", help="A control total, e.g. written_premium=1234.50.")
-@click.option("--encoding", help="Encoding of a CSV file [default: detect UTF-8 or GB18030].")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@manifest_options
+@click.option("--listing", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A CSV or JSON listing of the files to submit, one entry per file (columns file, member, "
+                   "dataset, period, rows, control.<column>, received_at, contract_version, encoding); "
+                   "options given here override it.")
 @click.option("--received-at", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
               help="When the file really arrived (UTC), to load historical submissions [default: now].")
-def submit(settings: Settings, file: Path, member: str | None, dataset: str | None, period: str | None,
-           contract_version: str | None, manifest: Path | None, rows: int | None,
-           control: tuple[str, ...], encoding: str | None, received_at: dt.datetime | None) -> None:
-    """Archive FILE and record it as a submission waiting for ingestion.
+def submit(settings: Settings, files: tuple[Path, ...], declared: Declared, listing: Path | None,
+           received_at: dt.datetime | None) -> None:
+    """Archive FILES and record each as a submission waiting for ingestion.
 
-    What the options (or the manifest) declare is checked first: a mistake there (a missing or
-    unknown member, dataset or period, a control total the dataset does not have) is reported
-    and nothing is archived or recorded. A file whose bytes are not those its manifest's sha256
-    describes is recorded as refused.
+    One FILE: what the options (or the manifest) declare is checked first: a mistake there (a
+    missing or unknown member, dataset or period, a control total the dataset does not have) is
+    reported and nothing is archived or recorded. A file whose bytes are not those its manifest's
+    sha256 describes is recorded as refused.
+
+    Several files, folders (every data file under them) or a --listing: one
+    process and one lake connection for the batch. Each file's manifest is FILE.manifest.json
+    beside it (or the listing's entry), under the options, which apply to every file. A progress
+    bar, then a summary (received, already received, refused with reasons); exit code 1 if any
+    file was refused.
     """
-    from pipelines.contracts import datasets
-    from pipelines.intake import Manifest, receive
+    if listing is None and len(files) == 1 and not files[0].is_dir():
+        _submit_one(settings, files[0], declared, received_at)
+        return
+    if listing is not None and files:
+        raise click.UsageError("Give FILES or --listing, not both.")
+    if not files and listing is None:
+        raise click.UsageError("Give the FILES (or folders) to submit, or --listing.")
+    if declared.manifest is not None:
+        raise click.UsageError("--manifest describes one file; for several, put FILE.manifest.json beside each "
+                               "or give --listing.")
+    from pipelines.bulk import files_in, read_listing
 
-    bad = [item for item in control if "=" not in item]
-    if bad:
-        raise click.BadParameter(f"{bad[0]!r} is not COLUMN=AMOUNT, e.g. written_premium=1234.50.",
-                                 param_hint="--control")
-    totals = dict(item.split("=", 1) for item in control) if control else None
-    given = dict(member_id=member, dataset=dataset, period=period, contract_version=contract_version,
-                 row_count=rows, control_totals=totals, encoding=encoding)
-    m = Manifest.from_file(manifest, **given) if manifest else Manifest.build(**given)
-    examples = {"member_id": ("--member", "e.g. M001"), "period": ("--period", "e.g. 2025Q4"),
-                "dataset": ("--dataset", f"one of {', '.join(datasets(settings.schemas_dir))}")}
-    missing = [f"{option} ({example})" for field, (option, example) in examples.items() if not getattr(m, field)]
-    if missing:
-        raise click.UsageError(f"Missing {', '.join(missing)}: give {'it as an option' if len(missing) == 1 else 'them as options'} "
-                               "or in a --manifest file. Nothing was recorded.")
-    got = receive(settings, file, m, received_at=received_at, precheck=True)
+    items, skipped = (read_listing(listing), []) if listing else files_in(files)
+    result = _submit_many(settings, items, declared.fields, received_at)
+    result.skipped = skipped
+    for line in result.lines():
+        click.echo(line)
+    if not result.ok:
+        sys.exit(1)
+
+
+def _submit_one(settings: Settings, file: Path, declared: Declared, received_at: dt.datetime | None) -> None:
+    from pipelines.intake import receive
+
+    got = receive(settings, file, declared.manifest_for(settings), received_at=received_at, precheck=True)
     sub = got.submission
     if not got.created:
         click.echo(f"{file.name}: already received as {sub.submission_id} ({sub.status}); nothing to do")
@@ -138,48 +147,38 @@ def submit(settings: Settings, file: Path, member: str | None, dataset: str | No
     click.echo(f"{file.name}: received as {sub.submission_id} (sha256 {sub.sha256[:12]}){extra}")
 
 
+def _submit_many(settings: Settings, items: list, shared: dict, received_at: dt.datetime | None):
+    """Submit a batch behind a progress bar (on stderr: the summary on stdout stays clean)."""
+    from pipelines.bulk import submit_batch
+
+    with click.progressbar(length=len(items), label=f"submitting {len(items)} file(s)", file=sys.stderr,
+                           item_show_func=lambda name: name) as bar:
+        def advance(_: int, taken) -> None:
+            bar.update(1, taken.name)
+        return submit_batch(settings, items, shared=shared, received_at=received_at, on_file=advance)
+
+
 @command(main, "check")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--member", help="Member id, e.g. M001.")
-@click.option("--dataset", help="policy or claim.")
-@click.option("--period", help="Reporting period, e.g. 2025Q4.")
-@click.option("--contract-version", help="Contract version the file follows [default: current].")
-@click.option("--manifest", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A JSON manifest; options given here override it.")
-@click.option("--rows", type=int, help="Row count declared by the member.")
-@click.option("--control", multiple=True, metavar="COLUMN=AMOUNT", help="A control total, e.g. written_premium=1234.50.")
-@click.option("--encoding", help="Encoding of a CSV file [default: detect UTF-8 or GB18030].")
+@manifest_options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("precheck"), show_default=True,
               help="Folder for the report (HTML and JSON) and the quarantined rows (CSV and XLSX).")
-def check(settings: Settings, file: Path, member: str | None, dataset: str | None, period: str | None,
-          contract_version: str | None, manifest: Path | None, rows: int | None, control: tuple[str, ...],
-          encoding: str | None, out: Path) -> None:
+def check(settings: Settings, file: Path, declared: Declared, out: Path) -> None:
     """Pre-check FILE: stage, validate and judge it exactly as ingestion would, and write the
     submission report it would get, marked "Pre-check: not submitted". Nothing is recorded (no
     submission, lake snapshot, audit entry or archived file). Exit code 0: it would be accepted;
     1: it would be rejected, held or refused; 2: wrong usage."""
     from pipelines.errors import SubmissionError
-    from pipelines.intake import Manifest
     from pipelines.precheck import BANNER, precheck
 
-    if manifest is None and not (member and dataset and period):
-        missing = [o for o, v in (("--member", member), ("--dataset", dataset), ("--period", period)) if not v]
-        raise click.UsageError(f"Give --manifest, or {', '.join(missing)} (with --member and --dataset and --period).")
-    bad = [c for c in control if "=" not in c]
-    if bad:
-        raise click.BadParameter(f"{bad[0]!r} is not COLUMN=AMOUNT.", param_hint="--control")
     here = out.absolute()
     while not here.exists() and here != here.parent:    # the folder is made only when a report is written
         here = here.parent
     if not here.is_dir() or not os.access(here, os.W_OK | os.X_OK):
         raise click.BadParameter(f"cannot create folder {str(out)!r}: {str(here)!r} is not a writable folder.",
                                  param_hint="--out")
-    totals = dict(item.split("=", 1) for item in control) if control else None
-    given = dict(member_id=member, dataset=dataset, period=period, contract_version=contract_version,
-                 row_count=rows, control_totals=totals, encoding=encoding)
     try:
-        m = Manifest.from_file(manifest, **given) if manifest else Manifest.build(**given)
-        got = precheck(settings, file, m, out_dir=out)
+        got = precheck(settings, file, declared.manifest_for(settings), out_dir=out)
     except SubmissionError as exc:
         click.echo(f"{BANNER}. {file.name}: would be refused - {exc}")
         sys.exit(1)
@@ -192,21 +191,13 @@ def check(settings: Settings, file: Path, member: str | None, dataset: str | Non
 @command(main, "submit-index")
 @click.argument("index", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def submit_index(settings: Settings, index: Path) -> None:
-    """Submit every file of a generated index.json, in its order (at its `submitted_at` times)."""
-    from pipelines.intake import Manifest, intake_connection, receive
+    """Submit every file of a generated index.json, in its order (at its `submitted_at` times):
+    one line per file; a refusal is recorded and does not change the exit code."""
+    from pipelines.bulk import read_listing, submit_batch
 
-    entries = json.loads(index.read_text())["submissions"]
-    base = index.parent
-    with intake_connection(settings) as con:
-        for n, entry in enumerate(entries, 1):
-            try:
-                when = entry.get("submitted_at")
-                got = receive(settings, base / entry["file"], Manifest.from_file(base / entry["manifest"]),
-                              received_at=dt.datetime.fromisoformat(when) if when else None, con=con)
-                verb = "received" if got.created else "already received"
-                click.echo(f"[{n}/{len(entries)}] {entry['file']}: {verb} as {got.submission.submission_id}")
-            except InsurShareError as exc:
-                click.echo(f"[{n}/{len(entries)}] {entry['file']}: refused - {exc}")
+    items = read_listing(index)
+    submit_batch(settings, items, precheck=False,
+                 on_file=lambda n, taken: click.echo(f"[{n}/{len(items)}] {taken.line()}"))
 
 
 @command(main, "ingest")
@@ -214,13 +205,23 @@ def submit_index(settings: Settings, index: Path) -> None:
 @click.option("--retry", is_flag=True,
               help="Queue the given submissions again that the platform failed to process (SUB-PROCESSING), "
                    "then process them.")
-def ingest(settings: Settings, submission_ids: tuple[str, ...], retry: bool) -> None:
+@click.option("--member", "members", multiple=True, help="Only this member's pending submissions (repeatable).")
+@click.option("--dataset", "datasets", multiple=True, help="Only this dataset's pending submissions (repeatable).")
+@click.option("--period", "periods", multiple=True,
+              help="Only this period's pending submissions, e.g. 2024Q1; a year (2024) takes the year and its "
+                   "quarters (repeatable).")
+def ingest(settings: Settings, submission_ids: tuple[str, ...], retry: bool, members: tuple[str, ...],
+           datasets: tuple[str, ...], periods: tuple[str, ...]) -> None:
     """Process received submissions now, without Airflow: the files waiting in the landing zone,
-    then every pending submission (or only SUBMISSION_IDS). One failure never stops the others;
-    the exit code is 1 when some submission could not be processed."""
-    from pipelines.ingest import ingest_all, repair_snapshot_ids, requeue
+    then every pending submission (or only those of --member, --dataset and --period, or only
+    SUBMISSION_IDS). One failure never stops the others; the exit code is 1 when some submission
+    could not be processed."""
+    from pipelines.ingest import Selection, ingest_all, pending, repair_snapshot_ids, requeue
     from pipelines.landing import LandingFailed, receive_landing
 
+    select = Selection(members, datasets, periods) if members or datasets or periods else None
+    if select and submission_ids:
+        raise click.UsageError("Give SUBMISSION_IDS or --member/--dataset/--period, not both.")
     if retry:
         if not submission_ids:
             raise click.UsageError("--retry needs the ids of the submissions to process again.")
@@ -236,10 +237,12 @@ def ingest(settings: Settings, submission_ids: tuple[str, ...], retry: bool) -> 
                 raise
             click.echo(f"landing zone: {exc}")
             landing_ok = False
-    run = ingest_all(settings, list(submission_ids) or None, progress=click.echo)
+    run = ingest_all(settings, list(submission_ids) or None, progress=click.echo, select=select)
+    left = len(pending(settings)) if select else 0
     click.echo(f"processed {len(run.outcomes)} submission(s)"
                + (f"; {len(run.failed)} failed to process (recorded as SUB-PROCESSING)" if run.failed else "")
-               + (f"; {len(run.postponed)} postponed by transient errors, still received" if run.postponed else ""))
+               + (f"; {len(run.postponed)} postponed by transient errors, still received" if run.postponed else "")
+               + (f"; {left} other pending submission(s) left for a later run" if left else ""))
     if not (run.ok and landing_ok):
         sys.exit(1)
 

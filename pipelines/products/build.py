@@ -3,12 +3,12 @@
 ``build_products`` pins the lake's current snapshot, applies disclosure control to the
 industry marts (``control``), and writes one DuckDB file per audience under
 ``$INSURSHARE_HOME/products/``: ``regulator.duckdb``, ``public.duckdb`` and
-``member_<M>.duckdb`` for every member (``catalog`` says what each holds). Each file is
+``member_<M>.duckdb`` for every member with accepted data (``catalog`` says what each holds). Each file is
 written under a temporary name; once all are written, one lake transaction appends an audit
 entry vouching for their SHA-256 and the build's values to the release ledger
 (``releases``: what later builds may still publish depends on them), and then every file is renamed into place (an atomic
 ``os.replace``), so a reader opens either the old product or the new one, never half of it.
-Products of members that no longer exist are removed. Builds are serialised by a lock file.
+Products of members that no longer exist, or have no accepted data, are removed. Builds are serialised by a lock file.
 A build is skipped (nothing written, no audit entry) when nothing was committed to the lake since
 the last build, under the same disclosure rules, and every product file is still the one that
 build vouched for: the products would be the same (``force`` builds anyway).
@@ -30,6 +30,7 @@ import duckdb
 
 from pipelines import audit, store
 from pipelines.config import Settings
+from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, NotFound
 from pipelines.lake import Lake
@@ -162,8 +163,16 @@ def _plans(con: duckdb.DuckDBPyConnection, lake_tables: set[str], settings: Sett
 
 
 def _members(con: duckdb.DuckDBPyConnection, lake_tables: set[str]) -> list[str]:
-    """Registered members and members with data."""
-    sources = [f"SELECT member_id FROM {store.LAKE}.{t}" for t in ("members", "policy", "claim") if t in lake_tables]
+    """Members with accepted data: an accepted submission, or rows in the lake.
+
+    A registered member that has sent nothing accepted gets no product (its file is never
+    written, and one an earlier build left is removed); the first build after its first
+    accepted submission writes it."""
+    sources = [f"SELECT member_id FROM {store.LAKE}.{t}" for t in ("policy", "claim") if t in lake_tables]
+    if "submissions" in lake_tables:
+        sources.append(f"SELECT member_id FROM {store.LAKE}.submissions WHERE status = {Status.ACCEPTED.sql}")
+    if not sources:
+        return []
     found = sorted(r[0] for r in con.execute(" UNION ".join(sources)).fetchall() if r[0] is not None)
     for member in found:
         if not MEMBER_ID.fullmatch(member):

@@ -70,7 +70,8 @@ def _known(settings: Settings) -> str:
     """How to find the audiences, without naming them: whoever mistyped one may be any member."""
     if not any(products_dir(settings).glob("*.duckdb")):
         return "Build the products with `insurshare products build`."
-    return "The platform's operator lists the audiences with `insurshare products list`."
+    return ("A member's product is built once the member has accepted data. "
+            "The platform's operator lists the audiences with `insurshare products list`.")
 
 
 def query_product(settings: Settings, audience: str, sql: str, *, fmt: str = "table",

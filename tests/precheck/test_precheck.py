@@ -257,7 +257,7 @@ def test_cli_exit_codes_and_summary(settings: Settings, files: Path, tmp_path: P
     assert "Traceback" not in refused.output
 
     usage = runner.invoke(main, [*home, "check", str(files / "M001" / "policy_2025Q3.csv"), "--member", "M001"])
-    assert usage.exit_code == 2 and "--dataset, --period" in usage.output
+    assert usage.exit_code == 2 and "Missing --period (e.g. 2025Q4), --dataset (one of policy, claim)" in usage.output
     control = runner.invoke(main, [*home, "check", str(files / "M001" / "policy_2025Q3.csv"), "--member", "M001",
                                    "--dataset", "policy", "--period", "2025Q3", "--control", "premium"])
     assert control.exit_code == 2 and "COLUMN=AMOUNT" in control.output
