@@ -56,9 +56,22 @@ def create_app(settings: Settings) -> FastAPI:
     policy.check_routes(route.name for route in app.routes if isinstance(route, APIRoute))
     # a description of the API like openapi.json: no caller, no data, outside the policy table
     app.add_route(f"{web.API_PREFIX}/docs", _docs_page, methods=["GET"], include_in_schema=False)
+    _check_unguarded(app)
     _add_error_handlers(app)
     app.add_middleware(web.SecurityHeaders)
     return app
+
+
+DESCRIPTION_PATHS = frozenset({f"{web.API_PREFIX}/openapi.json", f"{web.API_PREFIX}/docs"})
+
+
+def _check_unguarded(app: FastAPI) -> None:
+    """Refuse a route that bypasses ``PolicyRoute``: only the API's description may (no data)."""
+    unguarded = sorted(getattr(r, "path", repr(r)) for r in app.routes if not isinstance(r, APIRoute))
+    extra = [path for path in unguarded if path not in DESCRIPTION_PATHS]
+    if extra:
+        raise RuntimeError(f"Routes outside the policy table: {', '.join(extra)} (build them with "
+                           "web.api_router() or web.page_router())")
 
 
 @asynccontextmanager

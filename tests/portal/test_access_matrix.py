@@ -18,6 +18,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from pipelines.portal import identity, policy
+from pipelines.portal.app import DESCRIPTION_PATHS
 from pipelines.portal.web import API_PREFIX
 from tests.portal.conftest import hidden
 from tests.portal.world import ACTORS, MISSING_SUBMISSION, OWN, PASSWORD, Actor, World, build_world
@@ -152,6 +153,8 @@ def test_every_route_has_a_recipe_and_a_policy_entry(world):
     routes = app_routes(world.client.app)
     names = {name for name, _, _ in routes}
     assert names == set(policy.POLICY), "routes and the policy table differ"
+    unguarded = {r.path for r in world.client.app.routes if not isinstance(r, APIRoute)}
+    assert unguarded == DESCRIPTION_PATHS, "a route outside PolicyRoute (only the API's description may be)"
     assert set(RECIPES) == names, "add a recipe to RECIPES for every endpoint name"
     recipes = {(name, c.method, c.path) for name, calls in RECIPES.items() for c in calls}
     assert recipes == routes, f"routes without a recipe: {sorted(routes - recipes)}; recipes without a route: " \

@@ -206,3 +206,18 @@ def test_app_refuses_a_route_without_a_policy_entry(settings, monkeypatch):
     monkeypatch.setattr(portal_app, "route_modules", lambda: [*real(), Extra])
     with pytest.raises(RuntimeError, match="sneaky.endpoint"):
         portal_app.create_app(settings)
+
+
+def test_a_route_that_bypasses_the_policy_route_is_refused(monkeypatch, tmp_path):
+    """A plain Starlette route added beside the policy routes (no caller check, no access record)
+    stops the app from being built; only the API's description is allowed outside."""
+    from fastapi import FastAPI
+
+    from pipelines.portal import app as portal_app
+
+    bare = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    bare.add_route("/api/v1/openapi.json", lambda request: None)
+    portal_app._check_unguarded(bare)                     # the description alone is fine
+    bare.add_route("/backdoor", lambda request: None)
+    with pytest.raises(RuntimeError, match="/backdoor"):
+        portal_app._check_unguarded(bare)
