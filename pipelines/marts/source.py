@@ -69,5 +69,21 @@ def _changes_data(changes: dict, table_ids: set[str]) -> bool:
     return False
 
 
+def touches_only(con: duckdb.DuckDBPyConnection, changes: dict, tables: set[str]) -> bool:
+    """Whether a snapshot's ``changes`` (``ducklake_snapshots().changes``) touch no table but
+    ``tables`` (bare names): a commit of bookkeeping only, e.g. the access log and the audit chain."""
+    ids = {str(r[0]) for r in con.execute(
+        f"SELECT table_id FROM __ducklake_metadata_{store.LAKE}.ducklake_table WHERE table_name IN (SELECT unnest(?))",
+        [sorted(tables)]).fetchall()}
+    for key, values in (changes or {}).items():
+        if key in _ID_KEYS and not {str(v) for v in values} <= ids:
+            return False
+        if key in _NAME_KEYS and not {bare_name(v) for v in values} <= tables:
+            return False
+        if key not in _ID_KEYS + _NAME_KEYS and values:
+            return False
+    return True
+
+
 def bare_name(qualified: str) -> str:
     return str(qualified).rsplit(".", 1)[-1].strip('"')

@@ -35,6 +35,7 @@ from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, NotFound
 from pipelines.lake import Lake
 from pipelines.marts.build import MARTS, last_build
+from pipelines.marts.source import touches_only
 from pipelines.products import catalog, releases
 from pipelines.products.control import ControlResult, apply_control
 from pipelines.products.disclosure import PROFILES, REVISION, DisclosureRules
@@ -125,16 +126,25 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None, *,
                           round(time.perf_counter() - started, 1), folder)
 
 
+# Tables whose commits do not make the products stale: every access to the portal is sealed into
+# the lake (access_log and an audit entry), and credential changes are audited.
+BOOKKEEPING = frozenset({"access_log", "audit_log", "audit_head"})
+
+
 def _unchanged(con: duckdb.DuckDBPyConnection, snapshot: int, rules: DisclosureRules, lake_tables: set[str],
                folder: Path) -> ProductsResult | None:
-    """The last build, when ``snapshot`` is the one that build committed (nothing was written to
-    the lake since), it ran under ``rules`` and the product files are exactly those it vouched
-    for; else None."""
+    """The last build, when nothing but bookkeeping (``BOOKKEEPING``: the portal's access log and
+    the audit chain, which no product reads as data) was written to the lake since it committed,
+    it ran under ``rules`` and the product files are exactly those it vouched for; else None."""
     if "audit_log" not in lake_tables:
         return None
-    last = con.execute(f"SELECT snapshot_id, commit_message FROM ducklake_snapshots('{store.LAKE}') "
-                       "ORDER BY snapshot_id DESC LIMIT 1").fetchone()
-    if not last or last[0] != snapshot or not str(last[1] or "").startswith("build products from snapshot "):
+    built = con.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{store.LAKE}') WHERE snapshot_id <= ? "
+                        "AND starts_with(commit_message, 'build products from snapshot ')", [snapshot]).fetchone()[0]
+    if built is None:
+        return None
+    since = con.execute(f"SELECT changes FROM ducklake_snapshots('{store.LAKE}') WHERE snapshot_id > ? "
+                        "AND snapshot_id <= ?", [built, snapshot]).fetchall()
+    if not all(touches_only(con, changes, BOOKKEEPING) for (changes,) in since):
         return None
     entry = con.execute(f"SELECT details, content_sha256 FROM {store.LAKE}.audit_log WHERE kind = 'products' "
                         "ORDER BY seq DESC LIMIT 1").fetchone()

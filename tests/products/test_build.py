@@ -142,3 +142,23 @@ def test_build_again_with_nothing_changed_writes_nothing(tmp_path):
     assert _lake_counts(settings)[1] == counts[1] + 3
     result = _cli(settings, "products", "build")
     assert result.exit_code == 0 and result.output.startswith("products are up to date"), result.output
+
+
+def test_portal_bookkeeping_does_not_make_the_products_stale(tmp_path):
+    """The portal seals every access into the lake (access_log and an audit entry) and audits
+    credential changes: such commits leave the products up to date; a data commit does not."""
+    from pipelines.portal import accesslog
+    from tests.products.conftest import built
+
+    settings = built(tmp_path / "home", *small_rows())
+    accesslog.record(settings, accesslog.Access(
+        principal_kind="user", principal_id="u-1", username="reg", roles="regulator", member_id=None,
+        ip="127.0.0.1", method="GET", endpoint="submissions.list", path="/api/v1/submissions", object_id=None,
+        query_sha256=None, status=200, outcome="allowed", rows=3, duration_ms=1.0))
+    assert accesslog.flush(settings) == 1
+    files = _files(settings)
+    again = build_products(settings)
+    assert again.skipped, again.lines()
+    assert _files(settings) == files
+    insert_rows(settings, "policy", small_rows()[0][:1])
+    assert not build_products(settings).skipped
