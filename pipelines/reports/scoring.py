@@ -101,6 +101,15 @@ def record(con: duckdb.DuckDBPyConnection, sql: str, args: list | tuple = ()) ->
     return rows[0] if rows else None
 
 
+def declarations(con: duckdb.DuckDBPyConnection, member_id: str | None = None) -> list[dict]:
+    """The operators' declarations (of ``member_id`` when given) as the reports show them."""
+    return records(con, """
+        SELECT declaration_id, kind, member_id, dataset, period, reason, CAST(until AS VARCHAR) AS until,
+               strftime(declared_at, '%Y-%m-%d') AS declared_on
+        FROM r_declarations WHERE ? IS NULL OR member_id = ?
+        ORDER BY member_id, dataset, period, declared_at""", [member_id, member_id])
+
+
 def rule_dimensions(contracts: list[DatasetContract]) -> dict[tuple[str, str], str]:
     """(dataset, rule id) -> dimension over ``contracts``; the first contract naming a rule wins."""
     out: dict[tuple[str, str], str] = {}
