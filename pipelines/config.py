@@ -313,13 +313,12 @@ class Settings:
         members have brought (a 1990s public data set of insurance groups), and a period before it
         is much likelier a typo (``1024Q4``) than a real quarter; an operator lowers it for older data.
         """
-        env = "INSURSHARE_EARLIEST_PERIOD"
-        text = self.raw(env) or setting(env).default
+        text = self.raw("INSURSHARE_EARLIEST_PERIOD") or setting("INSURSHARE_EARLIEST_PERIOD").default
         try:
             return parse_period(text)
         except SubmissionError:
-            raise ConfigError(f"{env}={text!r} is not a period like 1980Q1 or 1980.",
-                              hint=f"Set {env} to a quarter (YYYYQn) or a year (YYYY).") from None
+            raise ConfigError(f"INSURSHARE_EARLIEST_PERIOD={text!r} is not a period like 1980Q1 or 1980.",
+                              hint="Set it to a quarter (YYYYQn) or a year (YYYY).") from None
 
     @property
     def catalog_is_postgres(self) -> bool:
