@@ -162,3 +162,47 @@ def list_declarations(settings: Settings, member_id: str | None = None) -> list[
             ORDER BY declared_at, declaration_id""", [member_id, member_id])
         names = [x[0] for x in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+class Obligations:
+    """The calendars' and declarations' word on one slot, in Python, for callers that walk slots
+    one by one (the notices); ``pipelines.reports.scoring`` applies the same rules in SQL."""
+
+    def __init__(self, entries: list[CalendarEntry], declared: list[dict]) -> None:
+        self._entries: dict[tuple[str, str], list[CalendarEntry]] = {}
+        for e in sorted(entries, key=lambda e: parse_period(e.from_period).start):
+            self._entries.setdefault((e.member_id, e.dataset), []).append(e)
+        self._declared: dict[tuple[str, str, str], list[dict]] = {}
+        for d in declared:
+            self._declared.setdefault((d["member_id"], d["dataset"], d["period"]), []).append(d)
+
+    @classmethod
+    def of(cls, settings: Settings) -> Obligations:
+        return cls(show_calendar(settings), list_declarations(settings))
+
+    def has_calendar(self, member_id: str, dataset: str) -> bool:
+        return (member_id, dataset) in self._entries
+
+    def owes(self, member_id: str, dataset: str, period: str) -> bool:
+        """Whether the member's calendar owes the slot and no declaration settled it (a nil
+        return or an exemption); a member without a calendar owes it."""
+        kinds = {d["kind"] for d in self._declared.get((member_id, dataset, period), [])}
+        if kinds & {"nil-return", "exemption"}:
+            return False
+        entries = self._entries.get((member_id, dataset))
+        if entries is None:
+            return True
+        p = parse_period(period)
+        in_force = [e for e in entries if parse_period(e.from_period).start <= p.start]
+        if not in_force:
+            return False
+        e = in_force[-1]
+        if e.until_period and p.start > parse_period(e.until_period).start:
+            return False
+        return e.frequency == "quarterly" or p.grain == "year" or p.end.month == 12
+
+    def due_date(self, member_id: str, dataset: str, period: str, due: dt.date) -> dt.date:
+        """``due``, or a declared extension's date when later."""
+        extended = [d["until"] for d in self._declared.get((member_id, dataset, period), [])
+                    if d["kind"] == "extension" and d["until"]]
+        return max([due, *extended])
