@@ -15,7 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pipelines.errors import ConfigError
+from pipelines.core.domain import Period, parse_period
+from pipelines.errors import ConfigError, SubmissionError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS_DIR = PROJECT_ROOT / "schemas"
@@ -126,6 +127,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INSURSHARE_NOTICE_KEY_FILE", "the key that signs webhook notices (each member's signing secret is "
             "derived from it: `insurshare notices secret`)", shown="`$INSURSHARE_HOME/secrets/notices.key`",
             attr="notice_key_file"),
+    Setting("INSURSHARE_EARLIEST_PERIOD",
+            "the earliest period a submission may be for (`YYYYQn` or `YYYY`): older history is refused as a "
+            "likely typo; a member's reporting calendar says from when it reports", default="1980Q1",
+            attr="earliest_period"),
     Setting("INSURSHARE_NOTICE_DUE_DAYS", "days before a due date that a member who has not sent the slice is reminded",
             default="7"),
     Setting("INSURSHARE_NOTICE_TIMEOUT", "seconds a webhook or the SMTP server may take to answer", default="10"),
@@ -299,6 +304,21 @@ class Settings:
         """The largest upload the portal accepts (``INSURSHARE_PORTAL_MAX_UPLOAD``)."""
         return parse_bytes(self.raw("INSURSHARE_PORTAL_MAX_UPLOAD") or setting("INSURSHARE_PORTAL_MAX_UPLOAD").default
                            or "2GB", "INSURSHARE_PORTAL_MAX_UPLOAD")
+
+    @property
+    def earliest_period(self) -> Period:
+        """The first period submissions may be for (``INSURSHARE_EARLIEST_PERIOD``, default 1980Q1).
+
+        History of any age is welcome: the default reaches back before the oldest histories
+        members have brought (a 1990s public data set of insurance groups), and a period before it
+        is much likelier a typo (``1024Q4``) than a real quarter; an operator lowers it for older data.
+        """
+        text = self.raw("INSURSHARE_EARLIEST_PERIOD") or setting("INSURSHARE_EARLIEST_PERIOD").default
+        try:
+            return parse_period(text)
+        except SubmissionError:
+            raise ConfigError(f"INSURSHARE_EARLIEST_PERIOD={text!r} is not a period like 1980Q1 or 1980.",
+                              hint="Set it to a quarter (YYYYQn) or a year (YYYY).") from None
 
     @property
     def catalog_is_postgres(self) -> bool:

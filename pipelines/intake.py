@@ -158,10 +158,14 @@ def check_manifest(settings: Settings, con: duckdb.DuckDBPyConnection | None, ma
     if period.grain != contract.grain:
         raise SubmissionError(f"Period {manifest.period!r} of {where} is not a {contract.grain}; "
                               f"{contract.dataset} data is reported per {contract.grain}.", file=file_name)
-    if period.start.year < 2000 or period.start > today:
-        raise SubmissionError(f"Period {manifest.period!r} of {where} has not started yet."
-                              if period.start > today else
-                              f"Period {manifest.period!r} of {where} is before 2000.", file=file_name)
+    if period.start > today:
+        raise SubmissionError(f"Period {manifest.period!r} of {where} has not started yet.", file=file_name)
+    earliest = settings.earliest_period
+    if period.start < earliest.start:
+        raise SubmissionError(f"Period {manifest.period!r} of {where} is before {earliest.label}, the earliest "
+                              "period the platform accepts.",
+                              hint="Check the period; for older history the operator lowers "
+                                   "INSURSHARE_EARLIEST_PERIOD.", file=file_name)
     unknown = [k for k in manifest.control_totals if k not in contract.control_totals]
     if unknown:
         raise SubmissionError(

@@ -22,7 +22,8 @@ falling, before then is not sent (configuring a channel never floods it with his
 - ``overdue``: the same slice past its due date.
 
 Slices and due dates are the quality reports' (``pipelines/reports/scoring.py``): a dataset's
-periods from the first any member sent, every registered member in every period, due
+periods from the first any member sent, every registered member in every period that its
+reporting calendar and the operators' declarations say it owes (``pipelines.calendars``), due
 ``due_days`` after the period ends; here the periods run on to the last one due within the
 reminder window, so that a reminder goes out before anyone has sent that period.
 
@@ -375,32 +376,45 @@ def _next_period(label: str) -> str:
 
 def _due_events(settings: Settings, members: list[str], subs: list[dict], today: dt.date,
                 due_days_ahead: int) -> list[Event]:
-    """``due_soon`` and ``overdue`` of every slice owed (see the module docstring)."""
+    """``due_soon`` and ``overdue`` of every slice owed (see the module docstring): by the member's
+    reporting calendar and the operators' declarations (``pipelines.calendars``); a member
+    without a calendar owes every period from the first that a member without one sent."""
+    from pipelines.calendars import Obligations
     from pipelines.contracts import datasets, load_contract
 
     received = ("received", "held", "accepted", "superseded", "failed")
     have = {(s["member_id"], s["dataset"], s["period"]) for s in subs if s["status"] in received}
     horizon = today + dt.timedelta(days=due_days_ahead)
+    owed = Obligations.of(settings)
     events = []
     for dataset in datasets(settings.schemas_dir):
         contract = load_contract(dataset, None, settings.schemas_dir)
-        sent = sorted({s["period"] for s in subs if s["dataset"] == dataset and s["status"] != "refused"},
-                      key=lambda p: parse_period(p).end)
-        if not sent:
+        sent = [s for s in subs if s["dataset"] == dataset and s["status"] != "refused"]
+        starts = {m: _first_period([s["period"] for s in sent if not owed.has_calendar(s["member_id"], dataset)])
+                  for m in members if not owed.has_calendar(m, dataset)}
+        first = _first_period([s["period"] for s in sent])
+        if first is None:
             continue   # no period of this dataset is known yet
-        period = sent[0]
+        period = first
         while True:
             p = parse_period(period)
-            due = p.end + dt.timedelta(days=contract.due_days)
-            if due > horizon:
-                break
+            if p.end + dt.timedelta(days=contract.due_days) > horizon:
+                break   # an extension only moves a due date later
             for member in members:
-                if (member, dataset, period) in have:
+                start = starts.get(member) or first
+                if ((member, dataset, period) in have or p.start < parse_period(start).start
+                        or not owed.owes(member, dataset, period)):
                     continue
-                kind = "due_soon" if due >= today else "overdue"
-                events.append(_due_event(kind, member, dataset, period, p.end, due, today))
+                due = owed.due_date(member, dataset, period, p.end + dt.timedelta(days=contract.due_days))
+                if due <= horizon:
+                    kind = "due_soon" if due >= today else "overdue"
+                    events.append(_due_event(kind, member, dataset, period, p.end, due, today))
             period = _next_period(period)
     return events
+
+
+def _first_period(periods: list[str]) -> str | None:
+    return min(periods, key=lambda p: parse_period(p).end) if periods else None
 
 
 def _due_event(kind: str, member: str, dataset: str, period: str, period_end: dt.date, due: dt.date,

@@ -102,7 +102,8 @@ def stage_file(con: duckdb.DuckDBPyConnection, path: Path, *, file_name: str, fi
     rows = con.execute("SELECT count(*) FROM raw").fetchone()[0]
     if rows == 0:
         raise FileRejected("SUB-EMPTY", f"File {file_name!r} has a header but no data rows.",
-                           hint="Send the file with its rows.", file=file_name)
+                           hint="Send the file with its rows; for a period without business, ask the operator to "
+                                "declare a nil return (`insurshare declare nil-return`).", file=file_name)
     header = tuple(r[0] for r in con.execute("DESCRIBE raw").fetchall() if r[0] != "__row")
     return StagedFile(rows=rows, file_format=file_format, encoding=used, header=header)
 

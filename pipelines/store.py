@@ -54,6 +54,12 @@ PLATFORM_TABLES = {
     "validation_results": """
         submission_id VARCHAR, engine VARCHAR, suite_name VARCHAR, success BOOLEAN,
         evaluated INTEGER, successful INTEGER, result VARCHAR""",
+    "calendars": """
+        member_id VARCHAR, dataset VARCHAR, frequency VARCHAR, from_period VARCHAR,
+        until_period VARCHAR, set_at TIMESTAMP""",
+    "declarations": """
+        declaration_id VARCHAR, kind VARCHAR, member_id VARCHAR, dataset VARCHAR, period VARCHAR,
+        reason VARCHAR, until DATE, declared_at TIMESTAMP""",
     "audit_log": """
         seq BIGINT, recorded_at TIMESTAMP, kind VARCHAR, subject VARCHAR, details VARCHAR,
         content_sha256 VARCHAR, prev_sha256 VARCHAR, entry_sha256 VARCHAR""",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 # The subject modules register their commands on ``main`` when imported.
 from pipelines.cli import (  # noqa: E402,F401,I001
+    calendars,
     commands,
     marts,
     notices,

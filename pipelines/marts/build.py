@@ -133,8 +133,10 @@ def compute_marts(con: duckdb.DuckDBPyConnection, source: Source, changes: Chang
     kept = _members_to_assemble(con, changes)
     pc, pp = f"build_{CLAIM}", f"build_{POLICY}"
     owed = triangles.owed_sql(source.table("submissions"))
+    obligations = triangles.obligations_sql(source.obligation_table(con, "calendars"),
+                                            source.obligation_table(con, "declarations"))
     tri = " UNION ALL BY NAME ".join(
-        f"({triangles.triangle_sql(pc, g, owed=owed)})" for g in GRAINS)
+        f"({triangles.triangle_sql(pc, g, owed=owed, obligations=obligations)})" for g in GRAINS)
     steps = {  # temp table -> (SQL, the lake mart whose kept member rows it adds)
         "observed_triangle": (tri, None),
         "mart_factors": (development.factors_sql("build_observed_triangle"), None),

@@ -23,7 +23,7 @@ from pipelines.marts.changes import have_partials
 from pipelines.marts.development import AVERAGES, complete_sql, factors_sql, ultimates_sql
 from pipelines.marts.partials import CLAIM, claim_partials_sql
 from pipelines.marts.source import Source, resolve_source
-from pipelines.marts.triangles import MEASURES, check_choice, owed_sql, triangle_sql
+from pipelines.marts.triangles import MEASURES, check_choice, obligations_sql, owed_sql, triangle_sql
 
 COUNT_MEASURES = ("reported", "closed")
 
@@ -163,7 +163,9 @@ def _complete_triangle(con: duckdb.DuckDBPyConnection, source: Source, parts: st
     (their factors) of the claim partials ``parts``, for the triangles ``where`` selects: the
     industry's factors rest on the members' matched cells, so every member's rows are needed."""
     owed = owed_sql(source.table("submissions"))
-    tri = triangle_sql(parts, grain, valuations=valuations, owed=owed)
+    obligations = obligations_sql(source.obligation_table(con, "calendars"),
+                                  source.obligation_table(con, "declarations"))
+    tri = triangle_sql(parts, grain, valuations=valuations, owed=owed, obligations=obligations)
     con.execute(f"CREATE TEMP TABLE obs AS SELECT * FROM ({tri}) WHERE {where}")
     con.execute(f"CREATE TEMP TABLE fac_all AS {factors_sql('obs', diagonals=diagonals, tail=tail)}")
     con.execute(f"CREATE TEMP TABLE tri_all AS {complete_sql('obs', 'fac_all')}")

@@ -32,6 +32,18 @@ class Source:
         """A subquery reading ``name`` at the snapshot (DuckDB takes no alias after ``AT``)."""
         return f'(SELECT * FROM {store.LAKE}."{name}" AT (VERSION => {int(self.snapshot)}))'
 
+    def obligation_table(self, con: duckdb.DuckDBPyConnection, name: str) -> str | None:
+        """A subquery reading ``calendars`` or ``declarations`` at the *requested* snapshot (None
+        where the lake had no such table then). What members owe is read as it stands when the
+        marts are built, not at the data snapshot: a declaration or a calendar recorded after
+        the last data is seen by the next build (``build-marts --force`` when no data changed)."""
+        sql = f'(SELECT * FROM {store.LAKE}."{name}" AT (VERSION => {int(self.requested)}))'
+        try:
+            con.execute(f"SELECT 1 FROM {sql} LIMIT 0")
+        except duckdb.Error:
+            return None
+        return sql
+
     @property
     def policy(self) -> str:
         return self.table("policy")

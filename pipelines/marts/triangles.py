@@ -13,8 +13,9 @@ per line over all provinces; industry-wide and per member. The annual grain read
 year-end snapshots only.
 
 **Missing members.** A member *owes* every valuation from its first accepted one to the
-industry's latest (year ends only if it reports only at year ends), and the valuation of every
-claim file of its that was rejected or refused. A member that owes ``v`` and has no accepted
+industry's latest (at the quarter grain: from its first quarterly obligation, ``QUARTER_GRAIN``),
+and the valuation of every claim file of its that was rejected or refused, except a valuation
+an operator exempted; a declared nil return reports zeros there (``obligations_sql``). A member that owes ``v`` and has no accepted
 snapshot at ``v`` is *missing* from the industry cells at ``v`` of the accident periods it had
 claims in by then (first reported on or before ``v``, as its other snapshots show), and, when no
 later snapshot of it shows what it had, of every accident period of its lines and provinces that
@@ -54,7 +55,8 @@ def check_choice(kind: str, value: str, allowed: Iterable[str]) -> str:
 
 
 def triangle_sql(parts: str, grain: str, *, valuations: str | None = None, owed: str | None = None,
-                 scopes: tuple[str, ...] = SCOPES, members: str | None = None) -> str:
+                 scopes: tuple[str, ...] = SCOPES, members: str | None = None,
+                 obligations: str | None = None) -> str:
     """Long triangle rows (``KEY``, origin, age, valuation_date, value, members, ...) of the claim
     partials ``parts`` (``partials.claim_partials_sql``): the *observed* triangle, before
     missing members are completed (``development.complete_sql``).
@@ -64,21 +66,29 @@ def triangle_sql(parts: str, grain: str, *, valuations: str | None = None, owed:
     the marts. ``owed`` holds (member_id, valuation_date) of the files a member sent that were
     not accepted (rejected or refused submissions, ``owed_sql``). ``members`` (SQL) restricts
     the member-scope rows to those members; industry rows always sum every member.
+    ``obligations`` (``obligations_sql``) holds the calendars' and declarations' word on which
+    valuations a member owes (see ``QUARTER_GRAIN``).
     """
     check_choice("grain", grain, GRAINS)
     at_grain = ("month(valuation_date) % 3 = 0 AND valuation_date = last_day(valuation_date)"
-                + (" AND month(valuation_date) = 12" if grain == "year" else ""))
+                + (" AND month(valuation_date) = 12" if grain == "year"
+                   else " AND coalesce(valuation_date >= first_quarterly, false)"))
     wide = [_industry_sql() if check_choice("scope", s, SCOPES) == "industry" else _member_sql(members)
             for s in scopes]
     return f"""
-        WITH claims AS (
+        WITH obligations AS ({obligations or _NO_OBLIGATIONS}),
+        quarterly_from AS ({_quarterly_from_sql(valuations or parts)}),
+        claims AS (
             SELECT member_id, line_of_business, region_code,
                    date_trunc('{grain}', origin_start)::DATE AS origin_start, valuation_date,
                    {', '.join(MEASURES)}, {', '.join(f'coalesce({c}, 0) AS {c}' for c in CARRIED.values())},
                    first_report, {at_grain} AS at_grain
-            FROM {parts}),
-        member_vals AS (  -- who reported at which valuation: read over every line
-            SELECT DISTINCT member_id, valuation_date, {at_grain} AS at_grain FROM {valuations or parts}),
+            FROM {parts} LEFT JOIN quarterly_from USING (member_id)),
+        member_vals AS (  -- who reported at which valuation: read over every line; a nil return reports zeros
+            SELECT DISTINCT member_id, valuation_date, {at_grain} AS at_grain
+            FROM (SELECT member_id, valuation_date FROM {valuations or parts}
+                  UNION SELECT member_id, valuation_date FROM obligations WHERE kind = 'nil')
+            LEFT JOIN quarterly_from USING (member_id)),
         vals AS ({_valuations_sql(GRAINS[grain])}),
         first_reports AS (
             SELECT member_id, line_of_business, {rollup('region_code')} AS region_code, origin_start,
@@ -93,7 +103,7 @@ def triangle_sql(parts: str, grain: str, *, valuations: str | None = None, owed:
             GROUP BY GROUPING SETS (
                 (member_id, line_of_business, region_code, origin_start, valuation_date),
                 (member_id, line_of_business, origin_start, valuation_date))),
-        {_missing_ctes(owed)},
+        {_missing_ctes(owed, grain)},
         wide AS ({' UNION ALL BY NAME '.join(wide)})
         {_long_sql(grain)}"""
 
@@ -113,10 +123,66 @@ def owed_sql(submissions: str, dataset: str = "claim") -> str:
           AND regexp_full_match(period, '[0-9]{{4}}(Q[1-4])?')"""
 
 
-def _missing_ctes(owed: str | None) -> str:
+QUARTER_GRAIN = """The quarter grain holds a member's snapshots from the quarter-end before its first
+quarterly obligation on: from the first ``quarterly`` entry of its claim calendar, or, without a
+calendar, from its first snapshot valued at the end of March, June or September. Its year-end
+history before that (annual reporting) is in the year grain only: it neither makes quarter cells
+NULL nor joins cells whose other quarters it never reported, so a quarter cell and a quarterly
+factor are computed from the members that owed quarterly data at that valuation. A member that
+reports only at year ends is in the year grain only."""
+
+_NO_OBLIGATIONS = "SELECT NULL::VARCHAR AS member_id, NULL::VARCHAR AS kind, NULL::DATE AS valuation_date WHERE FALSE"
+
+
+def _period_end(period: str) -> str:
+    """SQL: the last day of ``period`` (a quarter ``2024Q3`` or a year ``2024``)."""
+    return (f"last_day(make_date(CAST(substr({period}, 1, 4) AS INTEGER), "
+            f"CASE WHEN length({period}) = 6 THEN CAST(substr({period}, 6, 1) AS INTEGER) * 3 ELSE 12 END, 1))")
+
+
+def obligations_sql(calendars: str | None, declarations: str | None, dataset: str = "claim") -> str:
+    """(member_id, kind, valuation_date) of what the reporting calendars and the operators'
+    declarations say about ``dataset``'s valuations: ``nil`` (a nil return: the member reported
+    zeros), ``exempt`` (it does not owe that valuation) and ``quarterly_from`` (the end of the
+    first quarter its calendar makes it report quarterly). ``calendars`` and ``declarations``
+    are the lake's tables (subqueries), None where the lake has none."""
+    parts = [_NO_OBLIGATIONS]
+    if declarations:
+        parts.append(f"""
+            SELECT member_id, CASE kind WHEN 'nil-return' THEN 'nil' ELSE 'exempt' END AS kind,
+                   {_period_end('period')} AS valuation_date
+            FROM {declarations}
+            WHERE dataset = {literal(dataset)} AND kind IN ('nil-return', 'exemption')
+              AND regexp_full_match(period, '[0-9]{{4}}(Q[1-4])?')""")
+    if calendars:
+        parts.append(f"""
+            SELECT member_id, 'quarterly_from' AS kind, min({_period_end('from_period')}) AS valuation_date
+            FROM {calendars}
+            WHERE dataset = {literal(dataset)} AND frequency = 'quarterly'
+              AND regexp_full_match(from_period, '[0-9]{{4}}(Q[1-4])?')
+            GROUP BY member_id""")
+    return " UNION ALL ".join(parts)
+
+
+def _quarterly_from_sql(valuations: str) -> str:
+    """Per member, the first valuation of the quarter grain (``QUARTER_GRAIN``): the quarter-end
+    before its first quarterly obligation, from its calendar or its first quarterly snapshot."""
+    return f"""
+        SELECT v.member_id,
+               last_day((coalesce(any_value(c.valuation_date),
+                                  min(v.valuation_date) FILTER (WHERE month(v.valuation_date) <> 12))
+                         - INTERVAL 3 MONTH)::DATE) AS first_quarterly
+        FROM (SELECT DISTINCT member_id, valuation_date FROM {valuations}) v
+        LEFT JOIN (SELECT member_id, min(valuation_date) AS valuation_date FROM obligations
+                   WHERE kind = 'quarterly_from' GROUP BY member_id) c ON c.member_id = v.member_id
+        GROUP BY v.member_id"""
+
+
+def _missing_ctes(owed: str | None, grain: str) -> str:
     """``owes``: the valuations at the grain a member owes and did not report (from its first
-    accepted valuation to the industry's latest, only year ends for a member that reports only
-    at year ends, and those of its files that were not accepted);
+    accepted valuation to the industry's latest, at the quarter grain only from its first
+    quarterly obligation on (``QUARTER_GRAIN``), and those of its files that were not accepted;
+    neither a valuation exempted by a declaration nor one declared a nil return);
     ``missing_cells``: the member's cells left empty by them.
 
     A member owing valuation ``v`` is missing from the cells of an accident period it had claims
@@ -126,17 +192,18 @@ def _missing_ctes(owed: str | None) -> str:
     rejected = (f"SELECT o.member_id, v.valuation_date FROM ({owed}) o JOIN vals v USING (valuation_date)"
                 if owed else "SELECT NULL::VARCHAR AS member_id, NULL::DATE AS valuation_date WHERE FALSE")
     return f"""
-        spans AS (SELECT member_id, min(valuation_date) AS first_val, max(valuation_date) AS last_val,
-                         bool_or(month(valuation_date) <> 12) AS quarterly
+        spans AS (SELECT member_id, min(valuation_date) AS first_val, max(valuation_date) AS last_val
                   FROM member_vals GROUP BY member_id),
         owes AS (
             SELECT o.member_id, o.valuation_date, o.valuation_date < s.last_val AS reported_later,
                    s.last_val
             FROM (SELECT s.member_id, v.valuation_date FROM spans s JOIN vals v ON v.valuation_date > s.first_val
-                   AND (s.quarterly OR month(v.valuation_date) = 12)
                   UNION {rejected}) o
             JOIN spans s USING (member_id)
-            ANTI JOIN (SELECT * FROM member_vals WHERE at_grain) r USING (member_id, valuation_date)),
+            LEFT JOIN quarterly_from q USING (member_id)
+            ANTI JOIN (SELECT * FROM member_vals WHERE at_grain) r USING (member_id, valuation_date)
+            ANTI JOIN (SELECT * FROM obligations WHERE kind = 'exempt') x USING (member_id, valuation_date)
+            WHERE {"TRUE" if grain == "year" else "coalesce(o.valuation_date >= q.first_quarterly, false)"}),
         missing_cells AS (
             SELECT g.member_id, g.line_of_business, g.region_code, g.origin_start, o.valuation_date
             FROM first_reports g JOIN owes o ON o.member_id = g.member_id AND o.valuation_date > g.origin_start

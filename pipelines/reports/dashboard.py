@@ -1,7 +1,8 @@
 """The platform dashboard, as plain data: the regulator's and the operators' view.
 
-The member x period grid per dataset (accepted, late, rejected, pending, missing, open, with
-resubmissions and superseded versions marked), every member's scores, the most broken rules
+The member x period grid per dataset (accepted, late, nil return, exempt, rejected, pending,
+missing, open, not owed, with resubmissions, superseded versions and declarations marked), the
+operators' declarations, every member's scores, the most broken rules
 industry-wide with their trend per period, the submission checks that failed, every
 submission (linked to its report) and the files refused at intake.
 """
@@ -15,7 +16,7 @@ import duckdb
 from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.reports.options import ReportOptions
 from pipelines.reports.scorecard import rule_text
-from pipelines.reports.scoring import KIND_DIMENSION, SCORES, record, records
+from pipelines.reports.scoring import KIND_DIMENSION, SCORES, SLOT_STATUSES, declarations, record, records
 
 
 def dashboard_facts(con: duckdb.DuckDBPyConnection, options: ReportOptions, schemas_dir: Path) -> dict:
@@ -39,6 +40,7 @@ def dashboard_facts(con: duckdb.DuckDBPyConnection, options: ReportOptions, sche
                    s.rows_total, s.rows_accepted, s.rows_quarantined, s.superseded_by
             FROM r_subs s JOIN r_slots l USING (member_id, dataset, period)
             ORDER BY s.member_id, s.dataset, s.period, s.version"""),
+        "declarations": declarations(con),
         "refused": records(con, f"""
             SELECT file_name, strftime(received_at, '%Y-%m-%d %H:%M') AS received_at,
                    left(coalesce(verdict_reasons[1], ''), 300) AS reason
@@ -57,7 +59,7 @@ def _totals(con: duckdb.DuckDBPyConnection) -> dict:
                coalesce(sum(rows_quarantined), 0) AS rows_quarantined
         FROM r_subs""")
     slots = dict(con.execute("SELECT status, count(*) FROM r_slots GROUP BY status").fetchall())
-    row["slots"] = {s: slots.get(s, 0) for s in ("accepted", "late", "rejected", "pending", "missing", "open")}
+    row["slots"] = {s: slots.get(s, 0) for s in SLOT_STATUSES}
     row["members"] = con.execute("SELECT count(*) FROM members").fetchone()[0]
     row["refused"] = con.execute(f"SELECT count(*) FROM submissions WHERE status = {Status.REFUSED.sql}").fetchone()[0]
     return row
@@ -66,14 +68,15 @@ def _totals(con: duckdb.DuckDBPyConnection) -> dict:
 def _grids(con: duckdb.DuckDBPyConnection) -> list[dict]:
     slots = records(con, """
         SELECT member_id, dataset, period, status, versions, rejected, superseded, current_id, latest_id,
-               days_late FROM r_slots ORDER BY dataset DESC, member_id, period""")
+               days_late, declarations FROM r_slots ORDER BY dataset DESC, member_id, period""")
     grids: dict[str, dict] = {}
     for s in slots:
         g = grids.setdefault(s["dataset"], {"dataset": s["dataset"], "periods": [], "rows": {}})
         if s["period"] not in g["periods"]:
             g["periods"].append(s["period"])
         g["rows"].setdefault(s["member_id"], {})[s["period"]] = {
-            k: s[k] for k in ("status", "versions", "rejected", "superseded", "current_id", "latest_id", "days_late")}
+            k: s[k] for k in ("status", "versions", "rejected", "superseded", "current_id", "latest_id", "days_late",
+                              "declarations")}
     for g in grids.values():
         g["periods"].sort()
         g["rows"] = [{"member_id": m, "cells": [cells[p] for p in g["periods"]]} for m, cells in g["rows"].items()]

@@ -3,7 +3,7 @@
 One score per quality dimension and an overall one (``scoring.r_scores``), per period for
 the trend and over all periods for the headline; the member's position in the industry
 distribution of each score, where the other members appear only as anonymous values; the
-member's slots with their status; and the rules the member breaks most, with their fixes.
+member's slots with their status (and the operators' declarations about them); and the rules the member breaks most, with their fixes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import duckdb
 from pipelines.contracts import load_contract
 from pipelines.errors import ContractError, NotFound
 from pipelines.reports.options import ReportOptions
-from pipelines.reports.scoring import KIND_DIMENSION, SCORES, dimension_of, record, records
+from pipelines.reports.scoring import KIND_DIMENSION, SCORES, declarations, dimension_of, record, records
 
 MIN_MEMBERS_TO_COMPARE = 3   # fewer members than this: no distribution, no industry median
 
@@ -40,11 +40,13 @@ def scorecard_facts(con: duckdb.DuckDBPyConnection, member_id: str, options: Rep
         "positions": _positions(con, member_id),
         "industry_median": _industry_median(con),
         "slots": records(con, """
-            SELECT dataset, period, status, versions, rejected, superseded, current_id, latest_id,
+            SELECT dataset, period, status, owed, declarations, versions, rejected, superseded, current_id, latest_id,
                    CAST(due_date AS VARCHAR) AS due_date, days_late,
                    strftime(first_accepted_at, '%Y-%m-%d') AS first_accepted_on
-            FROM r_slots WHERE member_id = ? ORDER BY period, dataset""", [member_id]),
+            FROM r_slots WHERE member_id = ? AND (status <> 'not_owed' OR versions > 0)
+            ORDER BY period, dataset""", [member_id]),
         "rules": _member_rules(con, member_id, options.top_rules, schemas_dir),
+        "declarations": declarations(con, member_id),
     }
 
 

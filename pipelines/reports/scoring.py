@@ -1,15 +1,21 @@
 """Slots and scores: what every report stands on, computed from the lake in DuckDB SQL.
 
-A **slot** is one member x dataset x period that the member is expected to report. The
-window of a dataset runs from the first to the last period that any member reported for it
-(gaps filled); every registered member is expected in every period of the window. A slot is
-due ``due_days`` (per dataset contract, 45 by default) after its period ends.
+A **slot** is one member x dataset x period of a dataset's window, which runs from the first
+period that any member reported for it or that a calendar starts at, to the last period that any
+member reported (gaps filled). Whether the member *owes* a slot is data
+(``pipelines.calendars``): its reporting calendar for the dataset (quarterly: every quarter;
+annual: the year's last quarter; from and until a period), or, without a calendar, every period
+from the first one that a member without a calendar reported. An operator's declaration changes
+one slot: a nil return completes it with zero rows (on time, no penalty), an exemption removes
+the obligation, an extension moves the due date. A slot is due ``due_days`` (per dataset
+contract, 45 by default) after its period ends, or at its extension's date when later. A slot
+not owed is never "missing" and never judged for timeliness.
 
 ``prepare`` creates temporary tables on a connection that has the lake as its default schema:
 
 - ``r_subs``: the submissions of registered members (refused files excluded);
-- ``r_slots``: one row per slot with its status (accepted, late, rejected, pending, missing,
-  open), versions, the current and the first accepted submission, and days late;
+- ``r_slots``: one row per slot with its status (accepted, late, nil, exempt, rejected,
+  pending, missing, open, not_owed), whether it is owed, its declarations, versions, the current and the first accepted submission, and days late;
 - ``r_scores``: scores per member and period (``period`` NULL: all periods), one column per
   dimension of ``DIMENSIONS`` and ``overall``;
 - ``r_positions``: each member's rank in the industry distribution of each score.
@@ -52,8 +58,10 @@ def dimension_of(rule: Rule) -> str:
 
 
 DEFINITIONS = {
-    "timeliness": "Share of due slots (member x dataset x period past its due date, or already accepted) whose "
-                  "first accepted version arrived by the due date (period end + the dataset's due_days).",
+    "timeliness": "Share of due slots (member x dataset x period that the member's calendar says it owes, past "
+                  "its due date or already accepted) whose first accepted version arrived by the due date (period "
+                  "end + the dataset's due_days, or a declared extension); a declared nil return counts as on time, "
+                  "an exempted slot and a slot the calendar does not owe are not judged.",
     "completeness": "100 x (1 - failures of required-field rules / rows checked), over every processed version.",
     "validity": "100 x (1 - failures of type, code-list, pattern, range, length, formula and check-digit rules "
                 "/ rows checked).",
@@ -73,8 +81,11 @@ SLOT_STATUSES = {
     "late": "accepted after the due date",
     "rejected": "rejected, no accepted version",
     "pending": "received, not processed yet",
+    "nil": "nil return declared: no business, complete with zero rows",
+    "exempt": "exempted by an operator's declaration",
     "missing": "nothing received and past due",
     "open": "not due yet",
+    "not_owed": "not owed under the member's reporting calendar",
 }
 
 
@@ -88,6 +99,15 @@ def records(con: duckdb.DuckDBPyConnection, sql: str, args: list | tuple = ()) -
 def record(con: duckdb.DuckDBPyConnection, sql: str, args: list | tuple = ()) -> dict | None:
     rows = records(con, sql, args)
     return rows[0] if rows else None
+
+
+def declarations(con: duckdb.DuckDBPyConnection, member_id: str | None = None) -> list[dict]:
+    """The operators' declarations (of ``member_id`` when given) as the reports show them."""
+    return records(con, """
+        SELECT declaration_id, kind, member_id, dataset, period, reason, CAST(until AS VARCHAR) AS until,
+               strftime(declared_at, '%Y-%m-%d') AS declared_on
+        FROM r_declarations WHERE ? IS NULL OR member_id = ?
+        ORDER BY member_id, dataset, period, declared_at""", [member_id, member_id])
 
 
 def rule_dimensions(contracts: list[DatasetContract]) -> dict[tuple[str, str], str]:
@@ -123,20 +143,66 @@ def prepare(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract], to
     con.execute("CREATE OR REPLACE TEMP TABLE r_rule_dims(dataset VARCHAR, rule_id VARCHAR, dimension VARCHAR)")
     con.executemany("INSERT INTO r_rule_dims VALUES (?, ?, ?)",
                     [[d, r, dim] for (d, r), dim in sorted(rule_dimensions(versions).items())])
+    _obligations(con)
     con.execute(_SLOTS_SQL, [today] * 4)
     con.execute(_SCORES_SQL)
     con.execute(_POSITIONS_SQL)
 
 
+def _obligations(con: duckdb.DuckDBPyConnection) -> None:
+    """``r_calendars`` and ``r_declarations``: the lake's tables, or empty ones in a lake that
+    predates them (the reports read the lake read-only and cannot create them)."""
+    have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = "
+                                      "current_database()").fetchall()}
+    for name, ddl in (("calendars", "member_id VARCHAR, dataset VARCHAR, frequency VARCHAR, from_period VARCHAR, "
+                                    "until_period VARCHAR"),
+                      ("declarations", "declaration_id VARCHAR, kind VARCHAR, member_id VARCHAR, dataset VARCHAR, "
+                                       "period VARCHAR, reason VARCHAR, until DATE, declared_at TIMESTAMP")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE r_{name}({ddl})")
+        if name in have:
+            columns = ", ".join(part.split()[0] for part in ddl.split(", "))
+            con.execute(f"INSERT INTO r_{name} SELECT {columns} FROM {name}")
+
+
+def _index(period: str, grain: str) -> str:
+    """SQL: the period's position on its grain's axis (quarters: year x 4 + quarter - 1)."""
+    return (f"CASE WHEN {grain} = 'quarter' THEN CAST(left({period}, 4) AS INTEGER) * 4 "
+            f"+ CAST(right({period}, 1) AS INTEGER) - 1 ELSE CAST({period} AS INTEGER) END")
+
+
 _SLOTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE r_slots AS
 WITH idx AS (
-    SELECT DISTINCT s.dataset, c.grain, s.period,
-           CASE WHEN c.grain = 'quarter'
-                THEN CAST(left(s.period, 4) AS INTEGER) * 4 + CAST(right(s.period, 1) AS INTEGER) - 1
-                ELSE CAST(s.period AS INTEGER) END AS i
+    SELECT DISTINCT s.member_id, s.dataset, c.grain, s.period, {_index('s.period', 'c.grain')} AS i,
+           EXISTS (SELECT 1 FROM r_calendars k WHERE k.member_id = s.member_id AND k.dataset = s.dataset)
+               AS calendared
     FROM r_subs s JOIN r_cfg c USING (dataset)),
-bounds AS (SELECT dataset, grain, min(i) AS lo, max(i) AS hi FROM idx GROUP BY ALL),
+cal AS (
+    SELECT k.member_id, k.dataset, k.frequency, c.grain, {_index('k.from_period', 'c.grain')} AS lo,
+           {_index('k.until_period', 'c.grain')} AS until_i,
+           lead({_index('k.from_period', 'c.grain')}) OVER (PARTITION BY k.member_id, k.dataset
+                                                           ORDER BY k.from_period) AS next_lo
+    FROM r_calendars k JOIN r_cfg c USING (dataset)),
+bounds AS (
+    SELECT x.dataset, x.grain, least(min(x.i), any_value(k.lo)) AS lo, max(x.i) AS hi,
+           min(x.i) FILTER (WHERE NOT x.calendared) AS default_lo
+    FROM idx x LEFT JOIN (SELECT dataset, min(lo) AS lo FROM cal GROUP BY dataset) k ON k.dataset = x.dataset
+    GROUP BY x.dataset, x.grain),
+owed AS (
+    SELECT m.member_id, b.dataset, g.i,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM cal k WHERE k.member_id = m.member_id AND k.dataset = b.dataset)
+                THEN g.i >= coalesce(b.default_lo, b.lo)
+                ELSE EXISTS (SELECT 1 FROM cal k WHERE k.member_id = m.member_id AND k.dataset = b.dataset
+                             AND g.i >= k.lo AND (k.until_i IS NULL OR g.i <= k.until_i)
+                             AND (k.next_lo IS NULL OR g.i < k.next_lo)
+                             AND (k.frequency = 'quarterly' OR k.grain = 'year' OR g.i % 4 = 3)) END AS owed
+    FROM members m CROSS JOIN bounds b, LATERAL (SELECT unnest(range(b.lo, b.hi + 1)) AS i) g),
+decl AS (
+    SELECT member_id, dataset, period,
+           bool_or(kind = 'nil-return') AS nil, bool_or(kind = 'exemption') AS exempt,
+           max(until) FILTER (WHERE kind = 'extension') AS extended_to,
+           list(kind || ': ' || reason ORDER BY declared_at) AS declarations
+    FROM r_declarations GROUP BY ALL),
 periods AS (
     SELECT b.dataset, g.i,
            CASE WHEN b.grain = 'quarter' THEN printf('%dQ%d', g.i // 4, g.i % 4 + 1)
@@ -159,25 +225,32 @@ agg AS (
     FROM r_subs GROUP BY ALL),
 slots AS (
     SELECT m.member_id, p.dataset, p.period, p.i AS period_index, p.period_end,
-           CAST(p.period_end + c.due_days AS DATE) AS due_date,
+           o.owed AND NOT coalesce(d.exempt, false) AS owed, coalesce(d.nil, false) AS nil,
+           coalesce(d.exempt, false) AS exempt, d.declarations,
+           greatest(CAST(p.period_end + c.due_days AS DATE), d.extended_to) AS due_date,
            coalesce(a.versions, 0) AS versions, coalesce(a.processed, 0) AS processed,
            coalesce(a.pending, 0) AS pending, coalesce(a.rejected, 0) AS rejected,
            coalesce(a.superseded, 0) AS superseded,
            a.current_id, a.latest_id, a.latest_status, a.first_received_at, a.first_accepted_at
     FROM members m CROSS JOIN periods p JOIN r_cfg c USING (dataset)
+    JOIN owed o ON o.member_id = m.member_id AND o.dataset = p.dataset AND o.i = p.i
+    LEFT JOIN decl d ON d.member_id = m.member_id AND d.dataset = p.dataset AND d.period = p.period
     LEFT JOIN agg a ON a.member_id = m.member_id AND a.dataset = p.dataset AND a.period = p.period)
 SELECT *,
        CASE WHEN current_id IS NOT NULL AND CAST(first_accepted_at AS DATE) > due_date THEN 'late'
             WHEN current_id IS NOT NULL THEN 'accepted'
+            WHEN nil THEN 'nil'
+            WHEN exempt THEN 'exempt'
             WHEN pending > 0 THEN 'pending'
             WHEN rejected > 0 THEN 'rejected'
+            WHEN NOT owed THEN 'not_owed'
             WHEN versions = 0 AND due_date < ?::DATE THEN 'missing'
             ELSE 'open' END AS status,
-       first_accepted_at IS NOT NULL OR due_date < ?::DATE AS timeliness_judged,
-       coalesce(CAST(first_accepted_at AS DATE) <= due_date, false) AS on_time,
+       (owed OR nil) AND (nil OR first_accepted_at IS NOT NULL OR due_date < ?::DATE) AS timeliness_judged,
+       coalesce(CAST(first_accepted_at AS DATE) <= due_date, nil) AS on_time,
        CASE WHEN first_accepted_at IS NOT NULL
                  THEN greatest(0, date_diff('day', due_date, CAST(first_accepted_at AS DATE)))
-            WHEN due_date < ?::DATE THEN date_diff('day', due_date, ?::DATE) END AS days_late,
+            WHEN owed AND NOT nil AND due_date < ?::DATE THEN date_diff('day', due_date, ?::DATE) END AS days_late,
        versions = 1 AND current_id IS NOT NULL AS first_time_right
 FROM slots
 """
