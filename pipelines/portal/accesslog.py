@@ -36,6 +36,7 @@ from pipelines.portal import db
 
 BATCH = 1000          # rows per lake transaction
 CLAIM_STALE = 600.0   # seconds after which another flusher may take over a claim (a lake write retries ~3 min)
+READ_WAIT = 30.0      # seconds `read` waits for accesses another flusher has claimed but not yet written
 OUTCOMES = ("allowed", "denied", "not_found", "invalid", "refused", "error")
 _LIMITS = {"username": 200, "ip": 64, "method": 16, "endpoint": 100, "path": 2000, "object_id": 300,
            "detail": 2000, "roles": 200, "member_id": 64, "principal_id": 100, "principal_kind": 16}
@@ -112,6 +113,18 @@ def pending(settings: Settings) -> int:
     """How many accesses wait in the spool (claimed or not)."""
     with _spool(settings).connect() as con:
         return int(con.execute(text("SELECT count(*) FROM portal_access_spool")).scalar_one())
+
+
+def _last_id(settings: Settings) -> int:
+    with _spool(settings).connect() as con:
+        return int(con.execute(text("SELECT coalesce(max(id), 0) FROM portal_access_spool")).scalar_one())
+
+
+def _waiting(settings: Settings, upto: int) -> int:
+    """Spooled accesses up to id ``upto`` not yet in the lake (claimed by a flusher, or new)."""
+    with _spool(settings).connect() as con:
+        return int(con.execute(text("SELECT count(*) FROM portal_access_spool WHERE id <= :upto"),
+                               {"upto": upto}).scalar_one())
 
 
 def _claim(eng: Engine, limit: int) -> tuple[str, list[tuple]]:
@@ -191,10 +204,19 @@ def _append_entry(con: duckdb.DuckDBPyConnection, batch: str, fresh: list[tuple]
 
 def read(settings: Settings, *, limit: int = 500, username: str | None = None, outcome: str | None = None,
          since: dt.datetime | None = None) -> list[dict]:
-    """The newest accesses first (the spool is flushed first, so the last requests are included)."""
+    """The newest accesses first (the spool is flushed first, so the last requests are included).
+
+    Rows that another process's flusher has claimed but not yet written are waited for (up to
+    ``READ_WAIT`` seconds): every access spooled before this call is in the answer.
+    """
+    upto = _last_id(settings)
+    deadline = time.monotonic() + READ_WAIT
     for _ in range(20):   # the whole spool, within reason: a busy portal keeps adding to it
         if flush(settings) < BATCH:
             break
+    while _waiting(settings, upto) and time.monotonic() < deadline:
+        if not flush(settings):
+            time.sleep(0.05)
     where, params = [], []
     for column, value in (("username", username), ("outcome", outcome)):
         if value is not None:

@@ -183,3 +183,20 @@ def test_accesslog_read_before_any_lake_is_empty(tmp_path):
     from pipelines.config import Settings
 
     assert accesslog.read(Settings(home=tmp_path / "empty")) == []
+
+
+def test_accesslog_read_waits_for_rows_another_flusher_has_claimed(settings):
+    """A regulator's read must include every access spooled before it, even those another API
+    process's flusher has claimed but not yet written (here: it gives them back after a moment)."""
+    accesslog.record(settings, _access(1))
+    eng = db.engine(settings)
+    claim, rows = accesslog._claim(eng, accesslog.BATCH)
+    assert [r[0] for r in rows] and accesslog.flush(settings) == 0     # claimed: not this call's to write
+    releaser = threading.Timer(0.5, accesslog._release, args=(eng, claim), kwargs={"delete": False})
+    releaser.start()
+    try:
+        got = accesslog.read(settings)
+    finally:
+        releaser.join()
+    assert [r["path"] for r in got] == [_access(1).path]
+    assert accesslog.pending(settings) == 0
