@@ -14,6 +14,7 @@ import fcntl
 import importlib
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -304,6 +305,39 @@ def reader(settings: Settings, as_of: str | None = None) -> Iterator[duckdb.Duck
         yield con
     finally:
         con.close()
+
+
+_SHARED: dict[tuple[str, str], duckdb.DuckDBPyConnection] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+@contextmanager
+def shared_reader(settings: Settings) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Like ``reader`` at the latest snapshot, on a connection the process keeps open.
+
+    For a long-running server (the portal): attaching the lake costs a few hundred milliseconds,
+    a query on an attached lake a few. Each call gets its own cursor (safe across threads); every
+    query reads the lake's latest snapshot, as DuckLake starts each transaction at the current
+    one. A connection that fails is dropped, and the next call attaches afresh.
+    """
+    key = (settings.catalog, str(settings.data_path))
+    with _SHARED_LOCK:
+        con = _SHARED.get(key)
+        if con is None:
+            con = new_connection(settings)
+            attach(con, settings, read_only=True)
+            _SHARED[key] = con
+        cur = con.cursor()
+    try:
+        cur.execute(f"USE {LAKE}")
+        yield cur
+    except duckdb.Error:
+        with _SHARED_LOCK:
+            if _SHARED.get(key) is con:
+                del _SHARED[key]
+        raise
+    finally:
+        cur.close()
 
 
 def resolve_snapshot(settings: Settings, as_of: str) -> int:

@@ -21,7 +21,7 @@ from pipelines.core.domain import parse_period
 from pipelines.errors import InsurShareError, QueryError
 from pipelines.reports.layout import Layout
 from pipelines.reports.quarantine import FORMATS, csv_text, quarantine_rows, write_xlsx
-from pipelines.store import reader
+from pipelines.store import shared_reader as reader
 
 COLUMNS = ("submission_id", "member_id", "dataset", "period", "version", "contract_version", "status",
            "verdict", "verdict_reasons", "file_name", "file_format", "file_bytes", "sha256", "rows_total",
