@@ -144,8 +144,10 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
     with Lake(settings, read_only=True) as lake:
         con = lake.con
         source = resolve_source(con, snapshot)
-        parts, valuations = claim_parts(con, source, line=line, partials=partials)
-        where = f"measure = {literal(measure)} AND region_code = {literal(region)}"
+        # line ALL sums every line's claims (``triangles``): it needs them all
+        parts, valuations = claim_parts(con, source, line=None if line == ALL else line, partials=partials)
+        where = (f"measure = {literal(measure)} AND region_code = {literal(region)} "
+                 f"AND line_of_business = {literal(line)}")
         _complete_triangle(con, source, parts, valuations, grain, where, diagonals=diagonals, tail=tail)
         whose = f"member_id = {literal(member)}" if member else "scope = 'industry'"
         if not con.execute(f"SELECT count(*) FROM tri_all WHERE {whose}").fetchone()[0]:
