@@ -112,3 +112,19 @@ def test_exact_query_keeps_every_digit_of_a_decimal(mart_home, fmt):
     assert [decimal.Decimal(str(row[k])) for k in ("big", "cents", "zero")] == [
         decimal.Decimal("12345678901234567.25"), decimal.Decimal("1234.50"), decimal.Decimal("0E-10")]
     assert ("1234.50" in text) and ("0.0000000000" in text)                     # the scale kept
+
+
+def test_exact_python_api_gives_back_the_factor_and_decimal_digits(mart_home, factor):
+    from pipelines import api
+
+    development, want = factor
+    frame = api.factors(settings=mart_home, scope="industry", grain="quarter", line_of_business="MCOM",
+                        region_code="ALL", measure="paid")
+    assert same_float(float(frame.set_index("development").ldf_volume[development]), want)
+    exact = api.mart("triangle", settings=mart_home, exact=True, scope="industry", grain="year",
+                     line_of_business="MCOM", region_code="ALL", measure="paid")
+    want_values = query(mart_home, "SELECT CAST(value AS VARCHAR) AS v FROM lake.mart_triangle WHERE scope = "
+                        "'industry' AND grain = 'year' AND line_of_business = 'MCOM' AND region_code = 'ALL' "
+                        "AND measure = 'paid' ORDER BY origin_start, age").v.tolist()
+    assert [str(v) for v in exact.value] == want_values
+    assert all(isinstance(v, decimal.Decimal) for v in exact.value)
