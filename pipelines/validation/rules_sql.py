@@ -153,7 +153,7 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     c = ident(rule.column)
     kind = rule.kind
     if kind == RuleKind.REQUIRED:
-        return f"{empty_sql(contract.column(rule.column))}"
+        return empty_sql(contract.column(rule.column))
     if kind == RuleKind.TYPE:
         return f"{text_col(rule.column)} IS NOT NULL AND {c} IS NULL"
     if kind == RuleKind.CODES:
