@@ -76,12 +76,15 @@ def build_marts(as_of: str | int | None = None, *, force: bool = False,
     return run(settings or _default(), as_of, force=force)
 
 
-def mart(name: str, *, as_of: str | None = None, settings: Settings | None = None,
+def mart(name: str, *, as_of: str | None = None, settings: Settings | None = None, exact: bool = False,
          **filters: object) -> pd.DataFrame:
-    """Rows of a built mart (``experience``, ``triangle``, ``factors``, ``ultimates``, ``benchmark``)."""
+    """Rows of a built mart (``experience``, ``triangle``, ``factors``, ``ultimates``, ``benchmark``).
+
+    Factors and ratios are the mart's floats, bit for bit; DECIMAL amounts are float64 (exact to
+    15 significant digits), or ``Decimal`` objects with all their digits when ``exact``."""
     from pipelines.marts.export import read_mart
 
-    return read_mart(settings or _default(), name, filters, as_of)
+    return read_mart(settings or _default(), name, filters, as_of, exact=exact)
 
 
 def experience(**filters: object) -> pd.DataFrame:

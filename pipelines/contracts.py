@@ -410,7 +410,9 @@ def _derived_rules(prefix: str, columns: tuple[Column, ...], source: str) -> lis
             cond = " and ".join(f"{k} is {'/'.join(v)}" for k, v in c.required_when.items())
             rules.append(Rule(
                 id=f"{prefix}-REQ-{c.name}", kind=RuleKind.REQUIRED, severity="error",
-                description=f"{c.name} is present and valid" + (f" when {cond}" if cond else "") + ".",
+                description=f"{c.name} is not empty" + (f" when {cond}" if cond else "")
+                + (f" (a value that is not {_type_words(c)} fails {prefix}-TYPE-{c.name} instead)"
+                   if c.base_type != "string" else "") + ".",
                 fix=f"Fill in {c.name} on every row" + (f" where {cond}" if cond else "") + ".",
                 columns=(c.name,), when=c.required_when, source=where))
         if c.base_type != "string":

@@ -29,7 +29,6 @@ three layers:
 from __future__ import annotations
 
 import ctypes
-import io
 import json
 import os
 import resource
@@ -46,6 +45,7 @@ import duckdb
 
 from pipelines import store, workspace
 from pipelines.config import PROJECT_ROOT, Settings
+from pipelines.core.exact import records_csv, records_json
 from pipelines.core.tables import frame_text
 from pipelines.errors import QueryError
 
@@ -446,6 +446,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def format_relation(rel: duckdb.DuckDBPyRelation, fmt: str, *, limit: int = 1000,
                     output: Path | None = None) -> str:
+    """``rel`` as a terminal table (its first ``limit`` rows, rounded for the eye), or all of it
+    as CSV or JSON with every float and DECIMAL exact (``pipelines.core.exact``)."""
     if fmt == "table":
         frame = rel.limit(limit + 1).df()
         if frame.empty:
@@ -453,14 +455,8 @@ def format_relation(rel: duckdb.DuckDBPyRelation, fmt: str, *, limit: int = 1000
         more = len(frame) > limit
         text = frame_text(frame.head(limit))
         return text + (f"\n... (first {limit} rows shown; use --format csv for all)" if more else "")
-    frame = rel.df()
-    if fmt == "csv":
-        buf = io.StringIO()
-        frame.to_csv(buf, index=False)
-        text = buf.getvalue().rstrip("\n")
-    else:
-        text = json.dumps(json.loads(frame.to_json(orient="records", date_format="iso")),
-                          ensure_ascii=False, indent=1)
+    columns, rows = rel.columns, rel.fetchall()          # exact values, never through pandas (core.exact)
+    text = records_csv(columns, rows) if fmt == "csv" else records_json(columns, rows)
     if output:
         Path(output).write_text(text, encoding="utf-8")
         return f"wrote {output}"

@@ -54,12 +54,25 @@ def filter_conditions(filters: Mapping[str, object], have: list[str], what: str)
 
 
 def read_mart(settings: Settings, name: str, filters: Mapping[str, object] | None = None,
-              as_of: str | None = None) -> pd.DataFrame:
-    """The mart's matching rows as a DataFrame."""
+              as_of: str | None = None, *, exact: bool = False) -> pd.DataFrame:
+    """The mart's matching rows as a DataFrame: floats (factors, ratios) as the mart's very
+    float64 values; DECIMAL amounts as float64 (exact to 15 significant digits: every amount in
+    cents below 10**13), or with ``exact`` as Python ``Decimal`` objects with all their digits."""
     from pipelines.store import reader
 
     with reader(settings, as_of) as con:
-        return con.execute(select_mart(con, name, filters or {})).df()
+        result = con.execute(select_mart(con, name, filters or {}))
+        if not exact:
+            return result.df()
+        table = result.fetch_arrow_table()
+    return table.to_pandas(types_mapper=lambda t: pd.ArrowDtype(t) if _is_decimal(t) else None).astype(
+        {f.name: object for f in table.schema if _is_decimal(f.type)})
+
+
+def _is_decimal(kind) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_decimal(kind)
 
 
 def export_mart(settings: Settings, name: str, to: Path, filters: Mapping[str, object] | None = None,

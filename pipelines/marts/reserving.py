@@ -144,8 +144,10 @@ def triangle_report(settings: Settings, line: str, measure: str = "paid", *, gra
     with Lake(settings, read_only=True) as lake:
         con = lake.con
         source = resolve_source(con, snapshot)
-        parts, valuations = claim_parts(con, source, line=line, partials=partials)
-        where = f"measure = {literal(measure)} AND region_code = {literal(region)}"
+        # line ALL sums every line's claims (``triangles``): it needs them all
+        parts, valuations = claim_parts(con, source, line=None if line == ALL else line, partials=partials)
+        where = (f"measure = {literal(measure)} AND region_code = {literal(region)} "
+                 f"AND line_of_business = {literal(line)}")
         _complete_triangle(con, source, parts, valuations, grain, where, diagonals=diagonals, tail=tail)
         whose = f"member_id = {literal(member)}" if member else "scope = 'industry'"
         if not con.execute(f"SELECT count(*) FROM tri_all WHERE {whose}").fetchone()[0]:
@@ -236,7 +238,8 @@ def _no_claims(con: duckdb.DuckDBPyConnection, claim: str, line: str, member: st
 def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str | None = None,
                          by_region: bool = False, as_of: str | int | None = None):
     """Every line's triangles (``index`` line, and province with ``by_region``; ``columns`` the
-    four measures) as one ``chainladder.Triangle``, industry-wide or for ``member``."""
+    four measures) as one ``chainladder.Triangle``, industry-wide or for ``member``. Line ``ALL``
+    is left out: it is the sum of the others (``triangle.sum()``), which it would count twice."""
     import chainladder as cl
 
     from pipelines.store import resolve_snapshot
@@ -253,7 +256,7 @@ def chainladder_triangle(settings: Settings, *, grain: str = "year", member: str
         long = con.execute(f"""
             PIVOT (SELECT line_of_business, region_code, origin_start, valuation_date, measure,
                           CAST(value AS DOUBLE) AS value
-                   FROM tri_all WHERE {whose} AND value IS NOT NULL)
+                   FROM tri_all WHERE {whose} AND value IS NOT NULL AND line_of_business <> {literal(ALL)})
             ON measure IN ({', '.join(literal(m) for m in MEASURES)}) USING any_value(value)""").df()
     if long.empty:
         raise NotFound(f"No claims{f' of member {member}' if member else ''} in the lake at snapshot "

@@ -9,8 +9,11 @@ the claims of the accident period in the snapshot valued at that date:
 - ``reported``: claims in the snapshot; ``closed``: claims whose status there is ``CLOSED``.
 
 Triangles are built per line of business, per line and province and (``region_code = 'ALL'``)
-per line over all provinces; industry-wide and per member. The annual grain reads the
-year-end snapshots only.
+per line over all provinces; industry-wide and per member. Line ``ALL`` is every line together:
+its cells sum the claims of all lines (each claim counted once), so its factors and ultimates
+(``development``) are those of the summed triangle, as an actuary takes an aggregate view, not
+a combination of the lines' factors. A member is missing from an ``ALL`` cell exactly when it is
+missing from one of its lines there. The annual grain reads the year-end snapshots only.
 
 **Missing members.** A member *owes* every valuation from its first accepted one to the
 industry's latest (at the quarter grain: from its first quarterly obligation, ``QUARTER_GRAIN``),
@@ -34,7 +37,7 @@ from collections.abc import Iterable
 from pipelines.core.domain import SubmissionStatus as Status
 from pipelines.core.sql import literal
 from pipelines.errors import QueryError
-from pipelines.marts.cells import GRAINS, max_share, period_label, rollup
+from pipelines.marts.cells import ALL, GRAINS, max_share, period_label, rollup
 
 MEASURES = ("paid", "incurred", "reported", "closed")   # columns of the claim partials
 CARRIED = {"paid": "carried_paid", "incurred": "carried_incurred", "reported": "carried",
@@ -78,12 +81,16 @@ def triangle_sql(parts: str, grain: str, *, valuations: str | None = None, owed:
     return f"""
         WITH obligations AS ({obligations or _NO_OBLIGATIONS}),
         quarterly_from AS ({_quarterly_from_sql(valuations or parts)}),
-        claims AS (
+        by_line AS (
             SELECT member_id, line_of_business, region_code,
                    date_trunc('{grain}', origin_start)::DATE AS origin_start, valuation_date,
                    {', '.join(MEASURES)}, {', '.join(f'coalesce({c}, 0) AS {c}' for c in CARRIED.values())},
                    first_report, {at_grain} AS at_grain
             FROM {parts} LEFT JOIN quarterly_from USING (member_id)),
+        claims AS (  -- every claim once in its line and once in line ALL: summed before any factor
+            SELECT * FROM by_line
+            UNION ALL
+            SELECT * REPLACE ({literal(ALL)} AS line_of_business) FROM by_line),
         member_vals AS (  -- who reported at which valuation: read over every line; a nil return reports zeros
             SELECT DISTINCT member_id, valuation_date, {at_grain} AS at_grain
             FROM (SELECT member_id, valuation_date FROM {valuations or parts}

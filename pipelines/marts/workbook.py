@@ -14,7 +14,8 @@ Number formats (``column_format``), by column name first, then by type:
 | dates | ``yyyy-mm-dd`` (stored as dates, not date-times) | 2024-03-31 |
 | timestamps | ``yyyy-mm-dd hh:mm:ss`` | |
 
-A format changes what Excel shows, never the stored number: values are written unrounded.
+A format changes what Excel shows, never the stored number: values are written unrounded, a
+float as the text that reads back as the same float and a DECIMAL with all its digits.
 Text is always text: a value that starts with ``=`` is never written as a formula.
 """
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
+
+from pipelines.core.exact import decimal_text
 
 FACTOR, RATIO, MIXED = "0.0000", "0.000", "#,##0.0000"
 AMOUNT, WHOLE, NUMBER = "#,##0.00", "#,##0", "0"
@@ -124,10 +128,11 @@ def _title(name: str) -> str:
 
 
 def _value(value):
-    """What the cell stores: Decimals as floats (Excel's numbers), time zones dropped, NaN empty."""
+    """What the cell stores: numbers as numbers (a Decimal as the nearest float, for the cell's
+    type; ``_exact`` writes its digits), time zones dropped, NaN and infinities empty."""
     if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, float) and value != value:
+        return float(value) if value.is_finite() else None
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -145,11 +150,20 @@ def _cell(ws, value, fmt: str | None, *, bold: bool = False, header: bool = Fals
         cell.number_format = DATE
     elif fmt and isinstance(stored, (int, float)) and not isinstance(stored, bool):
         cell.number_format = fmt
+    if isinstance(stored, float):
+        _exact(cell, value)
     if bold:
         cell.font = Font(bold=True)
     if header:
         cell.alignment = Alignment(horizontal="center", wrap_text=False)
     return cell
+
+
+def _exact(cell: WriteOnlyCell, value: float | decimal.Decimal) -> None:
+    """Store the number's exact text in the cell: openpyxl writes numbers with ``%.16g``, which
+    does not read back as the same float (0.30000000000000004 becomes 0.3); ``repr`` does, and a
+    Decimal keeps all its digits (``core.exact``). The cell stays a number (type ``n``)."""
+    cell._value = decimal_text(value) if isinstance(value, decimal.Decimal) else repr(float(value))
 
 
 def _shown(value, fmt: str | None) -> str:

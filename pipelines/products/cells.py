@@ -17,7 +17,9 @@ industry triangle cell. ``load_units`` creates, in the builder's connection:
 ``systems`` returns the additive relations of every measure as ``disclosure.System`` objects:
 provinces add up to ``ALL`` and lines to ``ALL`` (experience), quarters add up to their year
 (experience periods; triangle accident quarters to the accident year at the same valuation),
-provinces add up to ``ALL`` in triangles, and the claim count, paid and incurred losses of an
+provinces and lines add up to ``ALL`` in triangles (line ``ALL`` sums every line's claims:
+its cells are disclosure-controlled like any other, and a withheld line cell must not be
+recomputable from ``ALL`` less the other lines), and the claim count, paid and incurred losses of an
 accident quarter in the experience mart equal the quarterly triangle's ``reported``, ``paid``
 and ``incurred`` cells at the latest valuation (claims at each member's latest snapshot).
 """
@@ -119,6 +121,10 @@ def _relations_sql() -> str:
         UNION ALL
         SELECT 'tri-province', concat_ws('|', grain, line_of_business, measure, origin_start, age),
                'triangle', row_id, CASE WHEN region_code = 'ALL' THEN -1 ELSE 1 END
+        FROM dc_tri
+        UNION ALL
+        SELECT 'tri-line', concat_ws('|', grain, region_code, measure, origin_start, age),
+               'triangle', row_id, CASE WHEN line_of_business = 'ALL' THEN -1 ELSE 1 END
         FROM dc_tri
         UNION ALL
         SELECT 'tri-year', y.row_id::VARCHAR, 'triangle', q.row_id, 1 {quarters_of_year}

@@ -1,7 +1,8 @@
 """The contract as a Great Expectations suite, and GX's own validation of a staged batch.
 
 Each rule that GX can express becomes one expectation carrying ``meta.rule_id``; the rest
-(types of raw text, check digits and other checks on raw identifiers) have no expectation and
+(types of raw text, ``required`` on a typed column, which tells an empty value from a malformed
+one by its raw text, check digits and other checks on raw identifiers) have no expectation and
 are reported as such. NULL behaviour matches the SQL: a missing value fails only ``required``;
 pair comparisons ignore rows where either side is missing; ``when`` becomes a pandas
 ``row_condition``.
@@ -74,6 +75,8 @@ def expectation_spec(rule: Rule, contract: DatasetContract, ctx: CheckContext,
     cannot express the rule; plain Python, so the reports can show them without importing GX."""
     if rule.touches_identifier_values or rule.kind == RuleKind.TYPE:
         return None
+    if rule.kind == RuleKind.REQUIRED and contract.column(rule.column).base_type != "string":
+        return None      # reads the raw text (empty, not malformed: ``rules_sql.empty_sql``), like TYPE
     col = rule.column
     kind = rule.kind
     if kind == RuleKind.REQUIRED:

@@ -1,7 +1,8 @@
 """Contract rules compiled to DuckDB SQL.
 
 For every rule: the condition under which a row fails it (over the typed columns of the
-``typed`` relation; NULL never fails a rule other than ``required``), the reason a member
+``typed`` relation; NULL never fails a rule other than ``required``, which fails only an empty
+value: a malformed one fails the type rule alone), the reason a member
 reads, and the condition under which the rule applies at all (its ``when``). Values of
 identifier columns never appear in a reason.
 """
@@ -139,12 +140,20 @@ def identifier_map_cte(column: str, features: set[str]) -> tuple[str, str, str]:
     return cte, f"LEFT JOIN {name} ON {name}.v = typed.{ident(column)}", cols
 
 
+def empty_sql(col: Column) -> str:
+    """Whether the member left ``col`` empty: its trimmed text is NULL (staging makes a blank
+    value NULL). A value that is present but does not read as the column's type is not empty:
+    it fails the column's type rule only (its typed value is NULL too, which is why ``required``
+    looks at the text), so one malformed value is one validity failure, never a missing one."""
+    return f"{ident(col.name) if col.base_type == 'string' else text_col(col.name)} IS NULL"
+
+
 def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     """The condition under which a row fails ``rule`` (before applying ``when``)."""
     c = ident(rule.column)
     kind = rule.kind
     if kind == RuleKind.REQUIRED:
-        return f"{c} IS NULL"
+        return empty_sql(contract.column(rule.column))
     if kind == RuleKind.TYPE:
         return f"{text_col(rule.column)} IS NOT NULL AND {c} IS NULL"
     if kind == RuleKind.CODES:
@@ -181,9 +190,12 @@ def fail_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
         return f"{c} IS NOT NULL AND NOT coalesce({ok}, false)"
     if kind == RuleKind.RESIDENT_ID_AGREES:
         rid, birth, gender = rule.columns
+        # a gender that is no code at all fails the code rule alone: it cannot also disagree
+        codes = contract.codes_of(gender)
+        known = f" AND {ident(gender)} IN ({', '.join(literal(v) for v in codes)})" if codes else ""
         return (f"coalesce({feature(rid, 'resident_id')}, false) AND ("
                 f"coalesce({ident(birth)} <> {feature(rid, 'birth')}, false) OR "
-                f"coalesce({ident(gender)} <> {feature(rid, 'gender')}, false))")
+                f"coalesce({ident(gender)} <> {feature(rid, 'gender')}{known}, false))")
     raise ValueError(f"rule {rule.id}: no SQL for kind {kind!r}")
 
 
@@ -214,11 +226,13 @@ def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     is_identifier = contract.column(col).identifier
     kind = rule.kind
     if kind == RuleKind.REQUIRED:
-        text = _text(f"{col} is missing")
+        cond = " and ".join(f"{k} is {'/'.join(v)}" for k, v in rule.when.items())
+        text = _text(f"{col} is empty; it is required" + (f" when {cond}" if cond else ""))
     elif kind == RuleKind.TYPE:
-        text = _text(f"{col} ", _Sql(shown(text_col(col))), f" is not {_type_words(contract.column(col))}")
+        text = _text(f"{col} ", _Sql(shown(text_col(col))), _Sql(_type_problem(contract.column(col))))
     elif kind == RuleKind.CODES:
-        text = _text(f"{col} ", _Sql(shown(c)), f" is not in code list {contract.column(col).codes}")
+        text = _text(f"{col} ", _Sql(shown(c)), f" is not in code list {contract.column(col).codes}"
+                     + _codes_hint(contract.codes_of(col)))
     elif kind == RuleKind.PATTERN and is_identifier:
         text = _text(f"{col} is not {contract.column(col).pattern_words}")
     elif kind == RuleKind.PATTERN:
@@ -259,9 +273,30 @@ def reason_sql(rule: Rule, contract: DatasetContract, ctx: CheckContext) -> str:
     return _text(f"{rule.id}: ", _Sql(f"({text})"))
 
 
-def _type_words(col: Column) -> str:
+SHORT_CODE_LIST = 12     # a code list this short is spelled out in the reason
+
+
+def _codes_hint(codes: tuple[str, ...]) -> str:
+    return f"; use one of {', '.join(codes)}" if 0 < len(codes) <= SHORT_CODE_LIST else ""
+
+
+def _type_problem(col: Column) -> str:
+    """SQL of what is wrong with a value of ``col`` that does not read as its type, in words
+    that say how to write it: too many decimals, too many digits, not a number, no such day."""
+    t = text_col(col.name)
     if col.base_type == "date":
-        return "a date (YYYY-MM-DD)"
+        return (f"CASE WHEN regexp_full_match({t}, '[0-9]{{4}}[-/]?[0-9]{{2}}[-/]?[0-9]{{2}}') "
+                f"THEN {literal(' is not a date (YYYY-MM-DD): there is no such day; check the month and day')} "
+                f"ELSE {literal(' is not a date (YYYY-MM-DD); write it as YYYY-MM-DD, e.g. 2024-03-31')} END")
     if col.base_type == "decimal":
-        return f"a number fitting {col.sql_type}"
-    return "a whole number"
+        precision, scale = (int(x) for x in col.type[col.type.index("(") + 1:-1].split(","))
+        places = f"length(rtrim(regexp_extract({t}, '[.]([0-9]*)$', 1), '0'))"
+        digits = f"length(regexp_extract({t}, '^[+-]?([0-9]*)', 1))"
+        not_number = literal(" is not a number; write digits with a decimal point only (no thousands separators, "
+                             "currency or units), e.g. 1234.50")
+        return (f"CASE WHEN NOT regexp_full_match({t}, '[+-]?[0-9]*([.][0-9]*)?') OR NOT regexp_matches({t}, '[0-9]') "
+                f"THEN {not_number} "
+                f"WHEN {places} > {scale} THEN ' has ' || {places} || {literal(f' decimals; at most {scale}: round it')} "
+                f"ELSE ' has ' || {digits} || {literal(f' digits before the decimal point; at most {precision - scale}')} "
+                "END")
+    return literal(" is not a whole number; write digits only, e.g. 12")

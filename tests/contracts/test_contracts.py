@@ -92,7 +92,8 @@ def test_rules_derived_from_column_facts():
 
     req = p.rule("POL-REQ-birth_date")
     assert (req.kind, req.severity, req.when) == ("required", "error", {"insured_type": ("P",)})
-    assert req.description == "birth_date is present and valid when insured_type is P."
+    assert req.description == ("birth_date is not empty when insured_type is P (a value that is not a date "
+                               "(YYYY-MM-DD) fails POL-TYPE-birth_date instead).")
     assert req.fix == "Fill in birth_date on every row where insured_type is P."
     typ = p.rule("POL-TYPE-written_premium")
     assert typ.params == {"type": "DECIMAL(18,2)"}

@@ -26,7 +26,7 @@ def test_api_mart_filters_return_the_matching_rows(mart_home):
 
 def test_api_benchmark_is_one_members_rows(mart_home):
     frame = api.benchmark("M003", metric="ldf_paid", grain="year", settings=mart_home)
-    assert set(frame.member_id) == {"M003"} and len(frame) == 2 * 3 * 2  # lines x provinces (+ALL) x ages
+    assert set(frame.member_id) == {"M003"} and len(frame) == 3 * 3 * 2  # lines (+ALL) x provinces (+ALL) x ages
 
 
 def test_api_chainladder_triangle_equals_one_built_from_the_claims(mart_home):

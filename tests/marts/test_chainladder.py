@@ -19,10 +19,17 @@ from tests.marts.conftest import query
 
 MEASURES = ["paid", "incurred", "reported", "closed"]
 GRAINS = {"year": "OYDY", "quarter": "OQDQ"}
-VIEWS = {  # scope of the mart rows, chainladder index, which province rows
-    "industry-by-line": ("industry", ["line_of_business"], "region_code = 'ALL'"),
-    "industry-by-line-and-province": ("industry", ["line_of_business", "region_code"], "region_code <> 'ALL'"),
-    "member-by-line": ("member", ["member_id", "line_of_business"], "region_code = 'ALL'"),
+BY_LINE, ALL_LINES = "line_of_business <> 'ALL'", "line_of_business = 'ALL'"
+VIEWS = {  # scope of the mart rows, chainladder index, which province and line rows
+    "industry-by-line": ("industry", ["line_of_business"], f"region_code = 'ALL' AND {BY_LINE}"),
+    "industry-by-line-and-province": ("industry", ["line_of_business", "region_code"],
+                                      f"region_code <> 'ALL' AND {BY_LINE}"),
+    "member-by-line": ("member", ["member_id", "line_of_business"], f"region_code = 'ALL' AND {BY_LINE}"),
+    # line ALL: chainladder on the triangle of every line's claims summed (one line, "ALL")
+    "industry-all-lines": ("industry", ["line_of_business"], f"region_code = 'ALL' AND {ALL_LINES}"),
+    "industry-all-lines-by-province": ("industry", ["line_of_business", "region_code"],
+                                       f"region_code <> 'ALL' AND {ALL_LINES}"),
+    "member-all-lines": ("member", ["member_id", "line_of_business"], f"region_code = 'ALL' AND {ALL_LINES}"),
 }
 RTOL = 1e-9
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # chainladder tail fits
@@ -40,6 +47,8 @@ def claims(mart_home) -> pd.DataFrame:
 
 
 def reference(claims: pd.DataFrame, view: str, grain: str) -> cl.Triangle:
+    if ALL_LINES in VIEWS[view][2]:
+        claims = claims.assign(line_of_business="ALL")     # summed over lines before any factor
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tri = cl.Triangle(claims, origin="accident_date", development="valuation_date", columns=MEASURES,
@@ -124,3 +133,24 @@ def test_chainladder_options_equal_reference(mart_home, claims, option, measure)
     assert rep.cdf[cdf_keys[-1]] == pytest.approx(tail, rel=RTOL)
     np.testing.assert_allclose([rep.ultimate[o] for o in rep.origins], ultimate, rtol=RTOL)
     np.testing.assert_allclose(rep.to_chainladder().values, ref.values, rtol=RTOL)
+
+
+@pytest.mark.parametrize("grain, member", [("year", None), ("quarter", "M002")], ids=["industry-year", "M002-quarter"])
+def test_chainladder_all_lines_report_equals_reference_on_summed_triangle(mart_home, claims, grain, member):
+    """``insurshare triangle --line ALL`` (``api.triangle("ALL")``): the chain ladder of every
+    line's claims summed, not a combination of the lines' own factors."""
+    rep = api.triangle("ALL", "incurred", grain=grain, member=member, settings=mart_home)
+    rows = claims[(claims.member_id == member) if member else claims.member_id.notna()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = cl.Triangle(rows, origin="accident_date", development="valuation_date", columns=["incurred"],
+                          cumulative=True).grain(GRAINS[grain])
+        dev = cl.Development().fit(ref)
+        ultimate = cl.Chainladder().fit(ref).ultimate_.values.ravel()
+    pairs = [f"{a}-{b}" for a, b in zip(ref.development[:-1], ref.development[1:], strict=True)]
+    np.testing.assert_allclose([rep.ldf[k] for k in pairs], dev.ldf_.values.ravel(), rtol=RTOL)
+    np.testing.assert_allclose([rep.ultimate[o] for o in rep.origins], ultimate, rtol=RTOL)
+    np.testing.assert_allclose(rep.to_chainladder().values, ref.values, rtol=RTOL)
+    by_line = [api.triangle(line, "incurred", grain=grain, member=member, settings=mart_home).ldf["12-24" if grain == "year" else "3-6"]
+               for line in ("MCOM", "EPROP")]
+    assert rep.ldf["12-24" if grain == "year" else "3-6"] not in by_line   # not one line's factor

@@ -117,3 +117,21 @@ def test_cli_build_marts_reports_rows_then_up_to_date(fresh_home):
     assert first.startswith("built marts from snapshot 2 in ") and "mart_experience 6, mart_triangle 0," in first
     assert run(fresh_home, "build-marts").output.strip() == (
         "marts are up to date: built from snapshot 2 (use --force to build again)")
+
+
+def test_cli_triangle_all_lines_sums_every_line(mart_home):
+    """``--line ALL`` (it used to say "No claims of line ALL"): every line's cells summed."""
+    result = run(mart_home, "triangle", "--line", "ALL", "--measure", "paid", "--format", "json", "--as", "regulator")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["line"] == "ALL"
+    lines = [json.loads(run(mart_home, "triangle", "--line", line, "--measure", "paid", "--format", "json",
+                            "--as", "regulator").output) for line in ("MCOM", "EPROP")]
+    for i, origin in enumerate(doc["origins"]):
+        for j, age in enumerate(doc["ages"]):
+            parts = [d["values"][d["origins"].index(origin)][d["ages"].index(age)]
+                     for d in lines if origin in d["origins"] and age in d["ages"]]
+            present = [p for p in parts if p is not None]
+            assert doc["values"][i][j] == (pytest.approx(sum(present), rel=1e-12) if present else None)
+    assert query(mart_home, "SELECT count(*) AS n FROM lake.mart_factors WHERE line_of_business = 'ALL' "
+                 "AND scope = 'member'").n[0] > 0

@@ -149,7 +149,8 @@ def test_member_triangle_cut_short_takes_the_industry_tail(market):
     assert rep.ultimate["2022"] == pytest.approx(33 * F3, rel=1e-12)          # not 33 with a tail of 1.0
     assert rep.ultimate["2024"] == pytest.approx(45 * 70 / 40 * 33 / 30 * F3, rel=1e-12)
     basis = query(market, "SELECT tail_basis FROM lake.mart_factors WHERE scope = 'member' AND member_id = 'D' "
-                  "AND grain = 'year' AND region_code = 'ALL' AND measure = 'paid' AND age_to IS NULL")
+                  "AND grain = 'year' AND line_of_business = 'MCOM' AND region_code = 'ALL' AND measure = 'paid' "
+                  "AND age_to IS NULL")
     assert list(basis.tail_basis) == ["industry"]
     full = query(market, "SELECT DISTINCT tail_basis FROM lake.mart_factors WHERE scope = 'member' AND "
                  "member_id = 'A' AND grain = 'year' AND measure = 'paid' AND age_to IS NULL")
@@ -158,7 +159,8 @@ def test_member_triangle_cut_short_takes_the_industry_tail(market):
 
 def test_member_triangle_shows_its_missing_cells(market):
     frame = query(market, "SELECT origin, age, value, missing_members FROM lake.mart_triangle WHERE scope = 'member' "
-                  "AND member_id = 'C' AND grain = 'year' AND region_code = 'ALL' AND measure = 'paid' "
+                  "AND member_id = 'C' AND grain = 'year' AND line_of_business = 'MCOM' AND region_code = 'ALL' "
+                  "AND measure = 'paid' "
                   "AND missing_members > 0 ORDER BY origin, age")
     assert [(r.origin, r.age) for r in frame.itertuples()] == [("2021", 24), ("2022", 12)]
     assert frame.value.isna().all()

@@ -1,13 +1,13 @@
 """An attacker, written apart from ``pipelines.products``: what can a member (or the public)
 recompute exactly from what its product holds?
 
-It reads the published industry cells of a product, writes down the additive relations a
-competitor would know (provinces add up to ``ALL``, lines to ``ALL``, quarters to years, triangle
-accident quarters to accident years, experience losses = the latest triangle diagonal), moves
-everything it knows to the right-hand side (published cells, and the cells it alone contributes
-to, which it reads from its own rows) and solves. A withheld cell is recomputed when every
-solution gives it the same value (its column is not in the span of the other unknowns' columns,
-checked with numpy's SVD); the solver's value is then the cell's value.
+It reads the published industry cells of a product, writes down the additive relations a competitor
+would know (provinces add up to ``ALL``, lines to ``ALL`` in experience and triangles, quarters to
+years, triangle accident quarters to accident years, experience losses = the latest triangle
+diagonal), moves everything it knows to the right-hand side (published cells, and the cells it
+alone contributes to, which it reads from its own rows) and solves. A withheld cell is recomputed
+when every solution gives it the same value (its column is not in the span of the other unknowns'
+columns, checked with numpy's SVD); the solver's value is then the cell's value.
 """
 
 from __future__ import annotations
@@ -100,6 +100,7 @@ def relations(keys, missing=frozenset()) -> list[dict[tuple, float]]:
         else:
             _, m, grain, line, region, origin, valued = k
             groups[("tp", m, grain, line, origin, valued)][k] = -1.0 if region == "ALL" else 1.0
+            groups[("tl", m, grain, region, origin, valued)][k] = -1.0 if line == "ALL" else 1.0
             groups[("ty", m, line, region, origin[:4], valued)][k] = -1.0 if grain == "year" else 1.0
     out = [rel for g, rel in groups.items() if len(rel) > 1 and (g[0] not in ("xy", "ty") or -1.0 in rel.values())]
     latest = max((k[6] for k in keys if k[0] == "t" and k[2] == "quarter"), default=None)
@@ -176,8 +177,8 @@ def contributors(members: dict[str | None, float | None]) -> set[str]:
 
 def present_members(settings) -> dict[tuple, set[str]]:
     """key -> the members with a value in the cell, zero included, read from the lake's own
-    rows: for a triangle cell, the members with a claim of the accident period (and line, and
-    province unless ``ALL``) in their snapshot at the cell's valuation date, from the claim
+    rows: for a triangle cell, the members with a claim of the accident period (and line and
+    province, each unless ``ALL``) in their snapshot at the cell's valuation date, from the claim
     table; for an experience measure, the members whose row of the experience mart has it valued."""
     from pipelines import store
 
@@ -185,10 +186,11 @@ def present_members(settings) -> dict[tuple, set[str]]:
     con = store.connect(settings, read_only=True)
     try:
         rows = con.execute(f"""
-            SELECT DISTINCT c.member_id, g.grain, c.line_of_business, r.region_code,
+            SELECT DISTINCT c.member_id, g.grain, l.line_of_business, r.region_code,
                    date_trunc(g.grain, c.accident_date)::DATE AS origin_start, c.valuation_date
             FROM {store.LAKE}.claim c, (VALUES ('quarter'), ('year')) g(grain),
-                 LATERAL (SELECT c.region_code UNION ALL SELECT 'ALL') r(region_code)""").fetchall()
+                 LATERAL (SELECT c.region_code UNION ALL SELECT 'ALL') r(region_code),
+                 LATERAL (SELECT c.line_of_business UNION ALL SELECT 'ALL') l(line_of_business)""").fetchall()
         for member, grain, line, region, origin, valued in rows:
             for measure in ("paid", "incurred", "reported", "closed"):
                 out[("t", measure, grain, line, region, str(origin)[:10], str(valued)[:10])].add(member)

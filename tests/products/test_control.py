@@ -103,12 +103,14 @@ def test_control_withholds_losses_of_a_single_member_and_the_derived_figures(sma
     con = open_product(small_market, "public")
     try:
         cells = con.execute("SELECT region_code, value, suppression FROM industry_triangle WHERE grain = 'quarter' "
-                            "AND measure = 'paid' AND origin = '2024Q1' AND age = 3 ORDER BY region_code").fetchall()
+                            "AND measure = 'paid' AND origin = '2024Q1' AND age = 3 AND line_of_business = 'MCOM' "
+                            "ORDER BY region_code").fetchall()
         factors = con.execute("SELECT region_code, ldf_volume, cdf_volume, ldf_suppressed, suppression "
                               "FROM industry_factors WHERE grain = 'quarter' AND measure = 'paid' AND age_from = 3 "
                               "AND line_of_business = 'MCOM' ORDER BY region_code").fetchall()
         ultimates = con.execute("SELECT region_code, latest, ultimate, suppression FROM industry_ultimates "
-                                "WHERE grain = 'quarter' AND measure = 'paid' ORDER BY region_code").fetchall()
+                                "WHERE grain = 'quarter' AND measure = 'paid' AND line_of_business = 'MCOM' "
+                                "ORDER BY region_code").fetchall()
     finally:
         con.close()
     assert [(r, None if v is None else float(v), why) for r, v, why in cells] == [

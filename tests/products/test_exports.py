@@ -146,6 +146,26 @@ def test_triangle_as_published(market, audience):
     assert f"-- as published to {audience}" in table.splitlines()[0] and "disclosure control:" in table
 
 
+def test_triangle_all_lines_as_published_is_disclosure_controlled(market):
+    """Line ALL (every line's claims summed) is published like any line: its cells pass the
+    primary rules or are withheld, and the triangle command shows what the product holds."""
+    cells = product(market, "regulator", "SELECT t.value::DOUBLE AS v, t.suppressed, d.contributors, d.max_share "
+                    "FROM industry_triangle t JOIN disclosure_cells d USING (grain, line_of_business, region_code, "
+                    "measure, origin, age) WHERE d.mart = 'triangle' AND line_of_business = 'ALL' AND NOT d.missing")
+    assert len(cells) > 50
+    published = cells[~cells.suppressed]
+    assert ((published.contributors >= 3) | (published.contributors == 0)).all()
+    assert (published.max_share.fillna(0) <= 0.5).all()
+    result = run(market, "triangle", "--line", "ALL", "--measure", "paid", "--format", "json", "--as", "public")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["line"] == "ALL" and doc["audience"] == "public"
+    regulator = json.loads(run(market, "triangle", "--line", "ALL", "--measure", "paid", "--format", "json",
+                                "--as", "regulator").output)
+    assert len([v for r in doc["values"] for v in r if v is not None]) <= len(
+        [v for r in regulator["values"] for v in r if v is not None])
+
+
 def test_triangle_member_sees_only_its_own(market):
     other = run(market, "triangle", "--line", "EPROP", "--as", "member:M001", "--member", "M002")
     assert other.exit_code == 1 and "a member sees only its own triangle" in other.output

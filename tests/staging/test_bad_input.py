@@ -168,7 +168,8 @@ def test_bad_input_wrong_types_quarantine_rows_naming_row_and_column(settings, l
     con = lake()
     row, reasons = con.execute("SELECT source_row, reasons FROM lake.quarantine").fetchone()
     assert row == 7
-    assert "POL-TYPE-effective_date: effective_date '2024-13-01' is not a date (YYYY-MM-DD)" in reasons
+    assert reasons == ["POL-TYPE-effective_date: effective_date '2024-13-01' is not a date (YYYY-MM-DD): there is no "
+                       "such day; check the month and day"]
 
 
 @pytest.mark.parametrize("payload", ["=cmd|' /C calc'!A0", "@SUM(A1:A2)", "+HYPERLINK(\"http://x\")", "-2+3"])
