@@ -125,7 +125,9 @@ def _relations_sql() -> str:
         UNION ALL
         SELECT 'tri-line', concat_ws('|', grain, region_code, measure, origin_start, age),
                'triangle', row_id, CASE WHEN line_of_business = 'ALL' THEN -1 ELSE 1 END
-        FROM dc_tri
+        FROM dc_tri  -- only where line ALL is there: marts built before it existed have no total
+        QUALIFY bool_or(line_of_business = 'ALL')
+                OVER (PARTITION BY grain, region_code, measure, origin_start, age)
         UNION ALL
         SELECT 'tri-year', y.row_id::VARCHAR, 'triangle', q.row_id, 1 {quarters_of_year}
         UNION ALL
