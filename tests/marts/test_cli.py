@@ -80,12 +80,13 @@ def test_cli_triangle_of_a_line_without_claims_says_which_lines_have_some(mart_h
 
 @pytest.mark.parametrize("suffix", ["csv", "parquet", "xlsx"])
 def test_cli_export_writes_the_filtered_rows(mart_home, tmp_path, suffix):
+    """Industry paid factors by year over all provinces: lines EPROP, MCOM and ALL, three ages each."""
     target = tmp_path / f"factors.{suffix}"
     result = run(mart_home, "export", "factors", "--to", str(target), "--scope", "industry", "--grain", "year",
                  "--measure", "paid", "--region", "ALL", "--as", "regulator")
     want = query(mart_home, "SELECT count(*) AS n FROM lake.mart_factors WHERE scope = 'industry' AND grain = 'year' "
                  "AND measure = 'paid' AND region_code = 'ALL'").n[0]
-    assert want == 6 and result.output.startswith(f"wrote {want} rows of mart_factors to {target} (for the regulator only")
+    assert want == 9 and result.output.startswith(f"wrote {want} rows of mart_factors to {target} (for the regulator only")
     if suffix == "parquet":
         table = pq.read_table(target)
         assert table.num_rows == want and set(table.column("grain").to_pylist()) == {"year"}
