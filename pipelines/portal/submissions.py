@@ -14,6 +14,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from pipelines import store
 from pipelines.config import Settings
 from pipelines.contracts import load_contract
 from pipelines.core.domain import SubmissionStatus as Status
@@ -71,12 +72,38 @@ def _record(settings: Settings, row: tuple, cache: dict) -> dict:
     return rec
 
 
+_LISTS: dict[tuple, tuple[int, list[tuple]]] = {}
+_LISTS_LOCK = threading.Lock()
+LISTS_KEPT = 256
+
+
 def list_submissions(settings: Settings, member_id: str | None, *, limit: int = LIST_LIMIT) -> list[dict]:
-    """Submissions, newest first: ``member_id``'s only, or every member's with None."""
+    """Submissions, newest first: ``member_id``'s only, or every member's with None.
+
+    The status page is what members reload most, and a query on the lake costs tens of
+    milliseconds: the rows are kept per (lake, member, limit) with the snapshot they were read
+    at, and read again only once the lake has a newer snapshot (checked in the same transaction,
+    so a list is never older than the snapshot it is served for).
+    """
     where, args = ("WHERE member_id = ? ", [member_id]) if member_id is not None else ("", [])
+    key = (settings.catalog, member_id, limit)
     with reader(settings) as con:
-        rows = con.execute(_select(where) + "ORDER BY received_at DESC, submission_id LIMIT ?",
-                           [*args, limit]).fetchall()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            snapshot = store.current_snapshot(con)
+            with _LISTS_LOCK:
+                kept = _LISTS.get(key)
+            if kept is not None and kept[0] == snapshot:
+                rows = kept[1]
+            else:
+                rows = con.execute(_select(where) + "ORDER BY received_at DESC, submission_id LIMIT ?",
+                                   [*args, limit]).fetchall()
+                with _LISTS_LOCK:
+                    if len(_LISTS) >= LISTS_KEPT:
+                        _LISTS.clear()
+                    _LISTS[key] = (snapshot, rows)
+        finally:
+            con.execute("ROLLBACK")
     cache: dict = {}
     return [_record(settings, row, cache) for row in rows]
 
