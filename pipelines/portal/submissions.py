@@ -33,7 +33,7 @@ _REPORT_LOCK = threading.Lock()
 
 
 def _select(where: str) -> str:
-    return f"SELECT {', '.join(COLUMNS)} FROM submissions {where}"
+    return f"SELECT {', '.join(COLUMNS)} FROM {store.LAKE}.submissions {where}"
 
 
 def _due_days(settings: Settings, dataset: str, version: str | None, cache: dict) -> int | None:
@@ -82,28 +82,24 @@ def list_submissions(settings: Settings, member_id: str | None, *, limit: int = 
 
     The status page is what members reload most, and a query on the lake costs tens of
     milliseconds: the rows are kept per (lake, member, limit) with the snapshot they were read
-    at, and read again only once the lake has a newer snapshot (checked in the same transaction,
-    so a list is never older than the snapshot it is served for).
+    at, and read again only once the lake has a newer snapshot (the snapshot is read before the
+    rows, so a list is never older than the snapshot it is kept for).
     """
     where, args = ("WHERE member_id = ? ", [member_id]) if member_id is not None else ("", [])
     key = (settings.catalog, member_id, limit)
-    with reader(settings) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            snapshot = store.current_snapshot(con)
+    with _LISTS_LOCK:
+        kept = _LISTS.get(key)
+    with reader(settings, use_lake=False) as con:
+        snapshot = store.latest_snapshot(con)      # before the query: the rows are at least this new
+        if kept is not None and kept[0] == snapshot:
+            rows = kept[1]
+        else:
+            rows = con.execute(_select(where) + "ORDER BY received_at DESC, submission_id LIMIT ?",
+                               [*args, limit]).fetchall()
             with _LISTS_LOCK:
-                kept = _LISTS.get(key)
-            if kept is not None and kept[0] == snapshot:
-                rows = kept[1]
-            else:
-                rows = con.execute(_select(where) + "ORDER BY received_at DESC, submission_id LIMIT ?",
-                                   [*args, limit]).fetchall()
-                with _LISTS_LOCK:
-                    if len(_LISTS) >= LISTS_KEPT:
-                        _LISTS.clear()
-                    _LISTS[key] = (snapshot, rows)
-        finally:
-            con.execute("ROLLBACK")
+                if len(_LISTS) >= LISTS_KEPT:
+                    _LISTS.clear()
+                _LISTS[key] = (snapshot, rows)
     cache: dict = {}
     return [_record(settings, row, cache) for row in rows]
 
