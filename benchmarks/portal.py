@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.data import write_policy_csv
+from pipelines.cli.portal import KEEP_ALIVE
 from pipelines.config import PROJECT_ROOT, Settings
 
 MEMBERS = {"M001": "Bench One", "M002": "Bench Two", "M003": "Bench Three"}
@@ -117,7 +118,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / f"uvicorn-{workers}.log"
         cmd = [sys.executable, "-m", "uvicorn", "benchmarks.portal:app_from_env", "--factory", "--host", "127.0.0.1",
-               "--port", str(self.port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+               "--port", str(self.port), "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+               "--timeout-keep-alive", str(KEEP_ALIVE)]
         env = {**os.environ, "INSURSHARE_HOME": str(home), "INSURSHARE_GX_MAX_ROWS": "0"}
         self.proc = subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL,
                                      stderr=open(self.log, "w"))

@@ -15,6 +15,7 @@ import click
 from pipelines.cli.base import command, main
 from pipelines.config import Settings
 
+KEEP_ALIVE = 75   # seconds an idle connection stays open
 OPERATOR_HINT = "insurshare users add admin --role operator"
 
 
@@ -221,5 +222,7 @@ def portal_serve(settings: Settings, host: str | None, port: int | None) -> None
     url = settings.portal_url if (host, port) == (settings.portal_host, settings.portal_port) else f"http://{host}:{port}"
     click.echo(f"portal at {url} (API docs at {url}/api/v1/docs)")
     click.echo(f"log in with a user of `insurshare users list`; the first operator: {OPERATOR_HINT}")
+    # keep-alive longer than clients' and proxies' idle timeouts (httpx: 5 s, as uvicorn's default):
+    # else a client reuses a connection the server is closing at that moment and reads nothing
     uvicorn.run(app, host=host, port=port, proxy_headers=True, forwarded_allow_ips="127.0.0.1",
-                log_level="info", access_log=False)
+                log_level="info", access_log=False, timeout_keep_alive=KEEP_ALIVE)
