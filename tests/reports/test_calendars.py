@@ -29,11 +29,12 @@ import pytest
 from click.testing import CliRunner
 
 from pipelines import store
+from pipelines.bulk import BatchFile, submit_batch
 from pipelines.calendars import CalendarEntry, Declaration, declare, set_calendar
 from pipelines.cli import main
 from pipelines.config import Settings
 from pipelines.core.domain import parse_period
-from pipelines.intake import Manifest, receive
+from pipelines.ingest import ingest_all
 from pipelines.keys import create_keys
 from pipelines.members import add_members
 from tests.conftest import claim_row, policy_row, write_csv
@@ -74,15 +75,13 @@ def _paid(age: int) -> str:
     return f"{PAID.get(age, 160)}.00"
 
 
-def _send(settings: Settings, folder: Path, member: str, dataset: str, period: str, rows: list[dict]) -> None:
-    from pipelines.ingest import process_submission
-
+def _file(folder: Path, member: str, dataset: str, period: str, rows: list[dict]) -> BatchFile:
+    """One file of the bulk call, with its manifest fields and the day it arrived (10 days after
+    the period's end: on time)."""
     path = write_csv(folder / f"{member}_{dataset}_{period}.csv", rows)
     arrived = dt.datetime.combine(parse_period(period).end + dt.timedelta(days=10), dt.time(9))
-    got = receive(settings, path, Manifest.build(member_id=member, dataset=dataset, period=period),
-                  received_at=arrived, today=DAY)
-    outcome = process_submission(settings, got.submission.submission_id)
-    assert outcome.status == "accepted", (member, dataset, period, outcome)
+    return BatchFile(path, path.name, fields={"member_id": member, "dataset": dataset, "period": period},
+                     received_at=arrived)
 
 
 def _premiums(member: str, period: str) -> list[dict]:
@@ -115,16 +114,22 @@ def history(tmp_path_factory) -> History:
     set_calendar(settings, CalendarEntry("M001", "policy", "quarterly", "2016Q1"))
     set_calendar(settings, CalendarEntry("M001", "claim", "annual", "2016Q4"))
     set_calendar(settings, CalendarEntry("M001", "claim", "quarterly", "2025Q1"))
+    batch = []
     for period in QUARTERS:
-        _send(settings, files, "M001", "policy", period, _premiums("M001", period))
+        batch.append(_file(files, "M001", "policy", period, _premiums("M001", period)))
         if period.endswith("Q4") or period.startswith("2025"):
-            _send(settings, files, "M001", "claim", period, _claims("M001", period, 2016))
+            batch.append(_file(files, "M001", "claim", period, _claims("M001", period, 2016)))
     for q in ("2025Q1", "2025Q2", "2025Q3", "2025Q4"):
-        _send(settings, files, "M002", "policy", q, _premiums("M002", q))
+        batch.append(_file(files, "M002", "policy", q, _premiums("M002", q)))
         if q != "2025Q4":
-            _send(settings, files, "M002", "claim", q, _claims("M002", q, 2025))
+            batch.append(_file(files, "M002", "claim", q, _claims("M002", q, 2025)))
         if q != "2025Q3":
-            _send(settings, files, "M003", "policy", q, _premiums("M003", q))
+            batch.append(_file(files, "M003", "policy", q, _premiums("M003", q)))
+    sent = submit_batch(settings, batch)               # the whole history in one bulk call
+    assert sent.ok and len(sent.of("received")) == len(batch), sent.lines()
+    run = ingest_all(settings)                          # premiums before claims: the contracts' order
+    assert run.ok and {o.status for o in run.outcomes} == {"accepted"}, [o.line() for o in run.outcomes]
+    assert len(run.outcomes) == len(batch)
     declare(settings, Declaration("extension", "M002", "claim", "2025Q4", "systems migration",
                                   until=dt.date(2026, 3, 31)))
     for q in ("2025Q1", "2025Q2"):
