@@ -4,7 +4,8 @@ Rule ids are looked up in the contract by what a rule checks (kind, column, para
 the truth follows the contract. Each defect is designed so that it breaks exactly the rules
 it names and nothing else: e.g. a corrupted resident id breaks its check digit rule but not
 the birth-date agreement rule (that rule only looks at valid ids), a non-existent date breaks
-the date's type and required rules but no comparison (NULL never fails a comparison).
+the date's type rule only: not its required rule (the value is there, only malformed) nor any
+comparison (NULL never fails a comparison).
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def _date_columns(row: dict, ctx: DefectContext) -> list[str]:
 def _nonexistent_date(row: dict, ctx: DefectContext) -> Truth:
     column = ctx.r.choice(_date_columns(row, ctx))
     row[column] = impossible_date(row[column])
-    return _truth(ctx, f"nonexistent_date:{column}", ("type", column), ("required", column))
+    return _truth(ctx, f"nonexistent_date:{column}", ("type", column))
 
 
 def _duplicate(row: dict, ctx: DefectContext) -> Truth:
@@ -199,7 +200,8 @@ def _disagreeing_person(row: dict, ctx: DefectContext) -> Truth:
 
 def _bad_gender(row: dict, ctx: DefectContext) -> Truth:
     row["gender"] = _not_in(ctx, "gender", BAD_GENDERS)
-    return _truth(ctx, "bad_code:gender", ("codes", "gender"), ("resident_id_agrees", "insured_id"))
+    # one message per real problem: a gender outside the code list is not also "disagrees with the id"
+    return _truth(ctx, "bad_code:gender", ("codes", "gender"))
 
 
 def _bad_phone(row: dict, ctx: DefectContext) -> Truth:
