@@ -188,8 +188,8 @@ def test_upload_bytes_that_are_not_their_name_are_refused_and_recorded(settings,
 
 
 def test_upload_a_refused_manifest_is_recorded(settings, csv_bytes, lake):
-    response = _post(TestClient(_app(settings)), _body("p.csv", csv_bytes, dataset="policy", period="1999Q1"))
-    assert response.status_code == 422 and "before 2000" in response.json()["error"]
+    response = _post(TestClient(_app(settings)), _body("p.csv", csv_bytes, dataset="policy", period="1970Q1"))
+    assert response.status_code == 422 and "before 1980Q1, the earliest" in response.json()["error"]
     assert lake().execute("SELECT member_id, status FROM lake.submissions").fetchone() == ("M001", "refused")
 
 

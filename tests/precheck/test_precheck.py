@@ -245,7 +245,9 @@ def test_cli_exit_codes_and_summary(settings: Settings, files: Path, tmp_path: P
 
     bad = check("policy_2025Q4.csv")
     assert bad.exit_code == 1 and "would be REJECTED" in bad.output
-    assert "rules broken: 8:" in bad.output and "SUB-ERROR-SHARE" in bad.output
+    assert "rules broken: 7:" in bad.output and "SUB-ERROR-SHARE" in bad.output
+    # a malformed date is one problem: its type rule, not also "missing" (issue 15)
+    assert "POL-TYPE-expiry_date" in bad.output and "POL-REQ-expiry_date" not in bad.output
     assert f"report: {out / 'M001-policy-2025Q4-v1.precheck.html'}" in bad.output
 
     wrong = check("policy_2025Q3.csv", "--rows", "7")
