@@ -25,7 +25,6 @@ import csv
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.data import write_policy_csv
+from pipelines.airflow.scheduler import free_port
 from pipelines.cli.portal import KEEP_ALIVE
 from pipelines.config import PROJECT_ROOT, Settings
 
@@ -104,17 +104,11 @@ def _variant(base: Path, path: Path, n: int) -> Path:
     return path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """uvicorn serving the portal with ``workers`` processes; stopped by its own pid."""
 
     def __init__(self, home: Path, workers: int) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = home / f"uvicorn-{workers}.log"
         cmd = [sys.executable, "-m", "uvicorn", "benchmarks.portal:app_from_env", "--factory", "--host", "127.0.0.1",

@@ -106,22 +106,15 @@ def set_calendar(settings: Settings, entry: CalendarEntry) -> CalendarEntry:
                      {"dataset": entry.dataset, "frequency": entry.frequency, "from_period": entry.from_period,
                       "until_period": entry.until_period})
 
-    with Lake(settings, read_only=False) as lake:
-        lake.ensure()
-        lake.write(work, f"calendar {entry.member_id} {entry.dataset} from {entry.from_period}")
+    _write(settings, work, f"calendar {entry.member_id} {entry.dataset} from {entry.from_period}")
     return entry
 
 
 def show_calendar(settings: Settings, member_id: str | None = None) -> list[CalendarEntry]:
     """The calendar entries of ``member_id`` (of every member when None), in force order."""
-    with Lake(settings) as lake:
-        if "calendars" not in store.lake_tables(lake.con):
-            return []
-        rows = lake.execute(f"""
-            SELECT member_id, dataset, frequency, from_period, until_period FROM {store.LAKE}.calendars
-            WHERE ? IS NULL OR member_id = ? ORDER BY member_id, dataset, from_period""",
-                            [member_id, member_id]).fetchall()
-    return [CalendarEntry(*r) for r in rows]
+    return [CalendarEntry(**r) for r in _read(settings, "calendars", f"""
+        SELECT member_id, dataset, frequency, from_period, until_period FROM {store.LAKE}.calendars
+        WHERE ? IS NULL OR member_id = ? ORDER BY member_id, dataset, from_period""", [member_id, member_id])]
 
 
 def declare(settings: Settings, declaration: Declaration) -> str:
@@ -145,21 +138,31 @@ def declare(settings: Settings, declaration: Declaration) -> str:
                      {"declaration_id": declaration_id, "kind": d.kind, "dataset": d.dataset, "period": period,
                       "reason": d.reason.strip(), "until": d.until.isoformat() if d.until else None})
 
-    with Lake(settings, read_only=False) as lake:
-        lake.ensure()
-        lake.write(work, f"declare {d.kind} {d.member_id} {d.dataset} {period}")
+    _write(settings, work, f"declare {d.kind} {d.member_id} {d.dataset} {period}")
     return declaration_id
 
 
 def list_declarations(settings: Settings, member_id: str | None = None) -> list[dict]:
     """Every declaration (of ``member_id`` when given), oldest first."""
+    return _read(settings, "declarations", f"""
+        SELECT declaration_id, kind, member_id, dataset, period, reason, until, declared_at
+        FROM {store.LAKE}.declarations WHERE ? IS NULL OR member_id = ?
+        ORDER BY declared_at, declaration_id""", [member_id, member_id])
+
+
+def _write(settings: Settings, work, message: str) -> None:
+    """``work(con)`` in one lake transaction (the row and its audit entry commit together)."""
+    with Lake(settings, read_only=False) as lake:
+        lake.ensure()
+        lake.write(work, message)
+
+
+def _read(settings: Settings, table: str, sql: str, params: list) -> list[dict]:
+    """The rows of ``sql`` as dicts; none while the lake has no ``table`` yet."""
     with Lake(settings) as lake:
-        if "declarations" not in store.lake_tables(lake.con):
+        if table not in store.lake_tables(lake.con):
             return []
-        cur = lake.execute(f"""
-            SELECT declaration_id, kind, member_id, dataset, period, reason, until, declared_at
-            FROM {store.LAKE}.declarations WHERE ? IS NULL OR member_id = ?
-            ORDER BY declared_at, declaration_id""", [member_id, member_id])
+        cur = lake.execute(sql, params)
         names = [x[0] for x in cur.description]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 

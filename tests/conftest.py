@@ -109,3 +109,24 @@ def submit_and_process(settings: Settings, path: Path, **kwargs: object):
 
     got = submit(settings, path, **kwargs)
     return process_submission(settings, got.submission.submission_id)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium (``tests/reports/cdp.py``) for the browser tests of reports, pre-checks and
+    the portal; installed by ``scripts/install-chromium.sh`` when missing, else the test is skipped."""
+    import subprocess
+
+    from pipelines.config import PROJECT_ROOT
+    from tests.reports.cdp import Browser, find_chromium
+
+    binary = find_chromium()
+    if binary is None:
+        script = PROJECT_ROOT / "scripts" / "install-chromium.sh"
+        done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
+        binary = find_chromium()
+        if binary is None:
+            pytest.skip(f"Chromium is not installed and {script.name} could not install it "
+                        f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
+    with Browser(binary, tmp_path_factory.mktemp("chromium-profile")) as b:
+        yield b

@@ -13,8 +13,6 @@ from __future__ import annotations
 import csv
 import os
 import shutil
-import socket
-import subprocess
 import threading
 import time
 
@@ -22,6 +20,7 @@ import httpx
 import pytest
 import uvicorn
 
+from pipelines.airflow.scheduler import free_port
 from pipelines.config import PROJECT_ROOT, Settings
 from pipelines.ingest import process_submission
 from pipelines.keys import create_keys
@@ -32,30 +31,10 @@ from pipelines.portal.app import create_app
 from pipelines.products.build import build_products
 from tests.conftest import policy_row, submit, write_csv
 from tests.portal.conftest import PASSWORD, add_user, bearer, token_for
-from tests.reports.cdp import Browser, Tab, find_chromium
+from tests.reports.cdp import Tab
 
 FORMULA = '=HYPERLINK("http://evil.example","x")'
 Q2_ROWS = 12
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    binary = find_chromium()
-    if binary is None:
-        script = PROJECT_ROOT / "scripts" / "install-chromium.sh"
-        done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
-        binary = find_chromium()
-        if binary is None:
-            pytest.skip(f"Chromium is not installed and {script.name} could not install it "
-                        f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
-    with Browser(binary, tmp_path_factory.mktemp("chromium-profile")) as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +55,7 @@ def site(tmp_path_factory):
     for name, role, member in (("sam", "submitter", "M001"), ("sue", "submitter", "M002"),
                                ("ann", "analyst", "M001"), ("reg", "regulator", None)):
         add_user(settings, name, role, member)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=_free_port(),
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=free_port(),
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

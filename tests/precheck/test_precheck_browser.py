@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 
 import pytest
 
@@ -21,25 +20,10 @@ from pipelines.intake import Manifest
 from pipelines.keys import create_keys
 from pipelines.members import add_members
 from pipelines.precheck import BANNER, precheck
-from tests.reports.cdp import Browser, find_chromium
 
 SIZES = {1280: 900, 390: 844}
 PROBE = ("JSON.stringify({banner: (document.getElementById('precheck') || {}).textContent || null, "
          "top: document.getElementById('precheck') ? document.getElementById('precheck').getBoundingClientRect().top : null})")
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    binary = find_chromium()
-    if binary is None:
-        script = PROJECT_ROOT / "scripts" / "install-chromium.sh"
-        done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
-        binary = find_chromium()
-        if binary is None:
-            pytest.skip(f"Chromium is not installed and {script.name} could not install it "
-                        f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
-    with Browser(binary, tmp_path_factory.mktemp("chromium-profile")) as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

@@ -14,29 +14,14 @@ import json
 import os
 import shutil
 import struct
-import subprocess
 
 import pytest
 
 from pipelines.config import PROJECT_ROOT
-from tests.reports.cdp import Browser, Visit, find_chromium
+from tests.reports.cdp import Visit
 
 SIZES = {1280: 900, 390: 844}
 MIN_FONT_PX = 12
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    binary = find_chromium()
-    if binary is None:
-        script = PROJECT_ROOT / "scripts" / "install-chromium.sh"
-        done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=900)
-        binary = find_chromium()
-        if binary is None:
-            pytest.skip(f"Chromium is not installed and {script.name} could not install it "
-                        f"(exit {done.returncode}): {done.stderr.strip()[-300:]}")
-    with Browser(binary, tmp_path_factory.mktemp("chromium-profile")) as b:
-        yield b
 
 
 @pytest.fixture(scope="module")
