@@ -1,7 +1,8 @@
 """One measured piece of work, run in its own process so that its time and peak memory are its own.
 
 ``python -m benchmarks.child floor CSV OUT.parquet`` | ``insurshare HOME DATASET CSV`` |
-``gx DATASET PARQUET REFS.parquet`` | ``marts HOME`` | ``triangle HOME`` | ``scan HOME``.
+``gx DATASET PARQUET REFS.parquet`` | ``marts HOME`` | ``triangle HOME`` | ``scan HOME`` |
+``products HOME`` | ``members_lake HOME MEMBERS POLICIES``.
 Prints one JSON line with what it measured (rows, seconds of the timed part).
 """
 
@@ -76,7 +77,26 @@ def marts(home: str, mode: str = "full") -> dict:
     t = time.perf_counter()
     result = build_marts(settings, force=mode == "full")
     return {"seconds": time.perf_counter() - t, "rows": result.rows, "mode": mode,
-            "how": result.how() if not result.skipped else "skipped"}
+            "how": result.how() if not result.skipped else "skipped", "steps": result.steps}
+
+
+def products(home: str) -> dict:
+    """Every audience's product from the lake's marts (``--force``), with the seconds of each step."""
+    from pipelines.config import Settings
+    from pipelines.products import build_products
+
+    settings = Settings.from_env(home=Path(home))
+    t = time.perf_counter()
+    result = build_products(settings, force=True)
+    return {"seconds": time.perf_counter() - t, "products": len(result.rows), "steps": result.steps,
+            "published": result.control.published, "withheld": result.control.withheld}
+
+
+def members_lake(home: str, members: str, policies: str) -> dict:
+    from benchmarks.members import build_members_lake
+
+    t = time.perf_counter()
+    return {**build_members_lake(Path(home), int(members), int(policies)), "seconds": time.perf_counter() - t}
 
 
 def triangle(home: str) -> dict:
@@ -111,7 +131,8 @@ def peak_rss_mb() -> int:
     return round(kb / 1024)
 
 
-TASKS = {"floor": floor, "insurshare": insurshare, "gx": gx, "marts": marts, "triangle": triangle, "scan": scan}
+TASKS = {"floor": floor, "insurshare": insurshare, "gx": gx, "marts": marts, "triangle": triangle, "scan": scan,
+         "products": products, "members_lake": members_lake}
 
 if __name__ == "__main__":
     result = TASKS[sys.argv[1]](*sys.argv[2:])

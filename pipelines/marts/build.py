@@ -81,6 +81,7 @@ class BuildResult:
     skipped: bool = False
     seconds: float = 0.0
     changes: dict = field(default_factory=dict)   # ``Changes.describe()``: full, or the slices read again
+    steps: dict[str, float] = field(default_factory=dict)   # seconds per step (``compute_marts``, publish)
 
     def line(self) -> str:
         if self.skipped:
@@ -112,8 +113,10 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
         if not force and previous == source.snapshot:
             return BuildResult(source_snapshot=source.snapshot, snapshot=None, skipped=True)
         changes = full_build("--force") if force else find_changes(con, previous, source.snapshot)
-        rows = compute_marts(con, source, changes)
+        steps: dict[str, float] = {}
+        rows = compute_marts(con, source, changes, steps)
         seconds = round(time.perf_counter() - started, 3)
+        publishing = time.perf_counter()
 
         def publish_and_maybe_crash(c: duckdb.DuckDBPyConnection) -> None:
             _publish(c, source, changes, rows, seconds)
@@ -122,14 +125,20 @@ def build_marts(settings: Settings, as_of: str | int | None = None, *, force: bo
         _, snapshot = lake.write(publish_and_maybe_crash,
             message=f"build marts from snapshot {source.snapshot}",
             extra=json.dumps({"source_snapshot": source.snapshot}))
+        steps["publish"] = round(time.perf_counter() - publishing, 3)
     return BuildResult(source_snapshot=source.snapshot, snapshot=snapshot, rows=rows,
-                       seconds=round(time.perf_counter() - started, 1), changes=changes.describe())
+                       seconds=round(time.perf_counter() - started, 1), changes=changes.describe(), steps=steps)
 
 
-def compute_marts(con: duckdb.DuckDBPyConnection, source: Source, changes: Changes | None = None) -> dict[str, int]:
-    """Compute every mart into a temporary table ``build_<mart>``; return the row counts."""
+def compute_marts(con: duckdb.DuckDBPyConnection, source: Source, changes: Changes | None = None,
+                  steps: dict[str, float] | None = None) -> dict[str, int]:
+    """Compute every mart into a temporary table ``build_<mart>``; return the row counts
+    (and the seconds of each step in ``steps``, when given)."""
     changes = changes or full_build("requested")
+    steps = {} if steps is None else steps
+    clock = time.perf_counter()
     read_partials(con, source, changes)
+    steps["partials"] = round(time.perf_counter() - clock, 3)
     kept = _members_to_assemble(con, changes)
     pc, pp = f"build_{CLAIM}", f"build_{POLICY}"
     owed = triangles.owed_sql(source.table("submissions"))
@@ -137,7 +146,7 @@ def compute_marts(con: duckdb.DuckDBPyConnection, source: Source, changes: Chang
                                             source.obligation_table(con, "declarations"))
     tri = " UNION ALL BY NAME ".join(
         f"({triangles.triangle_sql(pc, g, owed=owed, obligations=obligations)})" for g in GRAINS)
-    steps = {  # temp table -> (SQL, the lake mart whose kept member rows it adds)
+    marts = {  # temp table -> (SQL, the lake mart whose kept member rows it adds)
         "observed_triangle": (tri, None),
         "mart_factors": (development.factors_sql("build_observed_triangle"), None),
         "mart_triangle": (development.complete_sql("build_observed_triangle", "build_mart_factors"), None),
@@ -149,9 +158,11 @@ def compute_marts(con: duckdb.DuckDBPyConnection, source: Source, changes: Chang
                           None),
     }
     snap = f"{int(source.snapshot)}::BIGINT"
-    for name, (sql, kept_from) in steps.items():
+    for name, (sql, kept_from) in marts.items():
+        clock = time.perf_counter()
         con.execute(f"CREATE OR REPLACE TEMP TABLE build_{name} AS {_step_sql(name, sql, kept_from, kept, snap)} "
                     f"ORDER BY {ORDERS[kept_from or name]}")
+        steps[name] = round(time.perf_counter() - clock, 3)
     return {name: con.execute(f"SELECT count(*) FROM build_{name}").fetchone()[0] for name in MARTS}
 
 

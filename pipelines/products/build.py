@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -62,6 +62,7 @@ class ProductsResult:
     seconds: float
     folder: Path
     skipped: bool = False    # the lake, the rules and the files are as the last build left them
+    steps: dict[str, float] = field(default_factory=dict)   # seconds per step of the build
 
     def lines(self) -> list[str]:
         if self.skipped:
@@ -106,13 +107,19 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None, *,
             if marts_snapshot is None or not set(MARTS) <= lake_tables:
                 raise NotFound(f"The lake at snapshot {snapshot} has no marts to build products from.",
                                hint="Build them first with `insurshare build-marts`.")
-            control = apply_control(con, rules, lake_tables)
+            steps: dict[str, float] = {}
+            control = apply_control(con, rules, lake_tables, steps)
             info = {"release": control.release, "lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot,
                     "disclosure_profile": rules.profile, "min_members": rules.min_members,
                     "max_share": rules.max_share, "built_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                     "units_published": control.published, "units_withheld": sum(control.withheld.values())}
-            rows = {name: _write(con, _temp(settings, name), tables, audience, member, info)
-                    for name, audience, member, tables in _plans(con, lake_tables, settings)}
+            rows = {}
+            for name, audience, member, tables in _plans(con, lake_tables, settings):
+                clock = time.perf_counter()
+                rows[name] = _write(con, _temp(settings, name), tables, audience, member, info)
+                step = "write_members" if audience == "member" else f"write_{audience}"
+                steps[step] = round(steps.get(step, 0.0) + time.perf_counter() - clock, 3)
+            clock = time.perf_counter()
             ledger = releases.pending(con, control.release)
         digests = {name: _sha256(_temp(settings, name)) for name in rows}
         _audit(settings, snapshot, marts_snapshot, rules, rows, digests, control, info, ledger)
@@ -122,8 +129,9 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None, *,
         for old in folder.glob("member_*.duckdb"):
             if old.stem not in rows:
                 old.unlink()
+        steps["ledger_and_audit"] = round(time.perf_counter() - clock, 3)
     return ProductsResult(snapshot, marts_snapshot, rules, rows, control,
-                          round(time.perf_counter() - started, 1), folder)
+                          round(time.perf_counter() - started, 1), folder, steps=steps)
 
 
 # Tables whose commits do not make the products stale: every access to the portal is sealed into

@@ -25,6 +25,7 @@ use it are withheld, since they would give away its current value.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import duckdb
@@ -56,15 +57,30 @@ class ControlResult:
 
 
 def apply_control(con: duckdb.DuckDBPyConnection, rules: DisclosureRules,
-                  lake_tables: set[str] | None = None) -> ControlResult:
+                  lake_tables: set[str] | None = None, steps: dict[str, float] | None = None) -> ControlResult:
     """Decide every industry unit against this build and every earlier release (the ledger in
-    the lake), and create the ``pub_*`` tables (and ``dc_units.reason``, ``held_value``)."""
+    the lake), and create the ``pub_*`` tables (and ``dc_units.reason``, ``held_value``); the
+    seconds of each step go to ``steps`` when given."""
+    steps = {} if steps is None else steps
+    clock = time.perf_counter()
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        steps[step] = round(now - clock, 3)
+        clock = now
+
     cells.load_units(con, rules)
+    lap("control_units")
     release = releases.load_basis(con, lake_tables if lake_tables is not None else store.lake_tables(con))
     releases.load_changes(con)
+    lap("control_changes")
     primary = dict(con.execute("SELECT unit, primary_reason FROM dc_units WHERE primary_reason IS NOT NULL")
                    .fetchall())
-    reasons = releases.decide(con, rules, primary, cells.systems(con))
+    systems = cells.systems(con)
+    lap("control_systems")
+    reasons = releases.decide(con, rules, primary, systems)
+    lap("control_decide")
     decided = pd.DataFrame({"unit": pd.Series(list(reasons), dtype="int64"),
                             "reason": pd.Series(list(reasons.values()), dtype="object")})
     con.register("dc_decided", decided)
@@ -79,6 +95,7 @@ def apply_control(con: duckdb.DuckDBPyConnection, rules: DisclosureRules,
     _factors(con)
     _ultimates(con)
     _metric_hidden(con)
+    lap("control_publish")
     counts = dict(con.execute("SELECT coalesce(reason, ''), count(*) FROM dc_units WHERE NOT missing "
                               "GROUP BY ALL").fetchall())
     total = sum(counts.values())
