@@ -113,12 +113,7 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None, *,
                     "disclosure_profile": rules.profile, "min_members": rules.min_members,
                     "max_share": rules.max_share, "built_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
                     "units_published": control.published, "units_withheld": sum(control.withheld.values())}
-            rows = {}
-            for name, audience, member, tables in _plans(con, lake_tables, settings):
-                clock = time.perf_counter()
-                rows[name] = _write(con, _temp(settings, name), tables, audience, member, info)
-                step = "write_members" if audience == "member" else f"write_{audience}"
-                steps[step] = round(steps.get(step, 0.0) + time.perf_counter() - clock, 3)
+            rows = _write_all(con, settings, lake_tables, info, steps)
             clock = time.perf_counter()
             ledger = releases.pending(con, control.release)
         digests = {name: _sha256(_temp(settings, name)) for name in rows}
@@ -172,12 +167,44 @@ def _unchanged(con: duckdb.DuckDBPyConnection, snapshot: int, rules: DisclosureR
                           skipped=True)
 
 
+# The regulator's product, attached read-only while the members' products are cut from it.
+LAKE_COPY = "lake_copy"
+
+
+def _write_all(con: duckdb.DuckDBPyConnection, settings: Settings, lake_tables: set[str], info: dict,
+               steps: dict[str, float]) -> dict[str, dict[str, int]]:
+    """Write every product (``_plans``); return each one's row counts per table.
+
+    The regulator's comes first: it copies every lake table as it is at the snapshot. Each
+    member's own rows and marts are then read from that copy, not from the lake: a query on a
+    DuckLake table costs a walk of the catalog's files and snapshots, which grow with the
+    number of members, so reading the lake once per member made the members' products grow
+    with the square of the members. The copy holds the same rows, in the same order."""
+    rows: dict[str, dict[str, int]] = {}
+    attached = False
+    try:
+        for name, audience, member, tables in _plans(con, lake_tables, settings):
+            clock = time.perf_counter()
+            if audience == "member" and not attached:
+                con.execute(f"ATTACH {literal(str(_temp(settings, 'regulator')))} AS {LAKE_COPY} (READ_ONLY)")
+                attached = True
+            rows[name] = _write(con, _temp(settings, name), tables, audience, member, info)
+            step = "write_members" if audience == "member" else f"write_{audience}"
+            steps[step] = round(steps.get(step, 0.0) + time.perf_counter() - clock, 3)
+    finally:
+        if attached:
+            con.execute(f"DETACH {LAKE_COPY}")
+    return rows
+
+
 def _plans(con: duckdb.DuckDBPyConnection, lake_tables: set[str], settings: Settings):
-    """(product name, audience, member, tables) of every product to build."""
+    """(product name, audience, member, tables) of every product to build: the regulator's
+    first (the members' tables are read from its copy of the lake, see ``_write_all``)."""
     yield "regulator", "regulator", None, catalog.regulator_tables(lake_tables)
     yield "public", "public", None, catalog.public_tables()
     for member in _members(con, lake_tables):
-        yield f"member_{member}", "member", member, catalog.member_tables(member, lake_tables, settings.schemas_dir)
+        yield (f"member_{member}", "member", member,
+               catalog.member_tables(member, lake_tables, settings.schemas_dir, source=LAKE_COPY))
 
 
 def _members(con: duckdb.DuckDBPyConnection, lake_tables: set[str]) -> list[str]:

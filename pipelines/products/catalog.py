@@ -84,30 +84,32 @@ def public_tables() -> list[Table]:
     return _published()
 
 
-def member_tables(member: str, lake_tables: set[str], schemas_dir: Path = SCHEMAS_DIR) -> list[Table]:
-    """Everything member ``member`` may see."""
+def member_tables(member: str, lake_tables: set[str], schemas_dir: Path = SCHEMAS_DIR,
+                  source: str = LAKE) -> list[Table]:
+    """Everything member ``member`` may see, read from the lake's tables in database ``source``
+    (the lake, or a copy of its tables at the same snapshot: the build reads the regulator's)."""
     who = literal(member)
     own = f"member_id = {who}"
     tables = []
     for dataset, columns in identifier_columns(schemas_dir).items():
         if dataset in lake_tables:
             swap = ", ".join(f"{pseudonym_sql(member, c)} AS {c}" for c in columns)
-            tables.append(Table(dataset, f"SELECT * {f'REPLACE ({swap})' if swap else ''} FROM {LAKE}.{dataset} "
+            tables.append(Table(dataset, f"SELECT * {f'REPLACE ({swap})' if swap else ''} FROM {source}.{dataset} "
                                          f"WHERE {own}", DOCS.get(dataset, dataset)))
     record = (f"list_reduce(list_prepend(record, regexp_extract_all(record, '{TOKEN_PATTERN}')), "
               f"(acc, t) -> replace(acc, t, {pseudonym_sql(member, 't')}))")
     tables += [
-        Table("quarantine", f"SELECT * REPLACE ({record} AS record) FROM {LAKE}.quarantine WHERE {own}",
+        Table("quarantine", f"SELECT * REPLACE ({record} AS record) FROM {source}.quarantine WHERE {own}",
               DOCS["quarantine"]),
-        Table("submissions", f"SELECT * EXCLUDE (archive_path) FROM {LAKE}.submissions WHERE {own}",
+        Table("submissions", f"SELECT * EXCLUDE (archive_path) FROM {source}.submissions WHERE {own}",
               DOCS["submissions"]),
-        Table("rule_results", f"SELECT * FROM {LAKE}.rule_results WHERE submission_id IN "
-                              f"(SELECT submission_id FROM {LAKE}.submissions WHERE {own})", DOCS["rule_results"]),
+        Table("rule_results", f"SELECT * FROM {source}.rule_results WHERE submission_id IN "
+                              f"(SELECT submission_id FROM {source}.submissions WHERE {own})", DOCS["rule_results"]),
     ]
-    tables += [Table(m, f"SELECT * FROM {LAKE}.{m} WHERE scope = 'member' AND {own}", DOCS[m]) for m in MEMBER_MARTS]
+    tables += [Table(m, f"SELECT * FROM {source}.{m} WHERE scope = 'member' AND {own}", DOCS[m]) for m in MEMBER_MARTS]
     tables += [
-        Table("mart_benchmark", benchmark_sql(member), DOCS["mart_benchmark"]),
-        Table("own_linked_claims", f"SELECT DISTINCT claim_no, link_kind, other_members FROM {LAKE}.linked_claims "
+        Table("mart_benchmark", benchmark_sql(member, source), DOCS["mart_benchmark"]),
+        Table("own_linked_claims", f"SELECT DISTINCT claim_no, link_kind, other_members FROM {source}.linked_claims "
                                    f"WHERE {own} ORDER BY claim_no, link_kind", DOCS["own_linked_claims"]),
     ]
     return tables + _published()

@@ -228,16 +228,17 @@ def _metric_hidden(con: duckdb.DuckDBPyConnection) -> None:
         GROUP BY ALL""")
 
 
-def benchmark_sql(member: str) -> str:
+def benchmark_sql(member: str, source: str = LAKE) -> str:
     """A member's benchmark rows, the industry side withheld where the industry figure's
-    inputs are (experience metrics) or the industry factor is (``ldf_*``)."""
+    inputs are (experience metrics) or the industry factor is (``ldf_*``); ``mart_benchmark``
+    is read from database ``source`` (the lake, or a copy of its tables)."""
 
     same = " AND ".join(f"x.{k} = b.{k}" for k in ("grain", "period", "line_of_business", "region_code", "metric"))
     return f"""
         WITH hidden AS (
             SELECT b.*, CASE WHEN b.metric LIKE 'ldf_%' THEN CASE WHEN f.ldf_suppressed THEN '{DERIVED}' END
                              ELSE x.reason END AS reason
-            FROM {LAKE}.mart_benchmark b
+            FROM {source}.mart_benchmark b
             LEFT JOIN dc_metric_hidden x ON {same}
             LEFT JOIN pub_industry_factors f ON f.grain = b.grain
              AND f.development = b.development AND f.line_of_business = b.line_of_business
