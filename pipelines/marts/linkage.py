@@ -13,6 +13,8 @@ first keeps the tokens seen at two or more members (by a 64-bit hash), and joins
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 import duckdb
 
 from pipelines.core.sql import literal
@@ -22,11 +24,17 @@ ORDER = "link_kind, link_id, member_id, claim_no"
 
 
 def current_filter(con: duckdb.DuckDBPyConnection, claim_partials: str) -> str:
-    """SQL matching the claim rows of each member's latest valuation (from the claim partials)."""
+    """SQL matching the claim rows of each member's latest valuation (from the claim partials):
+    one term per distinct latest valuation, with the list of its members (a term per member
+    made every claim row test every member, a cost growing with the square of the members)."""
     latest = con.execute(f"SELECT member_id, max(valuation_date) FROM {claim_partials} "
                          "WHERE member_id IS NOT NULL GROUP BY 1 HAVING max(valuation_date) IS NOT NULL "
                          "ORDER BY 1").fetchall()
-    terms = [f"(member_id = {literal(m)} AND valuation_date = DATE '{v.isoformat()}')" for m, v in latest]
+    members: dict = defaultdict(list)     # latest valuation -> its members: a few dates, an IN list each
+    for member, valuation in latest:
+        members[valuation].append(literal(member))
+    terms = [f"(valuation_date = DATE '{v.isoformat()}' AND member_id IN ({', '.join(ms)}))"
+             for v, ms in sorted(members.items())]
     return " OR ".join(terms) or "FALSE"
 
 
