@@ -23,12 +23,10 @@ def lake_maintenance():
     @retry_aware
     def maintain() -> dict:
         """Flush, merge, expire and clean up (see ``pipelines.maintenance``)."""
-        from pipelines.config import setting
-        from pipelines.maintenance import maintain_lake
+        from pipelines.maintenance import maintain_lake, retention_days
 
         settings = task_settings()
-        days = float(setting("INSURSHARE_SNAPSHOT_RETENTION_DAYS").read(settings.env) or 30)
-        report = maintain_lake(settings, days)
+        report = maintain_lake(settings, retention_days(settings))
         print(report.line())
         return {"snapshots_before": report.before.snapshots, "snapshots_after": report.after.snapshots,
                 "files_before": report.before.live_files, "files_after": report.after.live_files,

@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 import duckdb
 
 from pipelines import audit, store
-from pipelines.config import Settings
+from pipelines.config import Settings, setting
+from pipelines.errors import ConfigError
 from pipelines.lake import Lake, write_transaction
 from pipelines.marts.build import last_build
 
@@ -69,6 +70,19 @@ class MaintenanceReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def retention_days(settings: Settings) -> float:
+    """``INSURSHARE_SNAPSHOT_RETENTION_DAYS`` of the settings' environment (30 when unset)."""
+    text = setting("INSURSHARE_SNAPSHOT_RETENTION_DAYS").read(settings.env) or str(DEFAULT_RETENTION_DAYS)
+    try:
+        days = float(text)
+    except ValueError:
+        days = -1.0
+    if not days >= 0:
+        raise ConfigError(f"INSURSHARE_SNAPSHOT_RETENTION_DAYS={text!r} is not a number of days.",
+                          hint="Write it like 30 or 7.5 (0 keeps only what maintenance must keep).")
+    return days
 
 
 def lake_shape(con: duckdb.DuckDBPyConnection) -> LakeShape:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from pipelines.cli.base import command, main
-from pipelines.config import Settings, setting
+from pipelines.config import Settings
 
 
 @main.group()
@@ -25,7 +25,7 @@ def lake_maintain(settings: Settings, retention_days: float | None) -> None:
     `lake_maintenance` DAG every night.
     """
     from pipelines.maintenance import maintain_lake
+    from pipelines.maintenance import retention_days as configured
 
-    if retention_days is None:
-        retention_days = float(setting("INSURSHARE_SNAPSHOT_RETENTION_DAYS").read(settings.env) or 30)
-    click.echo(maintain_lake(settings, retention_days).line())
+    days = configured(settings) if retention_days is None else retention_days
+    click.echo(maintain_lake(settings, days).line())

@@ -86,3 +86,14 @@ def test_cli_lake_maintain_reports_what_it_did(grown):
 @pytest.mark.parametrize("ids, expected", [([], []), ([3], [[3, 3]]), ([1, 2, 3, 7, 9, 10], [[1, 3], [7, 7], [9, 10]])])
 def test_ranges_of_snapshot_ids(ids, expected):
     assert ranges(ids) == expected
+
+
+def test_a_bad_retention_setting_is_named(settings):
+    from dataclasses import replace
+
+    from pipelines.errors import ConfigError
+    from pipelines.maintenance import retention_days
+
+    assert retention_days(settings) == 30
+    with pytest.raises(ConfigError, match="INSURSHARE_SNAPSHOT_RETENTION_DAYS='a week'"):
+        retention_days(replace(settings, env={"INSURSHARE_SNAPSHOT_RETENTION_DAYS": "a week"}))
