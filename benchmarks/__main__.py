@@ -6,7 +6,7 @@ to published with every rule; (c) GX's pandas engine running the same suite on t
 Then the marts at scale (a lake of 100 million claim snapshot rows; 10 million with --quick),
 a rebuild after one new submission, an industry triangle against a plain column scan,
 member scaling (the marts and products builds for 5, 50 and 400 members of the same size),
-start-up times, bulk submission (1,000 small files in one ``insurshare submit`` against one
+small-file ingestion as the lake's history grows, start-up times, bulk submission (1,000 small files in one ``insurshare submit`` against one
 process per file, measured on a sample and extrapolated), and the portal under 50 concurrent clients with one and two API processes. Every measurement runs in its own process (wall time and peak RSS are its
 own); the ratios are printed and written to ``<out>/results.json``.
 """
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from benchmarks.bulk import bulk_figures
 from benchmarks.data import write_claim_csv, write_policy_csv
+from benchmarks.history import history_part
 from benchmarks.lake import add_one_submission, build_big_lake
 from benchmarks.members import SIZES, members_part
 from benchmarks.portal import portal_part
@@ -152,11 +153,14 @@ def main() -> None:
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")
-    parser.add_argument("--parts", default="ingest,marts,startup,bulk,portal,members",
-                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, portal, members")
+    parser.add_argument("--parts", default="ingest,marts,startup,bulk,members,history,portal",
+                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, members, history, portal")
     parser.add_argument("--members", default=",".join(map(str, SIZES)),
                         help="member counts of the members part, comma-separated [5,50,400]")
     parser.add_argument("--member-policies", type=int, default=2000, help="policies per member of the members part [2,000]")
+    parser.add_argument("--history-probes", default="100,1000,3000",
+                        help="numbers of earlier snapshots at which the history part times small files [100,1000,3000]")
+    parser.add_argument("--history-files", type=int, default=10, help="small files ingested at each probe [10]")
     parser.add_argument("--bulk-files", type=int, default=1000, help="small files of the bulk submission part [1,000]")
     parser.add_argument("--bulk-sample", type=int, default=20,
                         help="files submitted one process each, to extrapolate the per-process figure [20]")
@@ -182,6 +186,9 @@ def main() -> None:
         results["members"] = members_part(args.out, say, measure, _home, sizes, args.member_policies)
     if "portal" in parts:
         results["portal"] = portal_part(args.out, say, clients=args.portal_clients, seconds=args.portal_seconds)
+    if "history" in parts:
+        probes = [int(p) for p in args.history_probes.split(",")]
+        results["history"] = history_part(args.out, probes, args.history_files, say)
     results["seconds"] = round(time.perf_counter() - started, 1)
     (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
     say(f"done in {results['seconds']:.0f} s; results in {args.out / 'results.json'}")

@@ -110,6 +110,9 @@ SETTINGS: tuple[Setting, ...] = (
             default="2GB", attr="query_memory", parse=_text),
     Setting("INSURSHARE_QUERY_TEMP", "disk an `insurshare query` may spill to under `work/queries/`",
             default="4GB", attr="query_temp", parse=_text),
+    Setting("INSURSHARE_SNAPSHOT_RETENTION_DAYS",
+            "days of lake snapshots `insurshare lake maintain` keeps for `--as-of` reads (older ones expire)",
+            default="30"),
     Setting("INSURSHARE_INGEST_SCHEDULE",
             "how often `ingest_submissions` polls (cron), or `none` for on-demand runs only "
             "(read when the DAG file is parsed)", default="*/15 * * * *"),

@@ -22,7 +22,7 @@ from typing import TypeVar
 import duckdb
 
 from pipelines import store
-from pipelines.audit import keyed
+from pipelines.audit import keyed, last_entry
 from pipelines.audit.anchor import check_before_write, seal
 from pipelines.audit.key import load_or_create_key
 from pipelines.config import Settings
@@ -65,7 +65,8 @@ class Lake:
 
 def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
                       work: Callable[[duckdb.DuckDBPyConnection], T], *,
-                      message: str = "", extra: str = "{}", attempts: int = 40) -> tuple[T, int]:
+                      message: str = "", extra: str = "{}", attempts: int = 40,
+                      reseal: bool = False, anchor_note: dict | None = None) -> tuple[T, int]:
     """Run ``work(con)`` in one lake transaction; return its result and the new snapshot id.
 
     ``con`` must have the lake attached read-write. Busy catalogs and commit conflicts are
@@ -73,7 +74,11 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
     minutes: several writers publishing at once on a PostgreSQL catalog conflict on the audit
     head and must each get through); after ``attempts`` the error is raised as ``LakeBusy``.
     Audit entries appended by ``work`` are keyed with the audit key, and the commit is sealed
-    in the anchor file (see ``pipelines.audit.anchor``).
+    in the anchor file (see ``pipelines.audit.anchor``; ``reseal``: seal every live file and the
+    whole catalog again, after maintenance rewrote them; ``anchor_note``: what maintenance
+    declares in the anchor line, e.g. the snapshots it expired). Waiting for the writer lock (a SQLite
+    catalog: ``store.writer_lock``, in turns) is not an attempt: only a busy catalog or a
+    conflicting commit counts.
     """
     key = load_or_create_key(settings)   # before BEGIN: every commit is keyed and sealed
     delay = 0.05
@@ -99,7 +104,7 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
                 _rollback(con)
                 raise
             else:   # committed: seal it in the anchor (outside the retry: the work must not run twice)
-                seal(con, settings, key, snap)
+                seal(con, settings, key, snap, whole=reseal, note=anchor_note)
                 return result, snap
         time.sleep(delay * (1 + random.random()))
         delay = min(delay * 2, 5.0)
@@ -109,10 +114,12 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
 def _set_commit_message(con: duckdb.DuckDBPyConnection, message: str, extra: str) -> None:
     """Name the commit, and record the audit chain's head in it (see ``pipelines.audit``)."""
     info = json.loads(extra or "{}")
-    if "audit_log" in store.lake_tables(con):
-        head = con.execute(f"SELECT entry_sha256 FROM {store.LAKE}.audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        if head:
-            info["audit_head"] = head[0]
+    try:
+        head = last_entry(con)
+    except duckdb.CatalogException:   # the lake's first commit creates the table
+        head = None
+    if head:
+        info["audit_head"] = head[1]
     if message or info:
         con.execute(f"CALL {store.LAKE}.set_commit_message('insurshare', ?, extra_info => ?)",
                     [message, json.dumps(info)])

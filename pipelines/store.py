@@ -215,7 +215,15 @@ def _is_busy(exc: BaseException) -> bool:
 
 @contextmanager
 def writer_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time on this machine for a SQLite catalog (it cannot take two).
+    """One writer at a time on this machine for a SQLite catalog (it cannot take two), in turns.
+
+    A plain ``flock`` is not fair: a process that commits file after file (a bulk submit) releases
+    the lock and takes it again before a waiting process (a marts build) is scheduled, which then
+    waits for minutes. So writers pass a turnstile first (``lake-writer.turnstile``): the one
+    writer standing in it holds it while it waits for the lock itself, and lets it go once it has
+    the lock. A writer that just released the lock and wants it again must pass the turnstile,
+    which the waiting writer holds: the waiting writer goes first. Two writers alternate commit
+    by commit; neither starves.
 
     A PostgreSQL catalog takes concurrent writers from many machines: DuckLake detects
     conflicting commits and ``lake.write_transaction`` retries them, so no lock is taken here.
@@ -223,8 +231,18 @@ def writer_lock(settings: Settings) -> Iterator[None]:
     if settings.catalog_is_postgres:
         yield
         return
-    with file_lock(settings, "lake-writer"):
-        yield
+    settings.locks_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.locks_dir / "lake-writer.turnstile", "a+") as door, \
+            open(settings.locks_dir / "lake-writer.lock", "a+") as lock:
+        fcntl.flock(door, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        finally:
+            fcntl.flock(door, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager

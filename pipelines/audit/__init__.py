@@ -93,6 +93,17 @@ def legacy_digest(rows: list[tuple[int, str]]) -> str:
     return content_digest([[int(seq), h] for seq, h in rows])
 
 
+def last_entry(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
+    """The chain's last entry (seq, stored hash), or None for an empty log.
+
+    Read as the row whose ``seq`` is the greatest: DuckLake answers ``max(seq)`` from its column
+    statistics and prunes the log's data files by them, so the cost does not grow with the log
+    (``ORDER BY seq DESC LIMIT 1`` read every entry: 0.1-0.2 s per commit after some thousands).
+    """
+    return con.execute(f"SELECT seq, entry_sha256 FROM {TABLE} WHERE seq = (SELECT max(seq) FROM {TABLE}) "
+                       "LIMIT 1").fetchone()
+
+
 def append(con: duckdb.DuckDBPyConnection, kind: str, subject: str, details: dict,
            content: object = None) -> str:
     """Append one entry (call inside the write transaction of the change); return its hash.
@@ -104,11 +115,12 @@ def append(con: duckdb.DuckDBPyConnection, kind: str, subject: str, details: dic
     vouched for by an ``audit-upgrade`` entry.
     """
     key, may_upgrade = _signer()
-    last = con.execute(f"SELECT seq, entry_sha256 FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+    last = last_entry(con)
     if last and not is_keyed(last[1]):
         _refuse_unless(may_upgrade)
         _vouch_for_legacy(con, key)
-    return _append(con, key, kind, subject, details, content)
+        last = None
+    return _append(con, key, kind, subject, details, content, last=last)
 
 
 def _refuse_unless(may_upgrade: bool) -> None:
@@ -129,7 +141,7 @@ def _vouch_for_legacy(con: duckdb.DuckDBPyConnection, key: AuditKey) -> str:
 def upgrade(con: duckdb.DuckDBPyConnection) -> int:
     """Inside a write transaction: vouch for a log that predates the audit key (0 if nothing to do)."""
     key, may_upgrade = _signer()
-    last = con.execute(f"SELECT seq, entry_sha256 FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+    last = last_entry(con)
     if not last or is_keyed(last[1]):
         return 0
     _refuse_unless(may_upgrade)
@@ -138,8 +150,8 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _append(con: duckdb.DuckDBPyConnection, key: AuditKey, kind: str, subject: str, details: dict,
-            content: object, digest: str | None = None) -> str:
-    last = con.execute(f"SELECT seq, entry_sha256 FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+            content: object, digest: str | None = None, last: tuple[int, str] | None = None) -> str:
+    last = last or last_entry(con)
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
     body = json.dumps(details, sort_keys=True, default=str, ensure_ascii=False)

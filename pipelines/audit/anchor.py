@@ -31,7 +31,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.audit import Problem, is_keyed
+from pipelines.audit import Problem, is_keyed, last_entry
 from pipelines.audit.key import AuditKey, anchor_file
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, InsurShareError
@@ -79,29 +79,64 @@ def catalog_files(con: duckdb.DuckDBPyConnection, settings: Settings, *, added_a
     return out
 
 
-def catalog_digest(con: duckdb.DuckDBPyConnection) -> str:
-    """SHA-256 of the catalog's rows that hold data or name files: the inlined rows (small inserts
-    live in the catalog, not in files), the inlined deletes, and the data and delete file lists.
+def _catalog_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
+    """The catalog tables that hold data or name files, each with whether it has ``end_snapshot``:
+    the data and delete file lists, the inlined rows (small inserts live in the catalog, not in
+    files) and the inlined deletes."""
+    names = ["ducklake_data_file", "ducklake_delete_file"]
+    names += [r[0] for r in con.execute(f"SELECT table_name FROM {META}.ducklake_inlined_data_tables "
+                                        "ORDER BY table_name").fetchall()]
+    names += [f"ducklake_inlined_delete_{r[0]}" for r in con.execute(
+        f"SELECT DISTINCT table_id FROM {META}.ducklake_table ORDER BY table_id").fetchall()]
+    out = []
+    for name in names:
+        if not re.fullmatch(r"ducklake_[a-z_0-9]+", name):
+            continue
+        try:
+            columns = {r[0] for r in con.execute(f"DESCRIBE {META}.{name}").fetchall()}
+        except duckdb.CatalogException:   # a table without inlined deletes
+            continue
+        out.append((name, "end_snapshot" in columns))
+    return out
+
+
+_CHUNKS = 4   # 4 x 60 bits of each row's keyed SHA-256, summed apart (a 240-bit multiset hash)
+_MOD = 1 << 60
+
+
+def catalog_digest(con: duckdb.DuckDBPyConnection, key: AuditKey, *, snapshot: int | None = None,
+                   previous: str | None = None) -> str:
+    """A keyed digest of the catalog's rows that hold data or name files (``_catalog_tables``).
 
     These change only through a commit; sealed after each commit, they show an edit made straight
     in the catalog database (no snapshot, no data file) once the next verify compares them.
+
+    The digest is a sum (modulo 2^60, in four parts) of one keyed SHA-256 per row (``H``, of the
+    row without its ``end_snapshot``) and one per ended row (``G``, of the row and the snapshot
+    that ended it): a change of any column, a row added or removed changes it, and without the
+    audit key no edit can be made to cancel out. Being a sum, it can be carried forward: given
+    the digest ``previous`` sealed at ``snapshot - 1``, only the rows that commit ``snapshot``
+    added or ended are read (``begin_snapshot`` or ``end_snapshot`` equal to it), so sealing a
+    commit costs the same at the 100th snapshot as at the 10,000th. Without ``previous`` every
+    row is read (``verify``, and after maintenance, which removes rows).
     """
-    tables = ["ducklake_data_file", "ducklake_delete_file"]
-    tables += [r[0] for r in con.execute(f"SELECT table_name FROM {META}.ducklake_inlined_data_tables "
-                                         "ORDER BY table_name").fetchall()]
-    tables += [f"ducklake_inlined_delete_{r[0]}" for r in con.execute(
-        f"SELECT DISTINCT table_id FROM {META}.ducklake_table ORDER BY table_id").fetchall()]
-    digest = hashlib.sha256()
-    for table in tables:
-        if not re.fullmatch(r"ducklake_[a-z_0-9]+", table):
-            continue
-        try:
-            rows = con.execute(f"SELECT count(*), sha256(coalesce(string_agg(CAST(t AS VARCHAR), chr(10) "
-                               f"ORDER BY CAST(t AS VARCHAR)), '')) FROM {META}.{table} t").fetchone()
-        except duckdb.CatalogException:   # a table without inlined deletes
-            continue
-        digest.update(f"{table}\t{rows[0]}\t{rows[1]}\n".encode())
-    return digest.hexdigest()
+    salt = key.mac("insurshare catalog digest")
+    sums = [int(x, 16) for x in previous.split(":")] if previous else [0] * _CHUNKS
+    for table, has_end in _catalog_tables(con):
+        row = "(SELECT * EXCLUDE (end_snapshot) FROM {t}{w}) x" if has_end else "(SELECT * FROM {t}{w}) x"
+        t = f"{META}.{table}"
+        parts = [f"SELECT sha256(? || 'H{table}' || CAST(x AS VARCHAR)) AS h FROM "
+                 + row.format(t=t, w=" WHERE begin_snapshot = ?" if snapshot is not None and previous else "")]
+        if has_end:
+            parts.append(f"SELECT sha256(? || 'G{table}' || CAST(x AS VARCHAR) || '@' || CAST(e AS VARCHAR)) AS h "
+                         f"FROM (SELECT * EXCLUDE (end_snapshot), end_snapshot AS e FROM {t} WHERE "
+                         + ("end_snapshot = ?" if snapshot is not None and previous else "end_snapshot IS NOT NULL")
+                         + ") x")
+        args = [salt, *([snapshot] if snapshot is not None and previous else [])] * len(parts)
+        chunks = ", ".join(f"sum(('0x' || substr(h, {1 + 15 * i}, 15))::BIGINT::HUGEINT)" for i in range(_CHUNKS))
+        got = con.execute(f"SELECT {chunks} FROM ({' UNION ALL '.join(parts)})", args).fetchone()
+        sums = [(a + int(b or 0)) % _MOD for a, b in zip(sums, got, strict=True)]
+    return ":".join(f"{x:015x}" for x in sums)
 
 
 def _resolve(settings: Settings, path: str) -> Path:
@@ -181,19 +216,31 @@ def check_before_write(con: duckdb.DuckDBPyConnection, settings: Settings) -> bo
     return True
 
 
-def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snapshot: int) -> None:
-    """After a commit (under the writer lock): append the anchor line of ``snapshot``."""
+def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snapshot: int, *,
+         whole: bool = False, note: dict | None = None) -> None:
+    """After a commit (under the writer lock): append the anchor line of ``snapshot``.
+
+    The line seals the files the commit added and carries the catalog's digest forward from the
+    line before (``catalog_digest``); ``whole`` (after maintenance, which rewrites and removes
+    files and catalog rows) seals every live file and digests the whole catalog again. ``note``
+    (maintenance: ``{"expired": [[first, last], ...]}``, the snapshots it expired) goes into the
+    line as ``maintenance``.
+    """
     path = anchor_file(settings)
     with file_lock(settings, "audit-anchor"):
         last = _last_line(path)
         if last is not None and last.get("snapshot") == snapshot:
             return   # an empty transaction: nothing was committed
         first = last is None
-        files = catalog_files(con, settings, added_at=None if first else snapshot)
+        files = catalog_files(con, settings, added_at=None if first or whole else snapshot)
         head = _head(con)
+        follows = not whole and last is not None and last.get("snapshot") == snapshot - 1 and "catalog_sum" in last
         line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
                 "files": [[f.path, *file_sha256(_resolve(settings, f.path))] for f in files],
-                "catalog": catalog_digest(con), "baseline": first,
+                "catalog_sum": catalog_digest(con, key, snapshot=snapshot,
+                                              previous=last["catalog_sum"] if follows else None),
+                "baseline": first, **({"whole": True} if whole else {}),
+                **({"maintenance": note} if note else {}),
                 "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                 "prev": last.get("mac") if last else None}
         line["mac"] = _line_mac(key, line)
@@ -208,7 +255,7 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
 def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:
     """The chain's head just after this connection's commit (under the writer lock: at its snapshot)."""
     try:
-        return con.execute(f"SELECT seq, entry_sha256 FROM {LAKE}.audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        return last_entry(con)
     except duckdb.CatalogException:   # the lake's first commit creates the table
         return None
 
@@ -233,7 +280,7 @@ def verify_lake(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKe
     problems = _check_lines(key, lines)
     good = [line for line in lines if "snapshot" in line]
     problems += _check_snapshots(con, good, entries)
-    problems += _check_catalog(con, good)
+    problems += _check_catalog(con, key, good)
     file_problems, n_files = _check_files(con, settings, good)
     return LakeCheck(problems + file_problems, len(lines), n_files, max(line["snapshot"] for line in good))
 
@@ -261,7 +308,9 @@ def _check_snapshots(con: duckdb.DuckDBPyConnection, lines: list[dict], entries:
         f"SELECT snapshot_id, CAST(changes AS VARCHAR), commit_message FROM ducklake_snapshots('{LAKE}')").fetchall()}
     newest = max(snapshots)
     problems = []
-    gone = [line for line in lines if line["snapshot"] not in snapshots]
+    expired = [r for line in lines for r in (line.get("maintenance") or {}).get("expired", [])]
+    gone = [line for line in lines if line["snapshot"] not in snapshots
+            and not any(first <= line["snapshot"] <= last for first, last in expired)]
     if gone:
         problems.append(Problem(None, f"the lake's catalog was rolled back or replaced: {len(gone)} sealed "
                                       f"snapshot(s) are gone from it (the anchor sealed snapshot "
@@ -284,11 +333,14 @@ def _check_snapshots(con: duckdb.DuckDBPyConnection, lines: list[dict], entries:
     return problems
 
 
-def _check_catalog(con: duckdb.DuckDBPyConnection, lines: list[dict]) -> list[Problem]:
-    """With no commit after the last sealed one, the catalog's data rows must be as sealed."""
+def _check_catalog(con: duckdb.DuckDBPyConnection, key: AuditKey, lines: list[dict]) -> list[Problem]:
+    """With no commit after the last sealed one, the catalog's data rows must be as sealed.
+
+    (A line written before the digest was carried forward holds ``catalog`` instead of
+    ``catalog_sum``: such a lake is checked from its next commit on.)"""
     last = max(lines, key=lambda line: line["snapshot"])
     newest = con.execute(f"SELECT max(snapshot_id) FROM ducklake_snapshots('{LAKE}')").fetchone()[0]
-    if newest != last["snapshot"] or "catalog" not in last or catalog_digest(con) == last["catalog"]:
+    if newest != last["snapshot"] or "catalog_sum" not in last or catalog_digest(con, key) == last["catalog_sum"]:
         return []
     return [Problem(None, f"the catalog was edited outside DuckLake after snapshot {newest}: its inlined rows "
                           "or its list of data files differ from what that commit sealed")]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pipelines.cli import (  # noqa: E402,F401,I001
     calendars,
     commands,
+    lake,
     marts,
     notices,
     ops,  # noqa: E402,F401

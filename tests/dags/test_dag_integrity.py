@@ -59,7 +59,7 @@ def dagbag(tmp_path_factory) -> dict:
 
 
 # The DAGs the README and the operators know; a DAG file added or removed changes this list.
-DAG_IDS = ["build_marts", "build_products", "ingest_submissions", "quality_reports"]
+DAG_IDS = ["build_marts", "build_products", "ingest_submissions", "lake_maintenance", "quality_reports"]
 
 
 def test_dag_files_exist():
@@ -110,6 +110,7 @@ def test_dags_share_their_owner_and_retry_policy(dagbag):
     assert retries == {"build_marts": (["insurshare"], [3], [20.0], [True]),
                        "build_products": (["insurshare"], [3], [20.0], [True]),
                        "ingest_submissions": (["insurshare"], [3], [20.0], [True]),
+                       "lake_maintenance": (["insurshare"], [3], [20.0], [True]),
                        "quality_reports": (["insurshare"], [2], [30.0], [True])}
 
 
