@@ -131,10 +131,22 @@ def _raw_view(con: duckdb.DuckDBPyConnection, header: tuple[str, ...], contract:
     from a schema): each column trimmed and named by the contract (never by the file), data rows
     numbered from 1."""
     names = {c.name: c.name for c in contract.columns}
-    cols = ", ".join(f"NULLIF(trim(CAST(c{i} AS VARCHAR)), '') AS {ident(names[h])}" for i, h in enumerate(header))
+    cols = ", ".join(f"{trimmed_sql(f'CAST(c{i} AS VARCHAR)')} AS {ident(names[h])}" for i, h in enumerate(header))
     number, first = ("rowid", "rowid > 0") if header_row else ("rowid + 1", "true")
     con.execute(f"CREATE VIEW raw AS SELECT {number} AS __row, {cols} FROM raw_file WHERE {first}"
                 + (f" AND ({where})" if where else ""))
+
+
+def trimmed_sql(expr: str) -> str:
+    """``NULLIF(trim(expr), '')``, calling ``trim`` only on the values it can change.
+
+    ``trim`` strips Unicode space separators (category Zs: the ASCII space, the no-break and
+    ideographic spaces, ...) from both ends and copies every value it is given: most values are
+    ASCII and start and end with no space, and pass through as they are (half the cost of
+    staging's view on a 1M-row file). Exact: a value not starting or ending with an ASCII space
+    and holding only ASCII characters is one ``trim`` leaves unchanged."""
+    return (f"CASE WHEN prefix({expr}, ' ') OR suffix({expr}, ' ') OR strlen({expr}) <> length({expr}) "
+            f"THEN NULLIF(trim({expr}), '') ELSE NULLIF({expr}, '') END")
 
 
 def _header_row(con: duckdb.DuckDBPyConnection, width: int) -> tuple[str, ...]:
