@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract
@@ -131,10 +132,22 @@ def _raw_view(con: duckdb.DuckDBPyConnection, header: tuple[str, ...], contract:
     from a schema): each column trimmed and named by the contract (never by the file), data rows
     numbered from 1."""
     names = {c.name: c.name for c in contract.columns}
-    cols = ", ".join(f"NULLIF(trim(CAST(c{i} AS VARCHAR)), '') AS {ident(names[h])}" for i, h in enumerate(header))
+    cols = ", ".join(f"{trimmed_sql(f'CAST(c{i} AS VARCHAR)')} AS {ident(names[h])}" for i, h in enumerate(header))
     number, first = ("rowid", "rowid > 0") if header_row else ("rowid + 1", "true")
     con.execute(f"CREATE VIEW raw AS SELECT {number} AS __row, {cols} FROM raw_file WHERE {first}"
                 + (f" AND ({where})" if where else ""))
+
+
+def trimmed_sql(expr: str) -> str:
+    """``NULLIF(trim(expr), '')``, calling ``trim`` only on the values it can change.
+
+    ``trim`` strips Unicode space separators (category Zs: the ASCII space, the no-break and
+    ideographic spaces, ...) from both ends and copies every value it is given: most values are
+    ASCII and start and end with no space, and pass through as they are (half the cost of
+    staging's view on a 1M-row file). Exact: a value not starting or ending with an ASCII space
+    and holding only ASCII characters is one ``trim`` leaves unchanged."""
+    return (f"CASE WHEN prefix({expr}, ' ') OR suffix({expr}, ' ') OR strlen({expr}) <> length({expr}) "
+            f"THEN NULLIF(trim({expr}), '') ELSE NULLIF({expr}, '') END")
 
 
 def _header_row(con: duckdb.DuckDBPyConnection, width: int) -> tuple[str, ...]:
@@ -250,6 +263,8 @@ def _detect_encoding(path: Path, file_name: str, declared: str | None) -> str:
 
 def _decode_problem(path: Path, encoding: str) -> tuple[int, int] | None:
     """None when the whole file decodes; else (line, byte offset) of the first bad byte."""
+    if encoding in ("utf-8", "utf-8-sig") and _utf8_text(path):
+        return None
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     offset = lines = 0
     with open(path, "rb") as f:
@@ -269,6 +284,34 @@ def _decode_problem(path: Path, encoding: str) -> tuple[int, int] | None:
         except UnicodeDecodeError:
             return lines + 1, offset
     return None
+
+
+def _utf8_text(path: Path) -> bool:
+    """Whether ``path`` is UTF-8 text with no NUL, checked by Arrow's UTF-8 validation (no Python
+    string is built: several times faster than decoding). Read in pieces that end at a line break,
+    which is never inside a UTF-8 sequence. False means "look closer": ``_decode_problem`` then
+    decodes the file to find the first bad byte."""
+    rest = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            chunk = rest + chunk
+            end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) + 1
+            if not end and len(chunk) > MAX_LINE_BYTES:
+                return False
+            piece, rest = chunk[:end], chunk[end:]
+            if not _utf8_piece(piece):
+                return False
+    return _utf8_piece(rest)
+
+
+def _utf8_piece(data: bytes) -> bool:
+    if b"\0" in data:
+        return False
+    try:
+        pa.array([data], pa.large_binary()).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _transcode(src: Path, dst: Path, encoding: str) -> None:
