@@ -6,7 +6,8 @@ to published with every rule; (c) GX's pandas engine running the same suite on t
 Then the marts at scale (a lake of 100 million claim snapshot rows; 10 million with --quick),
 a rebuild after one new submission, an industry triangle against a plain column scan,
 start-up times, bulk submission (1,000 small files in one ``insurshare submit`` against one
-process per file, measured on a sample and extrapolated), and the portal under 50 concurrent clients with one and two API processes. Every measurement runs in its own process (wall time and peak RSS are its
+process per file, measured on a sample and extrapolated), many small files end to end (1,000 files
+of 200 rows from 200 members: one bulk submit and one ingestion run), and the portal under 50 concurrent clients with one and two API processes. Every measurement runs in its own process (wall time and peak RSS are its
 own); the ratios are printed and written to ``<out>/results.json``.
 """
 
@@ -26,6 +27,7 @@ from benchmarks.bulk import bulk_figures
 from benchmarks.data import write_claim_csv, write_policy_csv
 from benchmarks.lake import add_one_submission, build_big_lake
 from benchmarks.portal import portal_part
+from benchmarks.small import small_part
 from benchmarks.startup import startup_figures
 from pipelines.config import setting
 
@@ -150,11 +152,13 @@ def main() -> None:
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")
-    parser.add_argument("--parts", default="ingest,marts,startup,bulk,portal",
-                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, portal")
+    parser.add_argument("--parts", default="ingest,marts,startup,bulk,small,portal",
+                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, small, portal")
     parser.add_argument("--bulk-files", type=int, default=1000, help="small files of the bulk submission part [1,000]")
     parser.add_argument("--bulk-sample", type=int, default=20,
                         help="files submitted one process each, to extrapolate the per-process figure [20]")
+    parser.add_argument("--small-files", type=int, default=1000,
+                        help="files of 200 rows of the small-files part, submitted and ingested [1,000]")
     parser.add_argument("--portal-clients", type=int, default=50, help="concurrent portal clients [50]")
     parser.add_argument("--portal-seconds", type=float, default=20, help="seconds per portal scenario [20]")
     args = parser.parse_args()
@@ -172,6 +176,8 @@ def main() -> None:
         results["marts"] = marts_part(args.out, marts_rows)
     if "bulk" in parts:
         results["bulk"] = bulk_figures(args.out, args.bulk_files, args.bulk_sample, say)
+    if "small" in parts:
+        results["small"] = small_part(args.out, args.small_files, say)
     if "portal" in parts:
         results["portal"] = portal_part(args.out, say, clients=args.portal_clients, seconds=args.portal_seconds)
     results["seconds"] = round(time.perf_counter() - started, 1)

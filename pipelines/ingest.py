@@ -433,6 +433,8 @@ def _record_failure(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Sub
 def _gx_words(gx: GxOutcome | None, check: RowCheck | None, settings: Settings) -> str:
     if gx is not None:
         return f"{gx.successful}/{gx.evaluated} expectations met"
+    if check is not None and not settings.gx_at_ingest:
+        return "not run: GX is off at ingestion (INSURSHARE_GX_AT_INGEST)"
     if check is not None and check.rows > settings.gx_max_rows:
         return f"not run: {check.rows:,} rows is above the GX limit of {settings.gx_max_rows:,}"
     return "not run"
