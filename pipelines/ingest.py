@@ -6,6 +6,13 @@ a recorded ``rejected`` verdict, never in an exception. So does a failure of the
 itself while processing one file (``SUB-PROCESSING``): it is recorded against that submission,
 and the run goes on with the others. What raises is what a retry or an operator can fix (a
 busy catalog, an I/O hiccup, a missing key).
+
+``ingest_all`` runs in one process over one lake connection (``Session``). It takes the queue in
+groups of independent submissions (one per member: a file's checks read only its own member's
+published data) and publishes the verdicts of a group's small files in one commit; each slice is
+still replaced whole or not at all, and when the grouped commit fails each file is published in
+a commit of its own, so one bad file never loses another's verdict. A slice's versions are in
+different groups, in version order.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
 from pipelines.lake import Lake, write_transaction
 from pipelines.privacy.tokens import PseudonymKey, load_key
-from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshot
+from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshots
 from pipelines.staging import StagedFile, stage_file, staging_connection
 from pipelines.validation import Validation, validate
 from pipelines.validation.engine import RowCheck
@@ -354,16 +361,16 @@ class Session:
             self.unrecorded = []
 
     def _record_snapshots(self, c: duckdb.DuckDBPyConnection) -> None:
-        for sid, snapshot, timings in self.unrecorded:
-            record_snapshot(c, sid, snapshot, timings)
+        record_snapshots(c, self.unrecorded)
 
     def publish(self, ready: list[_Ready]) -> tuple[list[Published], int]:
         """Publish ``ready`` in one commit, with the snapshot ids not yet recorded."""
         def work(c: duckdb.DuckDBPyConnection) -> list[Published]:
             self._record_snapshots(c)
             done = []
-            for r in ready:
-                done.append(publish(c, r.sub, r.contract, self.sub_rules, r.checked, r.timings, self.key.key_id))
+            for n, r in enumerate(ready):   # the key is checked current once per commit
+                done.append(publish(c, r.sub, r.contract, self.sub_rules, r.checked, r.timings,
+                                    self.key.key_id if n == 0 else None))
                 checkpoint(self.settings, "publish-before-commit")
             return done
 

@@ -358,7 +358,9 @@ def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, ver
     audit.append(con, "received", sid, {"member_id": manifest.member_id, "dataset": manifest.dataset,
                                         "period": period, "version": number, "file_name": file_name,
                                         "file_bytes": size, "sha256": sha, "received_at": received_at})
-    return Received(load_submission(con, sid), created=True, supersedes=current)
+    sub = Submission(sid, manifest.member_id, manifest.dataset, period, number, version, Status.RECEIVED.value, sha,
+                     file_name, format_of(file_name), str(archived), json.loads(json.dumps(body)))
+    return Received(sub, created=True, supersedes=current)
 
 
 def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest: Manifest,
