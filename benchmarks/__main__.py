@@ -7,7 +7,8 @@ Then the marts at scale (a lake of 100 million claim snapshot rows; 10 million w
 a rebuild after one new submission, an industry triangle against a plain column scan,
 member scaling (the marts and products builds for 5, 50 and 400 members of the same size),
 small-file ingestion as the lake's history grows, start-up times, bulk submission (1,000 small files in one ``insurshare submit`` against one
-process per file, measured on a sample and extrapolated), and the portal under 50 concurrent clients with one and two API processes. Every measurement runs in its own process (wall time and peak RSS are its
+process per file, measured on a sample and extrapolated), many small files end to end (1,000 files
+of 200 rows from 200 members: one bulk submit and one ingestion run), and the portal under 50 concurrent clients with one and two API processes. Every measurement runs in its own process (wall time and peak RSS are its
 own); the ratios are printed and written to ``<out>/results.json``.
 """
 
@@ -29,6 +30,7 @@ from benchmarks.history import history_part
 from benchmarks.lake import add_one_submission, build_big_lake
 from benchmarks.members import SIZES, members_part
 from benchmarks.portal import portal_part
+from benchmarks.small import small_part
 from benchmarks.startup import startup_figures
 from pipelines.config import setting
 
@@ -153,8 +155,8 @@ def main() -> None:
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")
-    parser.add_argument("--parts", default="ingest,marts,startup,bulk,members,history,portal",
-                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, members, history, portal")
+    parser.add_argument("--parts", default="ingest,marts,startup,bulk,small,members,history,portal",
+                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, small, members, history, portal")
     parser.add_argument("--members", default=",".join(map(str, SIZES)),
                         help="member counts of the members part, comma-separated [5,50,400]")
     parser.add_argument("--member-policies", type=int, default=2000, help="policies per member of the members part [2,000]")
@@ -164,6 +166,8 @@ def main() -> None:
     parser.add_argument("--bulk-files", type=int, default=1000, help="small files of the bulk submission part [1,000]")
     parser.add_argument("--bulk-sample", type=int, default=20,
                         help="files submitted one process each, to extrapolate the per-process figure [20]")
+    parser.add_argument("--small-files", type=int, default=1000,
+                        help="files of 200 rows of the small-files part, submitted and ingested [1,000]")
     parser.add_argument("--portal-clients", type=int, default=50, help="concurrent portal clients [50]")
     parser.add_argument("--portal-seconds", type=float, default=20, help="seconds per portal scenario [20]")
     args = parser.parse_args()
@@ -184,6 +188,8 @@ def main() -> None:
     if "members" in parts:
         sizes = tuple(int(n) for n in args.members.split(","))
         results["members"] = members_part(args.out, say, measure, _home, sizes, args.member_policies)
+    if "small" in parts:
+        results["small"] = small_part(args.out, args.small_files, say)
     if "portal" in parts:
         results["portal"] = portal_part(args.out, say, clients=args.portal_clients, seconds=args.portal_seconds)
     if "history" in parts:

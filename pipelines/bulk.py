@@ -4,8 +4,9 @@ A batch is a list of ``BatchFile``: a data file and what is declared about it. I
 fields come, weakest first, from a manifest file (``FILE.manifest.json`` beside it, or the one a
 listing names), from its entry in a listing (``read_listing``: CSV or JSON, one entry per file)
 and from fields shared by the whole batch (the command line's options); a field given later wins
-(control totals as a whole). ``submit_batch`` receives every file with ``intake.receive`` over
-one connection; one file's refusal never stops the others, and the result says what was
+(control totals as a whole). ``submit_batch`` receives every file with ``intake.receive_many`` over
+one connection, the records of up to ``GROUP`` files in one commit; one file's refusal never
+stops the others, and the result says what was
 received, what was already received and what was refused, and why.
 
 ``insurshare submit`` with several files, a folder or ``--listing``, and ``insurshare
@@ -29,9 +30,10 @@ import duckdb
 from pipelines.config import Settings
 from pipelines.core.domain import format_of
 from pipelines.errors import InsurShareError, SubmissionError
-from pipelines.intake import MANIFEST_SUFFIX, Manifest, intake_connection, receive
+from pipelines.intake import MANIFEST_SUFFIX, Arrival, Manifest, Received, intake_connection, receive_many
 
 LISTING_LIMIT = 64 << 20
+GROUP = 50       # files whose records one commit holds (each file is archived before it)
 # listing column -> Manifest.build keyword; control totals are ``control.<column>``
 COLUMNS = {"member": "member_id", "member_id": "member_id", "dataset": "dataset", "period": "period",
            "rows": "row_count", "row_count": "row_count", "contract_version": "contract_version",
@@ -107,29 +109,44 @@ def submit_batch(settings: Settings, files: Sequence[BatchFile], *, shared: dict
     recorded for that file. ``on_file(n, taken)`` is called after each file (a progress bar)."""
     started = time.perf_counter()
     shared = {k: v for k, v in (shared or {}).items() if v is not None}
-    taken = []
+    taken: list[Taken] = []
     with intake_connection(settings) as con:
-        for n, item in enumerate(files, 1):
-            taken.append(_take(settings, con, item, shared, received_at, precheck))
-            if on_file:
-                on_file(n, taken[-1])
+        for first in range(0, len(files), GROUP):
+            for item in _take_group(settings, con, files[first:first + GROUP], shared, received_at, precheck):
+                taken.append(item)
+                if on_file:
+                    on_file(len(taken), item)
     return BatchResult(taken, time.perf_counter() - started)
 
 
-def _take(settings: Settings, con: duckdb.DuckDBPyConnection, item: BatchFile, shared: dict, received_at: dt.datetime | None,
-          precheck: bool) -> Taken:
-    try:
-        manifest = manifest_of(item, shared)
-        got = receive(settings, item.path, manifest, file_name=item.path.name, con=con, precheck=precheck,
-                      received_at=received_at or item.received_at)
-    except InsurShareError as exc:
-        return Taken(item.name, "retry" if exc.retryable else "refused", detail=str(exc))
-    except OSError as exc:      # unreadable (permissions, a folder): this file only
-        return Taken(item.name, "refused", detail=f"{item.name!r} could not be read ({exc.strerror or exc}).")
-    sub = got.submission
-    if not got.created:
+def _take_group(settings: Settings, con: duckdb.DuckDBPyConnection, items: Sequence[BatchFile], shared: dict,
+                received_at: dt.datetime | None, precheck: bool) -> list[Taken]:
+    """Receive ``items``, their records in one commit (``intake.receive_many``)."""
+    arrivals: dict[int, Arrival] = {}
+    taken: dict[int, Taken] = {}
+    for n, item in enumerate(items):
+        try:
+            manifest = manifest_of(item, shared)
+        except (InsurShareError, OSError) as exc:
+            taken[n] = _taken(item, exc)
+            continue
+        when = received_at or item.received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        arrivals[n] = Arrival(item.path, manifest, item.path.name, when, when.date())
+    got = receive_many(settings, con, list(arrivals.values()), precheck=precheck)
+    for n, result in zip(arrivals, got, strict=True):
+        taken[n] = _taken(items[n], result)
+    return [taken[n] for n in range(len(items))]
+
+
+def _taken(item: BatchFile, result: Received | InsurShareError | OSError) -> Taken:
+    if isinstance(result, InsurShareError):
+        return Taken(item.name, "retry" if result.retryable else "refused", detail=str(result))
+    if isinstance(result, OSError):      # unreadable (permissions, a folder): this file only
+        return Taken(item.name, "refused", detail=f"{item.name!r} could not be read ({result.strerror or result}).")
+    sub = result.submission
+    if not result.created:
         return Taken(item.name, "already", sub.submission_id, sub.status)
-    return Taken(item.name, "received", sub.submission_id, got.supersedes or "")
+    return Taken(item.name, "received", sub.submission_id, result.supersedes or "")
 
 
 def manifest_of(item: BatchFile, shared: dict[str, object]) -> Manifest:

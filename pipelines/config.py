@@ -71,6 +71,13 @@ def _int(text: str, name: str) -> int:
     return int(text)
 
 
+def _on_off(text: str, name: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off", "true", "false"):
+        raise ConfigError(f"{name}={text!r} is neither on nor off.", hint="Write on or off.")
+    return value in ("on", "true")
+
+
 def _seconds(text: str, name: str) -> float:
     try:
         value = float(text)
@@ -101,6 +108,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INSURSHARE_PSEUDONYM_KEY", "the key itself, instead of a file", attr="pseudonym_key"),
     Setting("INSURSHARE_GX_MAX_ROWS", "largest batch GX's pandas engine validates",
             default="1000000", attr="gx_max_rows", parse=_int),
+    Setting("INSURSHARE_GX_AT_INGEST",
+            "`on`: GX's pandas engine also validates each batch at ingestion (up to `INSURSHARE_GX_MAX_ROWS` rows) "
+            "and its own result is stored; `off`: the GX-format result is made from the platform's counts, "
+            "which the tests check against GX's engine",
+            default="off", attr="gx_at_ingest", parse=_on_off),
     Setting("INSURSHARE_DUCKDB_MEMORY", "DuckDB memory limit per process (it spills to `work/` beyond)",
             default="2GB", attr="duckdb_memory_limit", parse=_text),
     Setting("INSURSHARE_QUERY_TIMEOUT", "seconds an `insurshare query` may run before it is stopped",
@@ -187,6 +199,7 @@ class Settings:
     key_file: Path | None = None
     schemas_dir: Path = SCHEMAS_DIR
     gx_max_rows: int = _default("INSURSHARE_GX_MAX_ROWS")
+    gx_at_ingest: bool = _default("INSURSHARE_GX_AT_INGEST")
     duckdb_memory_limit: str = _default("INSURSHARE_DUCKDB_MEMORY")
     duckdb_threads: int = 0
     query_timeout: float = _default("INSURSHARE_QUERY_TIMEOUT")  # a user's query is killed after this many seconds

@@ -6,6 +6,13 @@ a recorded ``rejected`` verdict, never in an exception. So does a failure of the
 itself while processing one file (``SUB-PROCESSING``): it is recorded against that submission,
 and the run goes on with the others. What raises is what a retry or an operator can fix (a
 busy catalog, an I/O hiccup, a missing key).
+
+``ingest_all`` runs in one process over one lake connection (``Session``). It takes the queue in
+groups of independent submissions (one per member: a file's checks read only its own member's
+published data) and publishes the verdicts of a group's small files in one commit; each slice is
+still replaced whole or not at all, and when the grouped commit fails each file is published in
+a commit of its own, so one bad file never loses another's verdict. A slice's versions are in
+different groups, in version order.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +38,7 @@ from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
 from pipelines.lake import Lake, write_transaction
 from pipelines.privacy.tokens import PseudonymKey, load_key
-from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshot
+from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshots
 from pipelines.staging import StagedFile, stage_file, staging_connection
 from pipelines.validation import Validation, validate
 from pipelines.validation.engine import RowCheck
@@ -158,29 +166,57 @@ def ingest_all(settings: Settings, submission_ids: list[str] | None = None, *, a
     queue = list(submission_ids) if submission_ids else pending(settings, select=select)
     seen: set[str] = set()
     held_again: set[str] = set()
-    while queue:
-        for sid in queue:
-            seen.add(sid)
+    with Session(settings) as session:
+        while queue:
+            for group in _groups(queue):
+                seen.update(group)
+                for sid, outcome in zip(group, _take_group(session, group, attempts, run), strict=True):
+                    if outcome is None:
+                        say(f"{sid}: postponed - {run.postponed[sid]}")
+                        continue
+                    run.outcomes.append(outcome)
+                    if outcome.status == Status.HELD and sid not in held_again:
+                        held_again.add(sid)      # offered again if the file it waits for is accepted in this run
+                        seen.discard(sid)
+                    if outcome.failed:
+                        run.failed.append(outcome)
+                    say(outcome.line())
+            session.flush()
+            queue = [] if submission_ids else [s for s in pending(settings, select=select) if s not in seen]
+    return run
+
+
+def _groups(queue: list[str]) -> list[list[str]]:
+    """The queue in groups of up to ``GROUP`` submissions of different members, each member's in
+    queue order: the files of one group are independent (a file's checks read only its own
+    member's published data), so that their verdicts can share one commit."""
+    by_member: dict[str, list[str]] = {}
+    for sid in queue:
+        by_member.setdefault(sid.split("-", 1)[0], []).append(sid)
+    groups: list[list[str]] = []
+    while by_member:
+        row = [files.pop(0) for files in by_member.values()]
+        by_member = {m: files for m, files in by_member.items() if files}
+        groups += [row[i:i + GROUP] for i in range(0, len(row), GROUP)]
+    return groups
+
+
+def _take_group(session: Session, group: list[str], attempts: int, run: Run) -> list[Outcome | None]:
+    """Process ``group``; a submission whose grouped processing failed is processed on its own,
+    with retries (``_with_retries``); None: postponed (see ``run.postponed``)."""
+    done = session.process_group(group)
+    outcomes: list[Outcome | None] = []
+    for sid, outcome in zip(group, done, strict=True):
+        if outcome is None:
             try:
-                outcome = _with_retries(settings, sid, attempts, run)
+                outcome = _with_retries(session, sid, attempts, run)
             except ConfigError:
                 raise
             except Exception as exc:   # even recording the failure failed: next run tries again
                 log.exception("processing %s failed and could not be recorded", sid)
                 run.postponed[sid] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
-                outcome = None
-            if outcome is None:
-                say(f"{sid}: postponed - {run.postponed[sid]}")
-                continue
-            run.outcomes.append(outcome)
-            if outcome.status == Status.HELD and sid not in held_again:
-                held_again.add(sid)      # offered again if the file it waits for is accepted in this run
-                seen.discard(sid)
-            if outcome.failed:
-                run.failed.append(outcome)
-            say(outcome.line())
-        queue = [] if submission_ids else [s for s in pending(settings, select=select) if s not in seen]
-    return run
+        outcomes.append(outcome)
+    return outcomes
 
 
 def requeue(settings: Settings, submission_ids: list[str]) -> list[str]:
@@ -210,11 +246,11 @@ def requeue(settings: Settings, submission_ids: list[str]) -> list[str]:
         return ids
 
 
-def _with_retries(settings: Settings, submission_id: str, attempts: int, run: Run) -> Outcome | None:
+def _with_retries(session: Session, submission_id: str, attempts: int, run: Run) -> Outcome | None:
     delay = 1.0
     for attempt in range(1, attempts + 1):
         try:
-            return process_submission(settings, submission_id)
+            return session.process(submission_id)
         except Exception as exc:
             if not is_retryable(exc):
                 raise
@@ -241,7 +277,8 @@ def process_in_order(settings: Settings, submission_id: str,
             f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? AND period = ? "
             f"AND version < ? AND status = {Status.RECEIVED.sql} ORDER BY version",
             [sub.member_id, sub.dataset, sub.period, sub.version]).fetchall()]
-    return [process_submission(settings, sid, progress=progress) for sid in [*earlier, submission_id]]
+    with Session(settings) as session:
+        return [session.process(sid, progress) for sid in [*earlier, submission_id]]
 
 
 def process_submission(settings: Settings, submission_id: str,
@@ -254,57 +291,219 @@ def process_submission(settings: Settings, submission_id: str,
     failure is recorded against the submission as ``SUB-PROCESSING`` (see ``_record_failure``),
     so it never stays ``received`` to crash every later run.
     """
-    with claim(settings, submission_id) as folder:
-        with Lake(settings, read_only=False) as lake:
-            con = lake.con
-            sub = load_submission(con, submission_id)
-            if sub.status not in WAITING:
-                return _outcome_of(con, submission_id, already_done=True)
+    with Session(settings) as session:
+        return session.process(submission_id, progress)
+
+
+GROUP = 20             # submissions whose verdicts one commit may hold
+GROUP_ROWS = 50_000    # a file of more rows is published in a commit of its own
+
+
+@dataclass
+class _Ready:
+    """A submission checked and waiting for its publishing commit (its staging database open)."""
+
+    sub: Submission
+    contract: DatasetContract
+    checked: Checked
+    timings: dict[str, float]
+
+
+class Session:
+    """What a run of ingestion shares: one lake connection, the submission rules and the key read
+    once, and the snapshots of publishing commits whose ids are not yet recorded.
+
+    A file's publishing commit records the snapshot id of the commits before it (a snapshot's id
+    is known only once it is committed), and ``flush`` records the last ones: each file makes one
+    commit. A crash in between leaves ids for ``repair_snapshot_ids``, which finds them by the
+    commit's ``submission_id``/``submission_ids``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lake = Lake(settings, read_only=False)
+        self.unrecorded: list[tuple[str, int, dict[str, float]]] = []
+        self._sub_rules: SubmissionRules | None = None
+        self._key: PseudonymKey | None = None
+
+    def __enter__(self) -> Session:
+        self.con = self._lake.__enter__().con
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.unrecorded:
+                self.flush()
+        except Exception:
+            if exc[0] is None:
+                raise
+            log.exception("recording snapshot ids failed; `insurshare ingest` repairs them")
+        finally:
+            self._lake.__exit__(*exc)
+
+    @property
+    def sub_rules(self) -> SubmissionRules:
+        if self._sub_rules is None:
+            self._sub_rules = load_submission_rules(self.settings.schemas_dir)
+        return self._sub_rules
+
+    @property
+    def key(self) -> PseudonymKey:
+        if self._key is None:
+            self._key = load_key(self.settings)
+        return self._key
+
+    def flush(self) -> None:
+        """Record the snapshot ids not yet recorded, in one commit."""
+        if self.unrecorded:
+            write_transaction(self.con, self.settings, self._record_snapshots,
+                              message=f"record snapshots of {len(self.unrecorded)} submission(s)")
+            self.unrecorded = []
+
+    def _record_snapshots(self, c: duckdb.DuckDBPyConnection) -> None:
+        record_snapshots(c, self.unrecorded)
+
+    def publish(self, ready: list[_Ready]) -> tuple[list[Published], int]:
+        """Publish ``ready`` in one commit, with the snapshot ids not yet recorded."""
+        def work(c: duckdb.DuckDBPyConnection) -> list[Published]:
+            self._record_snapshots(c)
+            done = []
+            for n, r in enumerate(ready):   # the key is checked current once per commit
+                done.append(publish(c, r.sub, r.contract, self.sub_rules, r.checked, r.timings,
+                                    self.key.key_id if n == 0 else None))
+                checkpoint(self.settings, "publish-before-commit")
+            return done
+
+        ids = [r.sub.submission_id for r in ready]
+        extra = {"submission_id": ids[0]} if len(ids) == 1 else {"submission_ids": ids}
+        message = f"publish {ids[0]}" if len(ids) == 1 else f"publish {len(ids)} submissions"
+        t0 = time.perf_counter()
+        results, snapshot = write_transaction(self.con, self.settings, work, message=message, extra=json.dumps(extra))
+        self.unrecorded = []
+        checkpoint(self.settings, "after-publish-commit")
+        for r, result in zip(ready, results, strict=True):
+            if not result.already_done:
+                r.timings["publish"] = time.perf_counter() - t0
+                self.unrecorded.append((r.sub.submission_id, snapshot, r.timings))
+        return results, snapshot
+
+    def process(self, submission_id: str, progress: Callable[[str], None] | None = None) -> Outcome:
+        """Run every stage for one submission and publish it in a commit of its own."""
+        with ExitStack() as stack:
+            got = self._check(stack, submission_id)
+            if isinstance(got, _Ready):
+                got = self._publish_one(got)
+        if progress and not got.already_done:
+            progress(got.line())
+        return got
+
+    def process_group(self, group: list[str]) -> list[Outcome | None]:
+        """Process ``group`` (independent submissions: see ``_groups``), the verdicts of its small
+        files in one commit. None for a submission whose processing raised an error a retry or the
+        operator can fix; when the grouped commit fails, each file is published on its own."""
+        outcomes: dict[str, Outcome | None] = {}
+        with ExitStack() as stack:
+            ready: list[_Ready] = []
+            for sid in group:
+                try:
+                    got = self._check(stack, sid)
+                except Exception:   # processed again on its own, with retries
+                    outcomes[sid] = None
+                    continue
+                if isinstance(got, _Ready) and (len(group) == 1 or (got.checked.check is not None
+                                                                    and got.checked.check.rows > GROUP_ROWS)):
+                    got = self._publish_one(got)
+                if isinstance(got, _Ready):
+                    ready.append(got)
+                else:
+                    outcomes[sid] = got
             try:
-                outcome = _run(con, settings, sub, folder)
-            except Exception as exc:
-                if is_retryable(exc) or isinstance(exc, ConfigError):
+                results, snapshot = self.publish(ready) if ready else ([], None)
+                for r, result in zip(ready, results, strict=True):
+                    outcomes[r.sub.submission_id] = self._outcome(r, result, snapshot)
+            except Exception as exc:   # one file's failure must not lose the others' verdicts
+                if isinstance(exc, ConfigError):
                     raise
-                outcome = _record_failure(con, settings, sub, exc)
-            if progress:
-                progress(outcome.line())
-            return outcome
+                log.warning("publishing %d submissions in one commit failed (%s); one by one", len(ready), exc)
+                for r in ready:
+                    try:
+                        outcomes[r.sub.submission_id] = self._publish_one(r)
+                    except Exception:
+                        outcomes[r.sub.submission_id] = None
+        return [outcomes[sid] for sid in group]
 
+    def _check(self, stack: ExitStack, submission_id: str) -> Outcome | _Ready:
+        """Stage, validate and decide one submission in a work folder and staging database that
+        ``stack`` keeps until it is published; an outcome when there is nothing to publish (done
+        already, held, or its failure recorded)."""
+        settings, con = self.settings, self.con
+        folder = stack.enter_context(claim(settings, submission_id))
+        sub = load_submission(con, submission_id)
+        if sub.status not in WAITING:
+            return _outcome_of(con, submission_id, already_done=True)
+        try:
+            contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
+            timings: dict[str, float] = {}
+            st = stack.enter_context(staging_connection(settings, folder))
+            checked = check_file(st, con, settings, sub, contract, self.sub_rules, self.key, timings,
+                                 lambda: _stage(st, settings, sub, contract, folder, timings))
+            waiting = _waiting_for(con, contract, sub, checked.check)
+            if waiting:
+                return _hold(con, settings, sub, checked.check, *waiting)
+            return _Ready(sub, contract, checked, timings)
+        except Exception as exc:
+            if is_retryable(exc) or isinstance(exc, ConfigError):
+                raise
+            return self._record_failure(sub, exc)
 
-def _run(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, work: Path) -> Outcome:
-    """Stage -> validate -> decide -> publish, for one submission (a file that cannot be read is
-    a verdict of its own; a file waiting for a rejected premium file is held, not judged)."""
-    contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
-    sub_rules = load_submission_rules(settings.schemas_dir)
-    key = load_key(settings)
-    timings: dict[str, float] = {}
-    with staging_connection(settings, work) as st:
-        checked = check_file(st, con, settings, sub, contract, sub_rules, key, timings,
-                             lambda: _stage(st, settings, sub, contract, work, timings))
-        waiting = _waiting_for(con, contract, sub, checked.check)
-        if waiting:
-            return _hold(con, settings, sub, checked.check, *waiting)
-        t3 = time.perf_counter()
+    def _publish_one(self, ready: _Ready) -> Outcome:
+        try:
+            results, snapshot = self.publish([ready])
+        except Exception as exc:
+            if is_retryable(exc) or isinstance(exc, ConfigError):
+                raise
+            return self._record_failure(ready.sub, exc)
+        return self._outcome(ready, results[0], snapshot)
 
-        def publish_and_maybe_crash(c: duckdb.DuckDBPyConnection) -> Published:
-            published = publish(c, sub, contract, sub_rules, checked, timings, key.key_id)
-            checkpoint(settings, "publish-before-commit")
-            return published
+    def _outcome(self, ready: _Ready, result: Published, snapshot: int) -> Outcome:
+        check, verdict = ready.checked.check, ready.checked.verdict
+        return Outcome(submission_id=ready.sub.submission_id, status=result.status,
+                       rows_total=check.rows if check else None, rows_accepted=result.rows_accepted,
+                       rows_quarantined=result.rows_quarantined, reasons=verdict.reasons,
+                       snapshot_id=None if result.already_done else snapshot,
+                       gx=_gx_words(ready.checked.gx, check, self.settings), timings=ready.timings,
+                       already_done=result.already_done)
+
+    def _record_failure(self, sub: Submission, exc: BaseException) -> Outcome:
+        """Record a submission that the platform failed to process as rejected (``SUB-PROCESSING``).
+
+        The member reads what kind of failure it was, never a traceback; the operator's log has
+        the traceback, and ``insurshare ingest --retry`` processes the submission again once fixed.
+        """
+        log.exception("processing %s failed", sub.submission_id, exc_info=exc)
+        what = str(exc).splitlines()[0][:300] if str(exc) else ""
+        message = (f"SUB-PROCESSING: file {sub.file_name!r} could not be processed ({type(exc).__name__}"
+                   + (f": {what}" if what else "") + "). The platform's operator has been told; the file is "
+                   "kept in the archive and will be processed again once the cause is fixed.")
+        verdict = Verdict(accepted=False, failed_checks=("SUB-PROCESSING",), reasons=(message,))
+        contract = load_contract(sub.dataset, sub.contract_version, self.settings.schemas_dir)
+        ready = _Ready(sub, contract, Checked(verdict, None, None, None, {}), {})
+        result, snapshot = self._publish_failure(ready)
+        return Outcome(submission_id=sub.submission_id, status=result.status, rows_total=None, rows_accepted=0,
+                       rows_quarantined=0, reasons=verdict.reasons, snapshot_id=snapshot, failed=True)
+
+    def _publish_failure(self, ready: _Ready) -> tuple[Published, int]:
+        sub = ready.sub
+
+        def work(c: duckdb.DuckDBPyConnection) -> Published:
+            self._record_snapshots(c)
+            return publish(c, sub, ready.contract, self.sub_rules, ready.checked, {}, None)
 
         result, snapshot = write_transaction(
-            con, settings, publish_and_maybe_crash,
-            message=f"publish {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
-    if not result.already_done:
-        timings["publish"] = time.perf_counter() - t3
-        checkpoint(settings, "after-publish-commit")
-        write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, timings),
-                                message=f"record snapshot of {sub.submission_id}")
-    check, verdict = checked.check, checked.verdict
-    return Outcome(submission_id=sub.submission_id, status=result.status,
-                   rows_total=check.rows if check else None, rows_accepted=result.rows_accepted,
-                   rows_quarantined=result.rows_quarantined, reasons=verdict.reasons,
-                   snapshot_id=None if result.already_done else snapshot,
-                   gx=_gx_words(checked.gx, check, settings), timings=timings, already_done=result.already_done)
+            self.con, self.settings, work, message=f"record failure of {sub.submission_id}",
+            extra=json.dumps({"submission_id": sub.submission_id}))
+        self.unrecorded = [] if result.already_done else [(sub.submission_id, snapshot, {})]
+        return result, snapshot
 
 
 def check_file(st: duckdb.DuckDBPyConnection, lake: duckdb.DuckDBPyConnection, settings: Settings,
@@ -404,35 +603,11 @@ def _hold(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, c
                    rows_quarantined=0, reasons=(message,))
 
 
-def _record_failure(con: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission,
-                    exc: BaseException) -> Outcome:
-    """Record a submission that the platform failed to process as rejected (``SUB-PROCESSING``).
-
-    The member reads what kind of failure it was, never a traceback; the operator's log has the
-    traceback, and ``insurshare ingest --retry`` processes the submission again once fixed.
-    """
-    log.exception("processing %s failed", sub.submission_id)
-    what = str(exc).splitlines()[0][:300] if str(exc) else ""
-    message = (f"SUB-PROCESSING: file {sub.file_name!r} could not be processed ({type(exc).__name__}"
-               + (f": {what}" if what else "") + "). The platform's operator has been told; the file is "
-               "kept in the archive and will be processed again once the cause is fixed.")
-    verdict = Verdict(accepted=False, failed_checks=("SUB-PROCESSING",), reasons=(message,))
-    contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
-    checked = Checked(verdict, None, None, None, {})
-    result, snapshot = write_transaction(
-        con, settings, lambda c: publish(c, sub, contract, load_submission_rules(settings.schemas_dir),
-                                         checked, {}, None),
-        message=f"record failure of {sub.submission_id}", extra=json.dumps({"submission_id": sub.submission_id}))
-    if not result.already_done:
-        write_transaction(con, settings, lambda c: record_snapshot(c, sub.submission_id, snapshot, {}),
-                                message=f"record snapshot of {sub.submission_id}")
-    return Outcome(submission_id=sub.submission_id, status=result.status, rows_total=None, rows_accepted=0,
-                   rows_quarantined=0, reasons=verdict.reasons, snapshot_id=snapshot, failed=True)
-
-
 def _gx_words(gx: GxOutcome | None, check: RowCheck | None, settings: Settings) -> str:
     if gx is not None:
         return f"{gx.successful}/{gx.evaluated} expectations met"
+    if check is not None and not settings.gx_at_ingest:
+        return "not run: GX is off at ingestion (INSURSHARE_GX_AT_INGEST)"
     if check is not None and check.rows > settings.gx_max_rows:
         return f"not run: {check.rows:,} rows is above the GX limit of {settings.gx_max_rows:,}"
     return "not run"
@@ -449,7 +624,8 @@ def _outcome_of(con: duckdb.DuckDBPyConnection, submission_id: str, already_done
 
 def repair_snapshot_ids(settings: Settings) -> int:
     """Fill in the snapshot id of submissions whose publishing committed but whose follow-up
-    record did not (a crash between the two); the commit message names the submission."""
+    record did not (a crash before it: see ``Session``); the commit's extra info names the
+    submission (``submission_id``) or the submissions (``submission_ids``), in one commit."""
     if not settings.catalog_is_postgres and not Path(settings.catalog).exists():
         return 0
     with Lake(settings, read_only=False) as lake:
@@ -457,15 +633,19 @@ def repair_snapshot_ids(settings: Settings) -> int:
         if "submissions" not in store.lake_tables(con):
             return 0
         missing = con.execute(f"""
+            WITH n AS (
+                SELECT snapshot_id, unnest(coalesce(
+                    CAST(json_extract(commit_extra_info, '$.submission_ids') AS VARCHAR[]),
+                    [json_extract_string(commit_extra_info, '$.submission_id')])) AS submission_id
+                FROM ducklake_snapshots('{L}') WHERE commit_extra_info IS NOT NULL)
             SELECT s.submission_id, max(n.snapshot_id)
-            FROM {L}.submissions s JOIN ducklake_snapshots('{L}') n
-              ON json_extract_string(n.commit_extra_info, '$.submission_id') = s.submission_id
+            FROM {L}.submissions s JOIN n USING (submission_id)
             WHERE s.snapshot_id IS NULL AND s.status NOT IN ({Status.RECEIVED.sql}, {Status.REFUSED.sql})
             GROUP BY 1""").fetchall()
-        for sid, snap in missing:
+        if missing:
             write_transaction(con, settings,
-                                    lambda c, sid=sid, snap=snap: c.execute(
-                                        f"UPDATE {L}.submissions SET snapshot_id = ? WHERE submission_id = ?",
-                                        [snap, sid]),
-                                    message=f"repair snapshot id of {sid}")
+                              lambda c: c.executemany(
+                                  f"UPDATE {L}.submissions SET snapshot_id = ? WHERE submission_id = ?",
+                                  [[snap, sid] for sid, snap in missing]),
+                              message=f"repair snapshot ids of {len(missing)} submission(s)")
         return len(missing)

@@ -200,33 +200,112 @@ def receive(settings: Settings, path: Path, manifest: Manifest, *, file_name: st
     there raises before anything is archived or recorded; only a refusal that needs the file (its
     sha256 is not the manifest's) is still recorded.
     """
-    path = Path(path)
-    file_name = file_name or path.name
+    file_name = file_name or Path(path).name
     received_at = received_at or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    today = today or received_at.date()
+    arrival = Arrival(Path(path), manifest, file_name, received_at, today or received_at.date())
+    archived = _archive(settings, arrival, con, archived, precheck)
+    with intake_connection(settings, con) as c:
+        return _commit_records(c, settings, [_checked(settings, c, arrival, archived)])[0]
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A file arriving, with what is declared about it (``receive_many``)."""
+
+    path: Path
+    manifest: Manifest
+    file_name: str
+    received_at: dt.datetime        # naive UTC
+    today: dt.date
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """An archived file whose manifest passed the checks: what its record needs."""
+
+    arrival: Arrival
+    period: str
+    version: str
+    sha: str
+    size: int
+    archived: Path
+
+
+def receive_many(settings: Settings, con: duckdb.DuckDBPyConnection, arrivals: list[Arrival], *,
+                 precheck: bool = False) -> list[Received | InsurShareError | OSError]:
+    """``receive`` for several files over ``con`` (from ``intake_connection``), their records in
+    one commit: per file, what it was received as, or the error that refused it (recorded as
+    ``receive`` records it; a precheck's mistake records nothing).
+
+    Each file is archived before anything is recorded. When the one commit fails for another
+    reason than a busy lake, each file is recorded in a commit of its own, so that one file's
+    record never loses another's.
+    """
+    results: list[Received | InsurShareError | OSError | None] = [None] * len(arrivals)
+    ready: list[tuple[int, _Checked]] = []
+    for n, arrival in enumerate(arrivals):
+        try:
+            ready.append((n, _checked(settings, con, arrival, _archive(settings, arrival, con, None, precheck))))
+        except (InsurShareError, OSError) as exc:
+            results[n] = exc
+    try:
+        for (n, _), rec in zip(ready, _commit_records(con, settings, [c for _, c in ready]), strict=True):
+            results[n] = rec
+    except InsurShareError as exc:
+        if not exc.retryable:
+            raise
+        for n, _ in ready:
+            results[n] = exc
+    except Exception:   # noqa: BLE001 - the files are recorded one by one, as ``receive`` does
+        for n, checked in ready:
+            try:
+                results[n] = _commit_records(con, settings, [checked])[0]
+            except InsurShareError as exc:
+                results[n] = exc
+    return results  # type: ignore[return-value]
+
+
+def _archive(settings: Settings, arrival: Arrival, con: duckdb.DuckDBPyConnection | None,
+             archived: tuple[str, int, Path] | None, precheck: bool) -> tuple[str, int, Path]:
+    """The precheck (a mistake raises, nothing recorded), then the file archived."""
     if precheck:
         try:
-            check_declared(settings, manifest, file_name, today, con=con)
+            check_declared(settings, arrival.manifest, arrival.file_name, arrival.today, con=con)
         except SubmissionError as exc:
             raise SubmissionError(exc.message, hint=f"{exc.hint} Nothing was recorded: correct it and submit "
                                                     "again.".strip(), **exc.context) from None
     if archived is None:
-        if not path.is_file():
-            raise SubmissionError(f"File {str(path)!r} does not exist or is not a file.")
-        archived = archive.store(settings, path)
-    sha, size, archived = archived
-    with intake_connection(settings, con) as c:
-        try:
-            version = check_manifest(settings, c, manifest, file_name, today, sha)
-        except InsurShareError as exc:
-            _record_refusal(c, settings, manifest, file_name, sha, size, archived, exc)
-            raise
-        period = parse_period(manifest.period).label
-        rec, _ = write_transaction(
-            c, settings,
-            lambda w: _record(w, manifest, period, version, file_name, sha, size, archived, received_at),
-            message=f"receive {manifest.member_id} {manifest.dataset} {period}")
-        return rec
+        if not arrival.path.is_file():
+            raise SubmissionError(f"File {str(arrival.path)!r} does not exist or is not a file.")
+        archived = archive.store(settings, arrival.path)
+    return archived
+
+
+def _checked(settings: Settings, con: duckdb.DuckDBPyConnection, arrival: Arrival,
+             archived: tuple[str, int, Path]) -> _Checked:
+    """The manifest checked against the lake and the file; a refusal is recorded, then raised."""
+    sha, size, path = archived
+    manifest = arrival.manifest
+    try:
+        version = check_manifest(settings, con, manifest, arrival.file_name, arrival.today, sha)
+    except InsurShareError as exc:
+        _record_refusal(con, settings, manifest, arrival.file_name, sha, size, path, exc)
+        raise
+    return _Checked(arrival, parse_period(manifest.period).label, version, sha, size, path)
+
+
+def _commit_records(con: duckdb.DuckDBPyConnection, settings: Settings, checked: list[_Checked]) -> list[Received]:
+    """Record ``checked`` in one commit."""
+    if not checked:
+        return []
+    first = checked[0].arrival.manifest
+    message = (f"receive {first.member_id} {first.dataset} {checked[0].period}" if len(checked) == 1
+               else f"receive {len(checked)} files")
+    recs, _ = write_transaction(
+        con, settings, lambda w: [_record(w, c.arrival.manifest, c.period, c.version, c.arrival.file_name, c.sha,
+                                          c.size, c.archived, c.arrival.received_at) for c in checked],
+        message=message)
+    return recs
 
 
 def check_declared(settings: Settings, manifest: Manifest, file_name: str, today: dt.date | None = None, *,
@@ -279,7 +358,9 @@ def _record(con: duckdb.DuckDBPyConnection, manifest: Manifest, period: str, ver
     audit.append(con, "received", sid, {"member_id": manifest.member_id, "dataset": manifest.dataset,
                                         "period": period, "version": number, "file_name": file_name,
                                         "file_bytes": size, "sha256": sha, "received_at": received_at})
-    return Received(load_submission(con, sid), created=True, supersedes=current)
+    sub = Submission(sid, manifest.member_id, manifest.dataset, period, number, version, Status.RECEIVED.value, sha,
+                     file_name, format_of(file_name), str(archived), json.loads(json.dumps(body)))
+    return Received(sub, created=True, supersedes=current)
 
 
 def _record_refusal(con: duckdb.DuckDBPyConnection, settings: Settings, manifest: Manifest,

@@ -225,3 +225,16 @@ def record_snapshot(con: duckdb.DuckDBPyConnection, submission_id: str, snapshot
     con.execute(f"UPDATE {L}.submissions SET snapshot_id = ?, timings = ? WHERE submission_id = ? "
                 "AND snapshot_id IS NULL",
                 [snapshot, json.dumps({k: round(v, 3) for k, v in timings.items()}), submission_id])
+
+
+def record_snapshots(con: duckdb.DuckDBPyConnection, done: list[tuple[str, int, dict[str, float]]]) -> None:
+    """``record_snapshot`` for several submissions (id, snapshot, timings) in one statement."""
+    if not done:
+        return
+    con.execute(f"""
+        UPDATE {L}.submissions s SET snapshot_id = d.snapshot, timings = d.timings
+        FROM (SELECT unnest(?::VARCHAR[]) AS submission_id, unnest(?::BIGINT[]) AS snapshot,
+                     unnest(?::VARCHAR[]) AS timings) d
+        WHERE s.submission_id = d.submission_id AND s.snapshot_id IS NULL""",
+                [[sid for sid, _, _ in done], [snap for _, snap, _ in done],
+                 [json.dumps({k: round(v, 3) for k, v in t.items()}) for _, _, t in done]])

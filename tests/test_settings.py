@@ -44,7 +44,7 @@ def test_the_registry_holds_each_variable_once_and_each_field_once():
     fields = [s.attr for s in SETTINGS if s.parse]
     assert len(names) == len(set(names)) and len(fields) == len(set(fields))
     assert all(NAME.fullmatch(n) for n in names)
-    assert set(fields) == {"home", "catalog", "data_path", "key_file", "gx_max_rows", "duckdb_memory_limit",
+    assert set(fields) == {"home", "catalog", "data_path", "key_file", "gx_max_rows", "gx_at_ingest", "duckdb_memory_limit",
                            "query_timeout", "query_memory", "query_temp"}
 
 
@@ -120,6 +120,7 @@ FIELD_VALUES = {   # variable -> (text, the value from_env makes of it)
     "INSURSHARE_DATA_PATH": ("/srv/lake/files", Path("/srv/lake/files")),
     "INSURSHARE_KEY_FILE": ("/srv/keys/pseudonym.key", Path("/srv/keys/pseudonym.key")),
     "INSURSHARE_GX_MAX_ROWS": ("25", 25),
+    "INSURSHARE_GX_AT_INGEST": ("on", True),
     "INSURSHARE_DUCKDB_MEMORY": ("1500MB", "1500MB"),
     "INSURSHARE_QUERY_TIMEOUT": ("2.5", 2.5),
     "INSURSHARE_QUERY_MEMORY": ("700MB", "700MB"),
@@ -150,7 +151,7 @@ def test_from_env_defaults(tmp_path, monkeypatch):
     home = tmp_path / "data"
     assert (s.home, s.catalog, s.data_path, s.key_file) == (
         home, str(home / "lake" / "catalog.sqlite"), home / "lake" / "files", home / "secrets" / "pseudonym.key")
-    assert (s.gx_max_rows, s.duckdb_memory_limit, s.duckdb_threads) == (1_000_000, "2GB", 0)
+    assert (s.gx_max_rows, s.gx_at_ingest, s.duckdb_memory_limit, s.duckdb_threads) == (1_000_000, False, "2GB", 0)
     assert (s.query_timeout, s.query_memory, s.query_temp) == (300.0, "2GB", "4GB")
     assert (s.archive_key_file, s.audit_key_file, s.audit_anchor_file, s.pseudonym_key) == (
         home / "secrets" / "archive.key", home / "secrets" / "audit.key", home / "audit" / "anchor.jsonl", None)
@@ -197,6 +198,7 @@ def test_pseudonym_key_is_read_inline():
 @pytest.mark.parametrize("var, text, message", [
     ("INSURSHARE_QUERY_TIMEOUT", "0", "INSURSHARE_QUERY_TIMEOUT='0' is not a number of seconds."),
     ("INSURSHARE_QUERY_TIMEOUT", "soon", "INSURSHARE_QUERY_TIMEOUT='soon' is not a number of seconds."),
+    ("INSURSHARE_GX_AT_INGEST", "yes", "INSURSHARE_GX_AT_INGEST='yes' is neither on nor off."),
 ])
 def test_a_bad_value_is_refused_with_its_variable_named(var, text, message):
     with pytest.raises(ConfigError) as info:

@@ -121,8 +121,10 @@ def _control_totals(st: duckdb.DuckDBPyConnection, contract: DatasetContract
 
 def _run_gx(st: duckdb.DuckDBPyConnection, settings: Settings, contract: DatasetContract,
             ctx: CheckContext, check: RowCheck, references: list[Rule], name: str) -> GxOutcome | None:
-    """GX's pandas engine on the pseudonymised batch, up to ``gx_max_rows`` rows."""
-    if check.rows > settings.gx_max_rows:
+    """GX's pandas engine on the pseudonymised batch, up to ``gx_max_rows`` rows, when the operator
+    turned it on at ingestion (``gx_at_ingest``); None otherwise (the result in GX's format is then
+    made from the engine's counts, ``gx_results``)."""
+    if not settings.gx_at_ingest or check.rows > settings.gx_max_rows:
         return None
     cols = ", ".join(ident(c.name) for c in contract.columns)
     frame = st.execute(f"SELECT {cols} FROM {TABLE} ORDER BY {ROW}").df()

@@ -17,7 +17,7 @@ from tests.conftest import claim_row, manifest_json, policy_row, submit, write_c
 
 
 def _insurshare(settings: Settings, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "INSURSHARE_HOME": str(settings.home)}
+    env = {**os.environ, "INSURSHARE_HOME": str(settings.home), "INSURSHARE_GX_AT_INGEST": "on"}   # GX's result is kept
     return subprocess.run([sys.executable, "-m", "pipelines", *args], env=env, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=timeout)
 

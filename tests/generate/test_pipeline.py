@@ -25,8 +25,9 @@ from pipelines.members import add_members
 
 def run_pipeline(home: Path, out_dir: Path, index: dict, submissions: list[dict],
                  gx_max_rows: int = 0) -> Settings:
-    """Receive ``submissions`` in order, then process until nothing is pending."""
-    settings = Settings(home=home, gx_max_rows=gx_max_rows)
+    """Receive ``submissions`` in order, then process until nothing is pending (with GX's engine at
+    ingestion when ``gx_max_rows`` is given)."""
+    settings = Settings(home=home, gx_max_rows=gx_max_rows, gx_at_ingest=gx_max_rows > 0)
     create_keys(settings)
     add_members(settings, {m["member_id"]: m["name"] for m in index["members"]})
     for s in submissions:

@@ -93,7 +93,7 @@ def receive_at(settings: Settings, path: Path, when: str, member: str, dataset: 
 def _ingest(settings: Settings, sid: str, gx: bool = False) -> None:
     from pipelines.ingest import process_submission
 
-    process_submission(settings.with_(gx_max_rows=1_000_000) if gx else settings, sid)
+    process_submission(settings.with_(gx_max_rows=1_000_000, gx_at_ingest=True) if gx else settings, sid)
 
 
 def build_scenario(home: Path, files: Path) -> tuple[Settings, dict[str, str]]:

@@ -84,7 +84,7 @@ def test_references_come_from_the_members_other_periods(settings: Settings, tmp_
     rows = [policy_row(transaction_id="T0001"),    # already published in 2023Q4: fails POL-U02
             policy_row(transaction_id="T0002"),    # published in 2024Q1 itself: being replaced, fine
             policy_row(transaction_id="T0003")]
-    with validated(replace(settings, gx_max_rows=100), tmp_path, rows) as (_, found):
+    with validated(replace(settings, gx_max_rows=100, gx_at_ingest=True), tmp_path, rows) as (_, found):
         assert found.check.failed("POL-U02") == 1
         assert found.check.quarantined_rows == 1
         assert found.totals["written_premium"] == Decimal("3600.00")
