@@ -405,18 +405,21 @@ class Session:
         with ExitStack() as stack:
             ready: list[_Ready] = []
             for sid in group:
-                try:
-                    got = self._check(stack, sid)
-                except Exception:   # processed again on its own, with retries
-                    outcomes[sid] = None
-                    continue
-                if isinstance(got, _Ready) and (len(group) == 1 or (got.checked.check is not None
-                                                                    and got.checked.check.rows > GROUP_ROWS)):
-                    got = self._publish_one(got)
-                if isinstance(got, _Ready):
-                    ready.append(got)
-                else:
-                    outcomes[sid] = got
+                own = ExitStack()   # this file's work folder and staging database
+                with own:
+                    try:
+                        got = self._check(own, sid)
+                        if isinstance(got, _Ready) and (len(group) == 1 or (got.checked.check is not None
+                                                                            and got.checked.check.rows > GROUP_ROWS)):
+                            got = self._publish_one(got)   # a large file: published, and its staging freed, now
+                    except Exception:   # processed again on its own, with retries
+                        outcomes[sid] = None
+                        continue
+                    if isinstance(got, _Ready):
+                        ready.append(got)
+                        stack.enter_context(own.pop_all())   # kept open until the grouped commit
+                    else:
+                        outcomes[sid] = got
             try:
                 results, snapshot = self.publish(ready) if ready else ([], None)
                 for r, result in zip(ready, results, strict=True):
