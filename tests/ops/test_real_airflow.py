@@ -163,7 +163,8 @@ def test_airflow_start_prints_url_and_a_login_that_works(scenario):
     assert "LocalExecutor, parallelism 2" in scenario.started
     assert scenario.username == "admin" and len(scenario.password) >= 12
     # the login got a token, and the API lists exactly the project's DAGs (no examples)
-    assert scenario.dag_ids == {"build_marts", "build_products", "ingest_submissions", "quality_reports"}
+    assert scenario.dag_ids == {"build_marts", "build_products", "ingest_submissions", "lake_maintenance",
+                                "quality_reports"}
 
 
 def test_airflow_listens_on_localhost_only(scenario):
