@@ -15,6 +15,17 @@ from tests.conftest import manifest_json, policy_row, write_csv
 
 FILES = 60
 
+# the bulk submit, one file per commit: ``bulk.GROUP`` files share a commit (50), and the test
+# needs a writer that commits many times in a row, as a submit of files one by one does
+SUBMIT = r"""
+import sys
+from pipelines import bulk
+from pipelines.cli import main
+
+bulk.GROUP = 1
+main(args=["submit", sys.argv[1]], prog_name="insurshare")
+"""
+
 MARTS = r"""
 import contextlib, json, sqlite3, sys
 from pipelines import store
@@ -69,7 +80,7 @@ def test_marts_build_takes_its_turn_during_a_bulk_submit(settings, tmp_path):
         manifest_json(path.with_name(path.name + ".manifest.json"), member_id=member, dataset="policy",
                       period=f"{year}Q{q}")
     env = {**os.environ, "INSURSHARE_HOME": str(settings.home), "INSURSHARE_GX_MAX_ROWS": "0"}
-    submit = subprocess.Popen([sys.executable, "-m", "pipelines", "submit", str(folder)], env=env, cwd=PROJECT_ROOT,
+    submit = subprocess.Popen([sys.executable, "-c", SUBMIT, str(folder)], env=env, cwd=PROJECT_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while _received(settings.catalog) < 5 and submit.poll() is None and time.monotonic() < deadline:
