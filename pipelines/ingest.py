@@ -38,7 +38,7 @@ from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
 from pipelines.lake import Lake, write_transaction
 from pipelines.privacy.tokens import PseudonymKey, load_key
-from pipelines.publish import Checked, Published, StagedRows, publish, record_snapshots
+from pipelines.publish import Checked, Published, StagedRows, ToPublish, publish, publish_many, record_snapshots
 from pipelines.staging import StagedFile, stage_file, staging_connection
 from pipelines.validation import Validation, validate
 from pipelines.validation.engine import RowCheck
@@ -367,11 +367,9 @@ class Session:
         """Publish ``ready`` in one commit, with the snapshot ids not yet recorded."""
         def work(c: duckdb.DuckDBPyConnection) -> list[Published]:
             self._record_snapshots(c)
-            done = []
-            for n, r in enumerate(ready):   # the key is checked current once per commit
-                done.append(publish(c, r.sub, r.contract, self.sub_rules, r.checked, r.timings,
-                                    self.key.key_id if n == 0 else None))
-                checkpoint(self.settings, "publish-before-commit")
+            done = publish_many(c, [ToPublish(r.sub, r.contract, r.checked, r.timings) for r in ready],
+                                self.sub_rules, self.key.key_id)   # the key is checked current once per commit
+            checkpoint(self.settings, "publish-before-commit")
             return done
 
         ids = [r.sub.submission_id for r in ready]

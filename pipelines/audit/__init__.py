@@ -22,7 +22,7 @@ import contextvars
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -152,16 +152,49 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> int:
 def _append(con: duckdb.DuckDBPyConnection, key: AuditKey, kind: str, subject: str, details: dict,
             content: object, digest: str | None = None, last: tuple[int, str] | None = None) -> str:
     last = last or last_entry(con)
+    row = _entry(key, last, kind, subject, details, content, digest)
+    con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(row))
+    _replace_head(con, row)
+    return row[-1]
+
+
+def append_many(con: duckdb.DuckDBPyConnection, entries: Sequence[tuple[str, str, dict, object]]) -> list[str]:
+    """``append`` for several entries (kind, subject, details, content), chained in their order;
+    return their hashes. The chain's last entry is read once and the entries are inserted in one
+    statement, so a commit that publishes many small submissions pays for the log once."""
+    if not entries:
+        return []
+    key, may_upgrade = _signer()
+    last = last_entry(con)
+    if last and not is_keyed(last[1]):
+        _refuse_unless(may_upgrade)
+        _vouch_for_legacy(con, key)
+        last = last_entry(con)
+    rows = []
+    for kind, subject, details, content in entries:
+        rows.append(_entry(key, last, kind, subject, details, content))
+        last = (rows[-1][0], rows[-1][-1])
+    types = ("BIGINT", "TIMESTAMP", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR", "VARCHAR")
+    con.execute(f"INSERT INTO {TABLE} SELECT {', '.join(f'unnest(?::{t}[])' for t in types)}",
+                [list(column) for column in zip(*rows, strict=True)])
+    _replace_head(con, rows[-1])
+    return [row[-1] for row in rows]
+
+
+def _entry(key: AuditKey, last: tuple[int, str] | None, kind: str, subject: str, details: dict,
+           content: object, digest: str | None = None) -> tuple:
+    """The row of the entry that follows ``last`` (None: the first)."""
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     at = dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
     body = json.dumps(details, sort_keys=True, default=str, ensure_ascii=False)
     digest = digest or content_digest(content if content is not None else details)
     h = entry_mac(key, seq, at, kind, subject, body, digest, prev)
-    con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [seq, dt.datetime.fromisoformat(at), kind, subject, body, digest, prev, h])
+    return (seq, dt.datetime.fromisoformat(at), kind, subject, body, digest, prev, h)
+
+
+def _replace_head(con: duckdb.DuckDBPyConnection, row: tuple) -> None:
     con.execute(f"DELETE FROM {HEAD}")
-    con.execute(f"INSERT INTO {HEAD} VALUES (?, ?)", [seq, h])
-    return h
+    con.execute(f"INSERT INTO {HEAD} VALUES (?, ?)", [row[0], row[-1]])
 
 
 @dataclass(frozen=True)

@@ -55,14 +55,14 @@ def test_repair_finds_the_snapshot_of_a_grouped_commit(settings, tmp_path, monke
 
 def test_a_file_that_fails_to_publish_in_a_group_loses_no_other_verdict(settings, tmp_path, monkeypatch):
     ids = _three_members(settings, tmp_path)
-    real = ingest.publish
+    real = ingest.publish_many
 
-    def publish(con, sub, contract, sub_rules, checked, *args):
-        if sub.member_id == "M002" and checked.check is not None:    # its failure is still recorded
-            raise RuntimeError("simulated failure of one file")
-        return real(con, sub, contract, sub_rules, checked, *args)
+    def publish_many(con, items, *args):
+        if any(i.sub.member_id == "M002" and i.checked.check is not None for i in items):
+            raise RuntimeError("simulated failure of one file")    # its failure is still recorded
+        return real(con, items, *args)
 
-    monkeypatch.setattr(ingest, "publish", publish)
+    monkeypatch.setattr(ingest, "publish_many", publish_many)
     run = ingest_all(settings)
     got = {o.submission_id: (o.status, o.failed) for o in run.outcomes}
     assert got == {ids[0]: ("accepted", False), ids[1]: ("rejected", True), ids[2]: ("accepted", False)}
