@@ -39,7 +39,7 @@ from pipelines.intake import Submission, load_submission
 from pipelines.lake import Lake, write_transaction
 from pipelines.privacy.tokens import PseudonymKey, load_key
 from pipelines.publish import Checked, Published, StagedRows, ToPublish, publish, publish_many, record_snapshots
-from pipelines.staging import StagedFile, stage_file, staging_connection
+from pipelines.staging import SMALL_FILE_BYTES, StagedFile, stage_file, staging_connection
 from pipelines.validation import Validation, validate
 from pipelines.validation.engine import RowCheck
 from pipelines.validation.expectations import GxOutcome
@@ -445,7 +445,8 @@ class Session:
         try:
             contract = load_contract(sub.dataset, sub.contract_version, settings.schemas_dir)
             timings: dict[str, float] = {}
-            st = stack.enter_context(staging_connection(settings, folder))
+            st = stack.enter_context(staging_connection(settings, folder,
+                                                        small=_is_small(settings, sub)))
             checked = check_file(st, con, settings, sub, contract, self.sub_rules, self.key, timings,
                                  lambda: _stage(st, settings, sub, contract, folder, timings))
             waiting = _waiting_for(con, contract, sub, checked.check)
@@ -526,6 +527,14 @@ def check_file(st: duckdb.DuckDBPyConnection, lake: duckdb.DuckDBPyConnection, s
     timings.update(found.timings)
     facts = {"encoding": staged.encoding, "totals": {k: str(v) for k, v in found.totals.items()}}
     return Checked(_decide(contract, sub_rules, sub, found), found.check, StagedRows(st, contract), found.gx, facts)
+
+
+def _is_small(settings: Settings, sub: Submission) -> bool:
+    """The archived file (its plaintext's size, encrypted) is at most ``SMALL_FILE_BYTES``."""
+    try:
+        return archive.path_of(settings, sub.sha256).stat().st_size <= SMALL_FILE_BYTES
+    except OSError:
+        return False
 
 
 def _stage(st: duckdb.DuckDBPyConnection, settings: Settings, sub: Submission, contract: DatasetContract,

@@ -55,12 +55,20 @@ def normalise_header(name: str) -> str:
     return name.replace("\ufeff", "").strip().lower()
 
 
+# Planning the checking statement (some 170 CASE expressions) costs about 0.1 s whatever the
+# file's size. On a small file three of DuckDB's optimizers take half of that and save nothing
+# (measured on 200 rows: 126 ms -> 73 ms per file); they only change how a result is computed.
+SMALL_FILE_BYTES = 1 << 20
+SMALL_FILE_OPTIMIZERS_OFF = "filter_pushdown,common_subexpressions,in_clause"
+
+
 @contextmanager
-def staging_connection(settings: Settings, folder: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def staging_connection(settings: Settings, folder: Path, *, small: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
     """An isolated in-memory DuckDB for one submission: files only under ``folder``, no lake.
 
     The excel reader is loaded before the configuration is locked; after that no extension can
-    be loaded, no file outside ``folder`` read or written, and no setting changed.
+    be loaded, no file outside ``folder`` read or written, and no setting changed. ``small``: a
+    file of at most ``SMALL_FILE_BYTES``, planned without the optimizers that only pay on large ones.
     """
     config = {"memory_limit": settings.duckdb_memory_limit, "autoinstall_known_extensions": False,
               "autoload_known_extensions": False, "allow_unsigned_extensions": True}
@@ -74,6 +82,8 @@ def staging_connection(settings: Settings, folder: Path) -> Iterator[duckdb.Duck
         con.execute("SET allowed_directories = ?", [[str(folder)]])
         con.execute("SET enable_external_access = false")
         con.execute("SET enable_progress_bar = false")
+        if small:
+            con.execute(f"SET disabled_optimizers = '{SMALL_FILE_OPTIMIZERS_OFF}'")
         con.execute("SET lock_configuration = true")
         yield con
     finally:
