@@ -1,4 +1,4 @@
-"""Publish: one DuckLake transaction per submission.
+"""Publish: one DuckLake transaction for a submission, or for a group of small ones (``publish_many``).
 
 An accepted submission replaces its (member, dataset, period) slice: the slice's rows are
 deleted and the accepted rows inserted in the same transaction, and the version it replaces
@@ -98,40 +98,7 @@ def publish(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetCo
             sub_rules: SubmissionRules, checked: Checked, timings: dict[str, float],
             key_id: str | None) -> Published:
     """The body of the publishing transaction (run it with ``lake.write_transaction``)."""
-    status = con.execute(f"SELECT status FROM {L}.submissions WHERE submission_id = ?",
-                         [sub.submission_id]).fetchone()[0]
-    if status not in WAITING:
-        return Published(status=status, rows_accepted=0, rows_quarantined=0, already_done=True)
-    verdict, check = checked.verdict, checked.check
-    if key_id is not None:
-        check_key_current(con, key_id)
-    slice_args = [sub.member_id, sub.dataset, sub.period]
-    status = verdict.label
-    accepted_rows = 0
-    if verdict.accepted:
-        newer = con.execute(
-            f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? "
-            f"AND period = ? AND version > ? AND status = {Status.ACCEPTED.sql}", [*slice_args, sub.version]).fetchone()
-        if newer:
-            status = Status.SUPERSEDED
-            _mark_superseded(con, [sub.submission_id], newer[0])
-        else:
-            accepted_rows = _replace_slice(con, sub, contract, checked.rows)
-    quarantined = 0
-    if check is not None and check.quarantined_rows:
-        with _registered(con, "_staged_quarantine", checked.rows.quarantined()):
-            con.execute(f"INSERT INTO {L}.quarantine SELECT ?, ?, ?, ?, source_row, rule_ids, reasons, record "
-                        "FROM _staged_quarantine", [sub.submission_id, *slice_args])
-        quarantined = check.quarantined_rows
-    _insert_rule_results(con, _rule_result_rows(sub, sub_rules, verdict, check, checked.gx))
-    if checked.gx is not None:
-        gx = checked.gx
-        con.execute(f"INSERT INTO {L}.validation_results VALUES (?, 'gx-pandas', ?, ?, ?, ?, ?)",
-                    [sub.submission_id, gx.suite_name, gx.success, gx.evaluated, gx.successful,
-                     json.dumps(gx.result, default=str)])
-    _audit(con, sub, status, checked, accepted_rows, quarantined)
-    _record_verdicts(con, [_verdict_row(sub, status, checked, timings, accepted_rows, quarantined)])
-    return Published(status=status, rows_accepted=accepted_rows, rows_quarantined=quarantined)
+    return publish_many(con, [ToPublish(sub, contract, checked, timings)], sub_rules, key_id)[0]
 
 
 @dataclass(frozen=True)
@@ -146,15 +113,15 @@ class ToPublish:
 
 def publish_many(con: duckdb.DuckDBPyConnection, items: Sequence[ToPublish], sub_rules: SubmissionRules,
                  key_id: str | None) -> list[Published]:
-    """``publish`` for several submissions in one transaction, each lake table written by one
-    statement whatever their number: a commit of twenty small files costs about what one costs.
+    """Publish submissions in one transaction, each lake table written by one statement whatever
+    their number: a commit of twenty small files costs about what one costs.
 
     The result is what publishing them one after the other in the same transaction gives:
     the same rows, records, rule results and audit entries, in the same order. Submissions of
     the same slice cannot be published together (the second replaces the first): they are
     published one by one.
     """
-    if len(items) == 1 or len({(i.sub.member_id, i.sub.dataset, i.sub.period) for i in items}) < len(items):
+    if len({(i.sub.member_id, i.sub.dataset, i.sub.period) for i in items}) < len(items):
         return [publish(con, i.sub, i.contract, sub_rules, i.checked, i.timings, key_id if n == 0 else None)
                 for n, i in enumerate(items)]
     ids = [i.sub.submission_id for i in items]
@@ -228,11 +195,11 @@ def _supersede(con: duckdb.DuckDBPyConnection, pairs: list[tuple[str, str]]) -> 
 
 def _replace_slices(con: duckdb.DuckDBPyConnection, items: Sequence[ToPublish],
                     digests: dict[str, tuple[int, int]]) -> dict[str, int]:
-    """``_replace_slice`` for submissions of distinct slices: per dataset one delete and one
-    insert; the versions they replace are superseded. Each one's accepted row count."""
+    """Replace the slices of ``items`` (distinct slices) by their accepted rows: per dataset one
+    delete and one insert; the versions they replace are superseded. Each one's accepted row count."""
     by_dataset: dict[str, list[ToPublish]] = {}
     for i in items:
-        by_dataset.setdefault(i.sub.dataset, []).append(i)
+        by_dataset.setdefault(i.contract.dataset, []).append(i)
     for dataset, group in by_dataset.items():
         table = f"{L}.{dataset}"
         members = sorted({i.sub.member_id for i in group})
@@ -315,15 +282,9 @@ def _registered(con: duckdb.DuckDBPyConnection, name: str, data: object) -> Iter
         con.unregister(name)
 
 
-def _audit(con: duckdb.DuckDBPyConnection, sub: Submission, status: str, checked: Checked,
-           accepted: int, quarantined: int) -> None:
-    """The verdict, and for an accepted submission the publish, with a digest of the rows."""
-    audit.append_many(con, _audit_entries(sub, status, checked, accepted, quarantined,
-                                          checked.rows.digest() if status == Status.ACCEPTED else None))
-
-
 def _audit_entries(sub: Submission, status: str, checked: Checked, accepted: int, quarantined: int,
                    digest: tuple[int, int] | None) -> list[tuple[str, str, dict, object]]:
+    """The verdict, and for an accepted submission the publish, with ``digest`` of the rows."""
     verdict, check = checked.verdict, checked.check
     failures = {c.rule.id: c.failed for c in check.counts if c.failed} if check else {}
     entries: list[tuple[str, str, dict, object]] = [
@@ -337,29 +298,6 @@ def _audit_entries(sub: Submission, status: str, checked: Checked, accepted: int
                         {"table": sub.dataset, "member_id": sub.member_id, "period": sub.period, "rows": accepted},
                         {"sha256": sub.sha256, "rows": n, "row_digest": row_digest}))
     return entries
-
-
-def _replace_slice(con: duckdb.DuckDBPyConnection, sub: Submission, contract: DatasetContract,
-                   rows: StagedRows) -> int:
-    table = f"{L}.{contract.dataset}"
-    con.execute(f"DELETE FROM {table} WHERE member_id = ? AND period = ?", [sub.member_id, sub.period])
-    cols = [n for n, _ in store.dataset_table_columns(contract)]
-    with _registered(con, "_staged_accepted", rows.accepted()):
-        n = con.execute(
-            f"INSERT INTO {table} ({', '.join(cols)}) SELECT ?, ?, ?, * FROM _staged_accepted",
-            [sub.member_id, sub.period, sub.submission_id]).fetchone()[0]
-    older = [r[0] for r in con.execute(
-        f"SELECT submission_id FROM {L}.submissions WHERE member_id = ? AND dataset = ? AND period = ? "
-        f"AND status = {Status.ACCEPTED.sql} AND submission_id <> ?",
-        [sub.member_id, sub.dataset, sub.period, sub.submission_id]).fetchall()]
-    if older:
-        _mark_superseded(con, older, sub.submission_id)
-    return n
-
-
-def _mark_superseded(con: duckdb.DuckDBPyConnection, ids: list[str], by: str) -> None:
-    con.execute(f"UPDATE {L}.submissions SET status = {Status.SUPERSEDED.sql}, superseded_by = ? "
-                "WHERE list_contains(?, submission_id)", [by, ids])
 
 
 RULE_RESULT_COLUMNS = ("submission_id", "dataset", "rule_id", "kind", "severity", "checked", "failed",

@@ -114,13 +114,7 @@ def append(con: duckdb.DuckDBPyConnection, kind: str, subject: str, details: dic
     on top of the first; the chain never forks. A log that predates the audit key is first
     vouched for by an ``audit-upgrade`` entry.
     """
-    key, may_upgrade = _signer()
-    last = last_entry(con)
-    if last and not is_keyed(last[1]):
-        _refuse_unless(may_upgrade)
-        _vouch_for_legacy(con, key)
-        last = None
-    return _append(con, key, kind, subject, details, content, last=last)
+    return append_many(con, [(kind, subject, details, content)])[0]
 
 
 def _refuse_unless(may_upgrade: bool) -> None:
@@ -150,9 +144,8 @@ def upgrade(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def _append(con: duckdb.DuckDBPyConnection, key: AuditKey, kind: str, subject: str, details: dict,
-            content: object, digest: str | None = None, last: tuple[int, str] | None = None) -> str:
-    last = last or last_entry(con)
-    row = _entry(key, last, kind, subject, details, content, digest)
+            content: object, digest: str | None = None) -> str:
+    row = _entry(key, last_entry(con), kind, subject, details, content, digest)
     con.execute(f"INSERT INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", list(row))
     _replace_head(con, row)
     return row[-1]
