@@ -63,6 +63,18 @@ def _path(text: str, name: str) -> Path:
     return Path(text)
 
 
+def _storage(text: str, name: str) -> str:
+    if not text.startswith("s3://") or not text[5:].strip("/"):
+        raise ConfigError(f"{name}={text!r} is not an S3 location.",
+                          hint="Write it like s3://bucket/prefix, or unset it to keep files under the home.")
+    return text.rstrip("/")
+
+
+def _location(text: str, name: str) -> Path | str:
+    """A folder, or an ``s3://`` prefix kept as text (a ``Path`` would fold its ``//``)."""
+    return text.rstrip("/") if text.startswith("s3://") else Path(text)
+
+
 def _text(text: str, name: str) -> str:
     return text
 
@@ -95,8 +107,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INSURSHARE_CATALOG",
             "SQLite path, or a PostgreSQL connection string (`postgres:dbname=lake host=...`)",
             shown="`$INSURSHARE_HOME/lake/catalog.sqlite`", attr="catalog", parse=_text),
-    Setting("INSURSHARE_DATA_PATH", "where DuckLake writes Parquet files",
-            shown="`$INSURSHARE_HOME/lake/files`", attr="data_path", parse=_path),
+    Setting("INSURSHARE_STORAGE",
+            "where durable files live: unset for folders under the home, or `s3://bucket/prefix` for S3 object "
+            "storage (the lake's data files under `lake/files/`, the encrypted raw archive under `archive/`); "
+            "credentials, region and endpoint come from the usual AWS variables (`AWS_ACCESS_KEY_ID`, "
+            "`AWS_SECRET_ACCESS_KEY`, `AWS_ENDPOINT_URL`, ...) or the AWS config files, never from this setting",
+            shown="unset (local folders)", attr="storage", parse=_storage),
+    Setting("INSURSHARE_DATA_PATH", "where DuckLake writes Parquet files (a folder, or an `s3://` prefix; "
+            "`lake/files` under `INSURSHARE_STORAGE` when that is set)",
+            shown="`$INSURSHARE_HOME/lake/files`", attr="data_path",
+            parse=_location),
+    Setting("INSURSHARE_S3_ATTEMPTS", "tries of each S3 request (with a growing pause between) before it fails",
+            default="5", attr="s3_attempts", parse=_int),
     Setting("INSURSHARE_KEY_FILE", "the HMAC key (`<key id>:<hex>`)",
             shown="`$INSURSHARE_HOME/secrets/pseudonym.key`", attr="key_file", parse=_path),
     Setting("INSURSHARE_ARCHIVE_KEY_FILE", "the AES-256-GCM key of the raw archive",
@@ -195,13 +217,15 @@ class Settings:
 
     home: Path
     catalog: str = ""
-    data_path: Path | None = None
+    data_path: Path | str | None = None     # a folder, or an s3:// prefix
+    storage: str = ""                       # "" (under the home) or s3://bucket/prefix
     key_file: Path | None = None
     schemas_dir: Path = SCHEMAS_DIR
     gx_max_rows: int = _default("INSURSHARE_GX_MAX_ROWS")
     gx_at_ingest: bool = _default("INSURSHARE_GX_AT_INGEST")
     duckdb_memory_limit: str = _default("INSURSHARE_DUCKDB_MEMORY")
     duckdb_threads: int = 0
+    s3_attempts: int = _default("INSURSHARE_S3_ATTEMPTS")
     query_timeout: float = _default("INSURSHARE_QUERY_TIMEOUT")  # a user's query is killed after this many seconds
     query_memory: str = _default("INSURSHARE_QUERY_MEMORY")      # ... or when its process grows by more than this
     query_temp: str = _default("INSURSHARE_QUERY_TEMP")          # ... or when it spills more than this to disk
@@ -213,7 +237,8 @@ class Settings:
         if not self.catalog:
             object.__setattr__(self, "catalog", str(home / "lake" / "catalog.sqlite"))
         if self.data_path is None:
-            object.__setattr__(self, "data_path", home / "lake" / "files")
+            object.__setattr__(self, "data_path", f"{self.storage}/lake/files" if self.storage
+                               else home / "lake" / "files")
         if self.key_file is None:
             object.__setattr__(self, "key_file", home / "secrets" / "pseudonym.key")
 
@@ -244,6 +269,11 @@ class Settings:
     @property
     def query_temp_bytes(self) -> int:
         return parse_bytes(self.query_temp, "INSURSHARE_QUERY_TEMP")
+
+    @property
+    def data_is_remote(self) -> bool:
+        """Whether the lake's data files are in S3 object storage (``data_path`` an ``s3://`` prefix)."""
+        return str(self.data_path).startswith("s3://")
 
     @property
     def archive_dir(self) -> Path:

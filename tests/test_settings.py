@@ -45,7 +45,7 @@ def test_the_registry_holds_each_variable_once_and_each_field_once():
     assert len(names) == len(set(names)) and len(fields) == len(set(fields))
     assert all(NAME.fullmatch(n) for n in names)
     assert set(fields) == {"home", "catalog", "data_path", "key_file", "gx_max_rows", "gx_at_ingest", "duckdb_memory_limit",
-                           "query_timeout", "query_memory", "query_temp"}
+                           "query_timeout", "query_memory", "query_temp", "storage", "s3_attempts"}
 
 
 def test_every_setting_is_documented_in_the_readme_table():
@@ -117,7 +117,9 @@ def test_every_setting_that_is_not_a_field_is_read_somewhere():
 FIELD_VALUES = {   # variable -> (text, the value from_env makes of it)
     "INSURSHARE_HOME": ("/srv/insurshare", Path("/srv/insurshare")),
     "INSURSHARE_CATALOG": ("postgres:dbname=lake host=db", "postgres:dbname=lake host=db"),
+    "INSURSHARE_STORAGE": ("s3://lake/insurshare/", "s3://lake/insurshare"),
     "INSURSHARE_DATA_PATH": ("/srv/lake/files", Path("/srv/lake/files")),
+    "INSURSHARE_S3_ATTEMPTS": ("3", 3),
     "INSURSHARE_KEY_FILE": ("/srv/keys/pseudonym.key", Path("/srv/keys/pseudonym.key")),
     "INSURSHARE_GX_MAX_ROWS": ("25", 25),
     "INSURSHARE_GX_AT_INGEST": ("on", True),
@@ -141,7 +143,8 @@ def test_from_env_reads_each_setting_from_its_variable(tmp_path, var):
     # and from nowhere else: every other field keeps its default
     plain = Settings.from_env(base)
     for s in SETTINGS:
-        if s.parse and s.env != var and not (var == "INSURSHARE_HOME" and s.shown):   # paths under home move
+        moved = (var == "INSURSHARE_HOME" and s.shown) or (var == "INSURSHARE_STORAGE" and s.env == "INSURSHARE_DATA_PATH")
+        if s.parse and s.env != var and not moved:   # paths under home (and the lake's under storage) move
             assert getattr(settings, s.attr) == getattr(plain, s.attr), s.env
 
 
@@ -264,3 +267,12 @@ def test_every_cli_option_that_reads_a_variable_reads_a_setting_and_says_its_def
         assert p.help.endswith(f"[env {s.env}; default: {s.default_text}]."), (path, p.name)
     home = next(p for _, p in options if p.name == "home")
     assert home.help.endswith("[env INSURSHARE_HOME; default: ./data].")
+
+
+def test_storage_puts_the_lake_files_under_its_prefix_and_refuses_what_is_not_s3(tmp_path):
+    s = Settings.from_env({"INSURSHARE_HOME": str(tmp_path), "INSURSHARE_STORAGE": "s3://bucket/platform/"})
+    assert s.storage == "s3://bucket/platform" and s.data_is_remote
+    assert s.data_path == "s3://bucket/platform/lake/files"
+    assert not Settings(home=tmp_path).data_is_remote
+    with pytest.raises(ConfigError, match="is not an S3 location"):
+        Settings.from_env({"INSURSHARE_HOME": str(tmp_path), "INSURSHARE_STORAGE": "/mnt/share"})

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import objects
 from pipelines.audit import Problem, is_keyed, last_entry
 from pipelines.audit.key import AuditKey, anchor_file
 from pipelines.config import Settings
@@ -46,6 +47,7 @@ class LakeFile:
     path: str          # relative to the data path when under it, else absolute
     catalog_size: int
     begin_snapshot: int
+    table: str = ""    # the lake table whose rows (or deletes) the file holds
 
 
 def _join(base: str, path: str, relative: bool) -> str:
@@ -63,19 +65,19 @@ def catalog_files(con: duckdb.DuckDBPyConnection, settings: Settings, *, added_a
             UNION ALL
             SELECT table_id, begin_snapshot, end_snapshot, path, path_is_relative, file_size_bytes
             FROM {META}.ducklake_delete_file),
-        t AS (SELECT DISTINCT ON (table_id) table_id, schema_id, path, path_is_relative, end_snapshot
+        t AS (SELECT DISTINCT ON (table_id) table_id, schema_id, table_name, path, path_is_relative, end_snapshot
               FROM {META}.ducklake_table ORDER BY table_id, begin_snapshot DESC),
         s AS (SELECT DISTINCT ON (schema_id) schema_id, path, path_is_relative
               FROM {META}.ducklake_schema ORDER BY schema_id, begin_snapshot DESC)
         SELECT f.path, f.path_is_relative, t.path, t.path_is_relative, s.path, s.path_is_relative,
-               f.file_size_bytes, f.begin_snapshot
+               f.file_size_bytes, f.begin_snapshot, t.table_name
         FROM f JOIN t USING (table_id) JOIN s USING (schema_id)
         WHERE {where} ORDER BY f.path""", [added_at] if added_at is not None else []).fetchall()
     root = str(settings.data_path).rstrip("/") + "/"
     out = []
-    for fpath, frel, tpath, trel, spath, srel, size, begin in rows:
+    for fpath, frel, tpath, trel, spath, srel, size, begin, table in rows:
         full = _join(_join(_join(root, spath or "", srel), tpath or "", trel), fpath, frel)
-        out.append(LakeFile(full[len(root):] if full.startswith(root) else full, int(size or 0), int(begin)))
+        out.append(LakeFile(full[len(root):] if full.startswith(root) else full, int(size or 0), int(begin), table))
     return out
 
 
@@ -146,17 +148,33 @@ def catalog_digest(con: duckdb.DuckDBPyConnection, key: AuditKey, *, snapshot: i
     return ":".join(f"{x:015x}" for x in sums)
 
 
-def _resolve(settings: Settings, path: str) -> Path:
-    return Path(path) if os.path.isabs(path) else Path(settings.data_path) / path
+def _resolve(settings: Settings, path: str) -> str:
+    """A data file's full path, or its ``s3://`` URL when the lake's files are in object storage."""
+    if os.path.isabs(path) or "://" in path:
+        return path
+    return f"{str(settings.data_path).rstrip('/')}/{path}"
 
 
-def file_sha256(path: Path) -> tuple[int, str]:
+def file_sha256(settings: Settings, where: str) -> tuple[int, str] | None:
+    """The size and sha256 of a data file (local or in object storage); None when it is missing."""
     digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
+    try:
+        f = objects.open_read(settings, where) if where.startswith("s3://") else open(where, "rb")
+    except FileNotFoundError:
+        return None
+    with f:
         while block := f.read(_HASH_BLOCK):
             digest.update(block)
             size += len(block)
     return size, digest.hexdigest()
+
+
+def _sealed(settings: Settings, path: str) -> list:
+    found = file_sha256(settings, _resolve(settings, path))
+    if found is None:
+        raise LakeFileError(f"A data file the commit just wrote is missing: {path}.",
+                            hint="Check the lake's storage; the commit is not sealed.")
+    return [path, *found]
 
 
 def _line_mac(key: AuditKey, line: dict) -> str:
@@ -243,7 +261,7 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
         head = _head(con)
         follows = not whole and last is not None and last.get("snapshot") == snapshot - 1 and "catalog_sum" in last
         line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
-                "files": [[f.path, *file_sha256(_resolve(settings, f.path))] for f in files],
+                "files": [_sealed(settings, f.path) for f in files],
                 "catalog_sum": catalog_digest(con, key, snapshot=snapshot,
                                               previous=last["catalog_sum"] if follows else None),
                 "baseline": first, **({"whole": True} if whole else {}),
@@ -362,19 +380,20 @@ def _check_files(con: duckdb.DuckDBPyConnection, settings: Settings, lines: list
     problems = []
     for f in live:
         seal_ = seals.get(f.path)
-        where = _resolve(settings, f.path)
+        found = file_sha256(settings, _resolve(settings, f.path)) if seal_ is not None else None
         if seal_ is None:
             problems.append(Problem(None, f"data file {f.path} (snapshot {f.begin_snapshot}) has no seal: it was "
                                           "written outside the platform"))
-        elif not where.exists():
-            problems.append(Problem(None, f"data file {f.path} is missing (restore it from backup)"))
+        elif found is None:
+            problems.append(Problem(None, f"data file {f.path} of table {f.table} is missing "
+                                          "(restore it from backup)"))
         else:
-            size, sha = file_sha256(where)
+            size, sha = found
             if size != seal_[0]:
-                problems.append(Problem(None, f"data file {f.path} is damaged or rewritten: {size:,} bytes, "
+                problems.append(Problem(None, f"data file {f.path} of table {f.table} is damaged or rewritten: {size:,} bytes, "
                                               f"sealed with {seal_[0]:,}"))
             elif sha != seal_[1]:
-                problems.append(Problem(None, f"data file {f.path} was rewritten or damaged: its sha256 "
+                problems.append(Problem(None, f"data file {f.path} of table {f.table} was rewritten or damaged: its sha256 "
                                               f"{sha[:12]} is not the sealed {seal_[1][:12]}"))
     return problems, len(live)
 
@@ -386,6 +405,19 @@ class LakeFileError(InsurShareError):
 _PATH_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
 
 
+def _stored_url(path: str) -> str:
+    """DuckDB names an object it reached over HTTP by its URL: name it by its ``s3://`` address
+    (path-style URL under ``INSURSHARE_STORAGE``), as the catalog and ``audit verify`` do."""
+    m = re.match(r"https?://[^/]+/(.+)", path)
+    try:
+        storage = Settings.from_env().storage
+    except ConfigError:
+        storage = ""
+    if m and storage.startswith("s3://") and f"s3://{m.group(1)}".startswith(storage + "/"):
+        return f"s3://{m.group(1)}"
+    return path
+
+
 def lake_file_error(exc: BaseException) -> LakeFileError | None:
     """The clear error for DuckDB's error about a missing or damaged lake data file (else None)."""
     if not isinstance(exc, duckdb.Error):
@@ -394,8 +426,11 @@ def lake_file_error(exc: BaseException) -> LakeFileError | None:
     m = _PATH_IN_MESSAGE.search(text)
     if not m or "ducklake-" not in m.group(1):
         return None
-    kind = "missing" if ("No files found" in text or "No such file" in text or "does not exist" in text) \
-        else "damaged or unreadable"
-    return LakeFileError(f"A data file of the lake is {kind}: {m.group(1)}.",
+    kind = "missing" if ("No files found" in text or "No such file" in text or "does not exist" in text
+                         or "404" in text) else "damaged or unreadable"
+    path = _stored_url(m.group(1))
+    table = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
+    return LakeFileError(f"A data file of the lake is {kind}: {path}."
+                         + (f" It holds rows of table {table}." if table.isidentifier() else ""),
                          hint="Run `insurshare audit verify` to list every missing, damaged or rewritten "
                               "file, then restore the lake (its data files and catalog) from backup.")

@@ -108,7 +108,7 @@ def test_data_file_deleted_is_detected(lake_home):
     path.unlink()
     result = _verify(lake_home)
     assert result.exit_code == 1
-    assert f"TAMPERED: data file {path.relative_to(lake_home.data_path)} is missing" in result.output
+    assert f"TAMPERED: data file {path.relative_to(lake_home.data_path)} of table policy is missing" in result.output
 
 
 def test_data_file_damaged_is_detected(lake_home):
@@ -132,7 +132,7 @@ def test_data_file_rewritten_with_other_values_is_detected(lake_home, tmp_path):
     shutil.copyfile(forged, path)
     result = _verify(lake_home)
     assert result.exit_code == 1
-    assert f"data file {path.relative_to(lake_home.data_path)} is damaged or rewritten" in result.output
+    assert f"data file {path.relative_to(lake_home.data_path)} of table policy is damaged or rewritten" in result.output
 
 
 def test_anchor_line_edited_is_detected(lake_home):

@@ -1,0 +1,222 @@
+"""S3 object storage: where durable files live when ``INSURSHARE_STORAGE`` is ``s3://bucket/prefix``.
+
+Two clients reach the same bucket. DuckDB writes and reads the lake's Parquet files through its
+httpfs extension (loaded from its PyPI wheel: nothing is downloaded at run time); the platform's
+own files (the encrypted raw archive) go through boto3. Both take credentials, region and endpoint
+from the usual AWS sources, resolved once by boto3 (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_SESSION_TOKEN``, ``AWS_REGION``, ``AWS_ENDPOINT_URL``, ``AWS_PROFILE`` and the AWS config
+files); DuckDB receives them as statement parameters, so a secret never appears in SQL text, a log
+or an error message.
+
+Every request is retried with a growing pause (``INSURSHARE_S3_ATTEMPTS`` tries, botocore's
+standard retry mode); after the last one the caller gets ``StorageError`` naming the bucket and the
+object, never a raw client error. Objects are written once: a put that finds the key taken leaves
+the existing object (content-addressed keys hold the same content).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit
+
+import duckdb
+
+from pipelines.config import Settings
+from pipelines.errors import InsurShareError
+
+_TIMEOUT = 20   # seconds to connect, and to wait for each read
+
+
+class StorageError(InsurShareError):
+    """Object storage could not be reached, or refused a request, after every retry."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """An ``s3://bucket/prefix`` location; ``key(name)`` is a name under its prefix."""
+
+    bucket: str
+    prefix: str
+
+    @classmethod
+    def parse(cls, url: str) -> Location:
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"not an s3:// location: {url!r}")
+        return cls(parts.netloc, parts.path.strip("/"))
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}" if self.prefix else name
+
+    def url(self, name: str = "") -> str:
+        return f"s3://{self.bucket}/{self.key(name)}" if name else f"s3://{self.bucket}/{self.prefix}"
+
+
+def storage(settings: Settings) -> Location | None:
+    """The S3 location of the platform's durable files, or None (local folders under the home)."""
+    return Location.parse(settings.storage) if settings.storage else None
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE")
+    source = settings.env or os.environ    # settings made in code (tests, the sandbox's child) read the process's
+    return {k: source[k] for k in keys if source.get(k)}
+
+
+def client(settings: Settings):
+    """A boto3 S3 client for ``settings`` (one per process and configuration)."""
+    return _client(tuple(sorted(_env(settings).items())), settings.s3_attempts)
+
+
+@functools.lru_cache(maxsize=8)
+def _client(env: tuple[tuple[str, str], ...], attempts: int):
+    from botocore.config import Config
+
+    values = dict(env)
+    session = _session(values)
+    endpoint = values.get("AWS_ENDPOINT_URL_S3") or values.get("AWS_ENDPOINT_URL")
+    config = Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=_TIMEOUT,
+                    read_timeout=_TIMEOUT, s3={"addressing_style": "path" if endpoint else "auto"})
+    return session.client("s3", endpoint_url=endpoint, config=config)
+
+
+def _session(values: dict[str, str]):
+    import boto3
+    from botocore.session import Session as CoreSession
+
+    core = CoreSession()
+    for name, var in (("config_file", "AWS_CONFIG_FILE"), ("credentials_file", "AWS_SHARED_CREDENTIALS_FILE")):
+        if var in values:
+            core.set_config_variable(name, values[var])
+    return boto3.Session(
+        aws_access_key_id=values.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=values.get("AWS_SECRET_ACCESS_KEY"),
+        aws_session_token=values.get("AWS_SESSION_TOKEN"),
+        region_name=values.get("AWS_REGION") or values.get("AWS_DEFAULT_REGION"),
+        profile_name=values.get("AWS_PROFILE"), botocore_session=core)
+
+
+def _failed(what: str, exc: BaseException) -> StorageError:
+    """A clear error from a client error: what failed and why, never the request's credentials."""
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "?")
+        reason = {"NoSuchBucket": "the bucket does not exist", "AccessDenied": "access was denied",
+                  "InvalidAccessKeyId": "the access key is not known to the store",
+                  "SignatureDoesNotMatch": "the secret key does not match"}.get(code, f"the store answered {code}")
+    else:
+        reason = f"the store could not be reached ({type(exc).__name__})"
+    return StorageError(f"{what}: {reason}.", hint="Check that the object store is up and that the AWS_* "
+                        "credentials and AWS_ENDPOINT_URL are right; the request was retried "
+                        "(INSURSHARE_S3_ATTEMPTS) before it failed.")
+
+
+def _errors():
+    from botocore.exceptions import BotoCoreError, ClientError
+    return (BotoCoreError, ClientError)
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def put_once(settings: Settings, url: str, source: Path) -> bool:
+    """Upload ``source`` to ``url`` unless an object is there already; True when it was written."""
+    where = Location.parse(url)
+    try:
+        with open(source, "rb") as f:
+            client(settings).put_object(Bucket=where.bucket, Key=where.prefix, Body=f, IfNoneMatch="*")
+        return True
+    except _errors() as exc:
+        if _code(exc) in ("PreconditionFailed", "412"):
+            return False
+        raise _failed(f"Writing {url}", exc) from None
+
+
+def size(settings: Settings, url: str) -> int | None:
+    """The size of the object at ``url`` in bytes, or None when there is none."""
+    where = Location.parse(url)
+    try:
+        return int(client(settings).head_object(Bucket=where.bucket, Key=where.prefix)["ContentLength"])
+    except _errors() as exc:
+        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise _failed(f"Looking up {url}", exc) from None
+
+
+def open_read(settings: Settings, url: str) -> IO[bytes]:
+    """The object at ``url`` as a stream (``read(n)``); ``FileNotFoundError`` when there is none."""
+    where = Location.parse(url)
+    try:
+        return client(settings).get_object(Bucket=where.bucket, Key=where.prefix)["Body"]
+    except _errors() as exc:
+        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+            raise FileNotFoundError(url) from None
+        raise _failed(f"Reading {url}", exc) from None
+
+
+def list_urls(settings: Settings, url: str) -> Iterator[str]:
+    """The objects under the prefix ``url``."""
+    where = Location.parse(url)
+    prefix = where.prefix.rstrip("/") + "/"
+    try:
+        for page in client(settings).get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield f"s3://{where.bucket}/{item['Key']}"
+    except _errors() as exc:
+        raise _failed(f"Listing {url}", exc) from None
+
+
+def delete(settings: Settings, url: str) -> None:
+    where = Location.parse(url)
+    try:
+        client(settings).delete_object(Bucket=where.bucket, Key=where.prefix)
+    except _errors() as exc:
+        raise _failed(f"Deleting {url}", exc) from None
+
+
+def ensure_bucket(settings: Settings) -> None:
+    """Create the bucket of ``INSURSHARE_STORAGE`` if it does not exist (for ``keygen`` and tests)."""
+    where = storage(settings)
+    if where is None:
+        return
+    s3 = client(settings)
+    try:
+        s3.head_bucket(Bucket=where.bucket)
+    except _errors() as exc:
+        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+            raise _failed(f"Looking up bucket {where.bucket}", exc) from None
+        try:
+            s3.create_bucket(Bucket=where.bucket)
+        except _errors() as exc2:
+            if _code(exc2) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise _failed(f"Creating bucket {where.bucket}", exc2) from None
+
+
+def configure_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    """Give ``con`` (which has loaded the httpfs extension) the S3 credentials, region and endpoint
+    (as parameters, never in SQL text); retries as for boto3."""
+    s3 = client(settings)
+    creds = _session(_env(settings)).get_credentials()   # boto3's chain: variables, files, roles
+    frozen = creds.get_frozen_credentials() if creds is not None else None
+    values = {"s3_region": s3.meta.region_name or "us-east-1", "s3_url_style": "vhost",
+              "s3_use_ssl": True, "http_retries": settings.s3_attempts, "http_timeout": _TIMEOUT}
+    endpoint = s3.meta.endpoint_url
+    default = f"https://s3.{values['s3_region']}.amazonaws.com"
+    if endpoint and endpoint.rstrip("/") != default and "amazonaws.com" not in endpoint:
+        parts = urlsplit(endpoint)
+        values.update(s3_endpoint=parts.netloc, s3_use_ssl=parts.scheme == "https", s3_url_style="path")
+    if frozen is not None:
+        values.update(s3_access_key_id=frozen.access_key, s3_secret_access_key=frozen.secret_key)
+        if frozen.token:
+            values["s3_session_token"] = frozen.token
+    for name, value in values.items():
+        con.execute(f"SET {name} = ?", [value])

@@ -1,0 +1,141 @@
+"""The lake's data files and the raw archive on S3 object storage (``INSURSHARE_STORAGE``).
+
+The same generated data set is run through the platform twice, once with local folders and once
+with everything durable in a real S3 store (SeaweedFS): the lake, the verdicts, the marts and the
+audit trail must be the same, and no durable file may be left in the S3 home's folders."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from pipelines import archive, objects, store
+from pipelines.cli import main
+from pipelines.config import Settings
+from tests.conftest import policy_row, write_csv
+
+
+def _cli(home, *args, ok: bool = True):
+    result = CliRunner().invoke(main, ["--home", str(home), *args])
+    if ok:
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return result
+
+
+def _run(home, incoming) -> None:
+    _cli(home, "keygen", "--if-missing")
+    index = incoming / "index.json"
+    _cli(home, "members", "add", "--from-index", str(index))
+    _cli(home, "submit-index", str(index))
+    _cli(home, "ingest")
+    _cli(home, "build-marts")
+
+
+def _contents(settings: Settings) -> dict[str, list]:
+    con = store.connect(settings, read_only=True)
+    try:
+        q = {
+            "verdicts": "SELECT submission_id, status, verdict, rows_total, rows_accepted, rows_quarantined, sha256 "
+                        "FROM lake.submissions ORDER BY submission_id",
+            "policy": "SELECT * FROM lake.policy ORDER BY ALL",
+            "claim": "SELECT * FROM lake.claim ORDER BY ALL",
+            "quarantine": "SELECT * FROM lake.quarantine ORDER BY ALL",
+            "triangle": "SELECT * FROM lake.mart_triangle ORDER BY ALL",
+            "audit": "SELECT seq, kind, subject, content_sha256 FROM lake.audit_log "
+                     "WHERE kind IN ('verdict', 'publish') ORDER BY seq",
+        }
+        return {k: con.execute(sql).fetchall() for k, sql in q.items()}
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def incoming(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("incoming")
+    _cli(tmp_path_factory.mktemp("gen"), "generate", "--members", "3", "--quarters", "2", "--seed", "11",
+         "--scale", "0.3", "--out", str(folder))
+    return folder
+
+
+@pytest.fixture
+def two_runs(incoming, tmp_path, s3_env, monkeypatch):
+    local = tmp_path / "local"
+    _run(local, incoming)
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    shutil.copytree(local / "secrets", remote / "secrets")   # the same keys: the same tokens in both lakes
+    monkeypatch.setenv("INSURSHARE_STORAGE", s3_env)
+    _run(remote, incoming)
+    return Settings.from_env(home=local, storage=""), Settings.from_env(home=remote)
+
+
+def test_lake_and_archive_on_s3_equal_a_local_run(two_runs, s3_env):
+    local, remote = two_runs
+    assert remote.storage == s3_env and remote.data_is_remote
+    assert str(remote.data_path) == f"{s3_env}/lake/files"
+    ours, theirs = _contents(remote), _contents(local)
+    assert ours["verdicts"] and ours["policy"] and ours["triangle"]
+    assert {s for _, s, *_ in ours["verdicts"]} >= {"accepted", "rejected"}
+    for name in ours:
+        assert ours[name] == theirs[name], name
+    # nothing durable under the S3 home: no data file, no archived file (the catalog, keys and
+    # anchor stay local in this profile; they move to PostgreSQL and the secrets store on many machines)
+    left = {p.suffix for p in remote.home.rglob("*") if p.is_file()}
+    assert ".parquet" not in left
+    assert not (remote.home / "archive").exists() or not any((remote.home / "archive").rglob("*"))
+    assert not any(p.is_file() for p in (remote.work_dir / "archive").rglob("*")) if (remote.work_dir / "archive").exists() else True
+    files = list(objects.list_urls(remote, f"{s3_env}/lake/files"))
+    assert files and all(u.endswith(".parquet") for u in files)
+
+
+def test_archived_files_are_encrypted_before_upload_and_restore(two_runs, s3_env, tmp_path):
+    local, remote = two_runs
+    con = store.connect(remote, read_only=True)
+    try:
+        sha, path, name = con.execute("SELECT sha256, archive_path, file_name FROM lake.submissions "
+                                      "WHERE file_format = 'csv' ORDER BY submission_id LIMIT 1").fetchone()
+    finally:
+        con.close()
+    assert path == f"{s3_env}/archive/sha256/{sha[:2]}/{sha}"
+    with objects.open_read(remote, path) as f:
+        stored = f.read()
+    plain = archive.restore(remote, sha, tmp_path / "back.csv").read_bytes()
+    assert stored.startswith(archive.MAGIC) and plain[:40] not in stored
+    assert plain == archive.restore(local, sha, tmp_path / "local.csv").read_bytes()
+
+
+def test_audit_verify_holds_and_names_an_object_removed_from_the_bucket(two_runs, s3_env):
+    _, remote = two_runs
+    ok = _cli(remote.home, "audit", "verify")
+    assert "TAMPERED" not in ok.output
+    victim = next(u for u in objects.list_urls(remote, f"{s3_env}/lake/files/main/policy") if u.endswith(".parquet"))
+    objects.delete(remote, victim)
+    bad = _cli(remote.home, "audit", "verify", ok=False)
+    assert bad.exit_code == 1
+    rel = victim[len(f"{s3_env}/lake/files/"):]
+    assert f"data file {rel} of table policy is missing" in bad.output
+    build = _cli(remote.home, "build-marts", "--force", ok=False)
+    assert build.exit_code == 1 and isinstance(build.exception, SystemExit), build.output   # no traceback
+    assert f"Error: A data file of the lake is missing: {victim}. It holds rows of table policy." in build.output, build.output
+
+
+def test_an_unreachable_store_is_a_clear_error_and_records_nothing(tmp_path, s3_env, monkeypatch):
+    monkeypatch.setenv("INSURSHARE_STORAGE", s3_env)
+    home = tmp_path / "home"
+    _cli(home, "keygen")
+    _cli(home, "members", "add", "M001", "--name", "One")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")     # the store goes away: nothing listens there
+    monkeypatch.setenv("INSURSHARE_S3_ATTEMPTS", "2")
+    data = write_csv(tmp_path / "p.csv", [policy_row()])
+    got = _cli(home, "submit", str(data), "--member", "M001", "--dataset", "policy", "--period", "2024Q1", ok=False)
+    assert got.exit_code == 1 and isinstance(got.exception, SystemExit), got.output   # no traceback
+    assert f"Writing {s3_env}/archive/sha256/" in got.output and "could not be reached" in got.output
+    assert "SECRET" not in got.output.upper().replace("INSURSHARE-LOCAL-SECRET", "")
+    assert data.exists()                                                  # the member's file is untouched
+    con = store.connect(Settings.from_env(home=home), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM lake.submissions").fetchone() == (0,)   # nothing recorded
+    finally:
+        con.close()
