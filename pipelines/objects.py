@@ -183,24 +183,6 @@ def delete(settings: Settings, url: str) -> None:
         raise _failed(f"Deleting {url}", exc) from None
 
 
-def ensure_bucket(settings: Settings) -> None:
-    """Create the bucket of ``INSURSHARE_STORAGE`` if it does not exist (for ``keygen`` and tests)."""
-    where = storage(settings)
-    if where is None:
-        return
-    s3 = client(settings)
-    try:
-        s3.head_bucket(Bucket=where.bucket)
-    except _errors() as exc:
-        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
-            raise _failed(f"Looking up bucket {where.bucket}", exc) from None
-        try:
-            s3.create_bucket(Bucket=where.bucket)
-        except _errors() as exc2:
-            if _code(exc2) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise _failed(f"Creating bucket {where.bucket}", exc2) from None
-
-
 def configure_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     """Give ``con`` (which has loaded the httpfs extension) the S3 credentials, region and endpoint
     (as parameters, never in SQL text); retries as for boto3."""
