@@ -98,8 +98,12 @@ def fail_unless_retryable(exc: BaseException) -> None:
     from airflow.sdk.exceptions import AirflowFailException
 
     from pipelines.audit.anchor import lake_file_error
-    from pipelines.errors import is_retryable
+    from pipelines.errors import ConfigError, is_retryable
 
     if is_retryable(exc):
         raise exc
-    raise AirflowFailException(str(lake_file_error(exc) or exc)) from exc
+    try:
+        storage = task_settings().storage
+    except ConfigError:   # the task failed on its settings: no lake file was reached
+        storage = ""
+    raise AirflowFailException(str(lake_file_error(exc, storage) or exc)) from exc

@@ -405,21 +405,18 @@ class LakeFileError(InsurShareError):
 _PATH_IN_MESSAGE = re.compile(r"""["']([^"']+\.parquet)["']""")
 
 
-def _stored_url(path: str) -> str:
+def _stored_url(path: str, storage: str) -> str:
     """DuckDB names an object it reached over HTTP by its URL: name it by its ``s3://`` address
-    (path-style URL under ``INSURSHARE_STORAGE``), as the catalog and ``audit verify`` do."""
+    (path-style URL under the ``storage`` setting), as the catalog and ``audit verify`` do."""
     m = re.match(r"https?://[^/]+/(.+)", path)
-    try:
-        storage = Settings.from_env().storage
-    except ConfigError:
-        storage = ""
     if m and storage.startswith("s3://") and f"s3://{m.group(1)}".startswith(storage + "/"):
         return f"s3://{m.group(1)}"
     return path
 
 
-def lake_file_error(exc: BaseException) -> LakeFileError | None:
-    """The clear error for DuckDB's error about a missing or damaged lake data file (else None)."""
+def lake_file_error(exc: BaseException, storage: str = "") -> LakeFileError | None:
+    """The clear error for DuckDB's error about a missing or damaged lake data file (else None);
+    ``storage`` is the caller's ``Settings.storage``, to name an object by its ``s3://`` address."""
     if not isinstance(exc, duckdb.Error):
         return None
     text = str(exc)
@@ -428,7 +425,7 @@ def lake_file_error(exc: BaseException) -> LakeFileError | None:
         return None
     kind = "missing" if ("No files found" in text or "No such file" in text or "does not exist" in text
                          or "404" in text) else "damaged or unreadable"
-    path = _stored_url(m.group(1))
+    path = _stored_url(m.group(1), storage)
     table = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else ""
     return LakeFileError(f"A data file of the lake is {kind}: {path}."
                          + (f" It holds rows of table {table}." if table.isidentifier() else ""),

@@ -26,7 +26,7 @@ def _fail_cleanly(fn):
             click.echo(f"Error: {exc}", err=True)
             sys.exit(1)
         except Exception as exc:   # a missing or damaged lake file: say so, not a traceback
-            clear = _lake_file_error(exc)
+            clear = _lake_file_error(exc, getattr(args[0], "storage", "") if args else "")
             if clear is None:
                 raise
             click.echo(f"Error: {clear}", err=True)
@@ -34,12 +34,12 @@ def _fail_cleanly(fn):
     return wrapper
 
 
-def _lake_file_error(exc: Exception) -> InsurShareError | None:
+def _lake_file_error(exc: Exception, storage: str) -> InsurShareError | None:
     if "duckdb" not in sys.modules:   # no lake was read
         return None
     from pipelines.audit.anchor import lake_file_error
 
-    return lake_file_error(exc)
+    return lake_file_error(exc, storage)
 
 
 def setting_option(*decls: str, env: str, help: str, **kwargs):
