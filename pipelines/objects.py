@@ -30,6 +30,7 @@ from pipelines.config import Settings
 from pipelines.errors import InsurShareError
 
 _TIMEOUT = 20   # seconds to connect, and to wait for each read
+_NOT_FOUND = ("404", "NoSuchKey", "NotFound")    # the codes of "no such object"
 
 
 class StorageError(InsurShareError):
@@ -62,17 +63,18 @@ def storage(settings: Settings) -> Location | None:
     return Location.parse(settings.storage) if settings.storage else None
 
 
-def _env(settings: Settings) -> dict[str, str]:
+def _env(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """The AWS variables that configure the clients, as a hashable key of their caches."""
     keys = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
             "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_CONFIG_FILE",
             "AWS_SHARED_CREDENTIALS_FILE")
     source = settings.env or os.environ    # settings made in code (tests, the sandbox's child) read the process's
-    return {k: source[k] for k in keys if source.get(k)}
+    return tuple((k, source[k]) for k in sorted(keys) if source.get(k))
 
 
 def client(settings: Settings):
     """A boto3 S3 client for ``settings`` (one per process and configuration)."""
-    return _client(tuple(sorted(_env(settings).items())), settings.s3_attempts)
+    return _client(_env(settings), settings.s3_attempts)
 
 
 @functools.lru_cache(maxsize=8)
@@ -80,17 +82,21 @@ def _client(env: tuple[tuple[str, str], ...], attempts: int):
     from botocore.config import Config
 
     values = dict(env)
-    session = _session(values)
+    session = _session(env)
     endpoint = values.get("AWS_ENDPOINT_URL_S3") or values.get("AWS_ENDPOINT_URL")
     config = Config(retries={"max_attempts": attempts, "mode": "standard"}, connect_timeout=_TIMEOUT,
                     read_timeout=_TIMEOUT, s3={"addressing_style": "path" if endpoint else "auto"})
     return session.client("s3", endpoint_url=endpoint, config=config)
 
 
-def _session(values: dict[str, str]):
+@functools.lru_cache(maxsize=8)
+def _session(env: tuple[tuple[str, str], ...]):
+    """The boto3 session of one configuration: its credential chain (variables, files, roles) is
+    resolved once and refreshed by botocore when it holds temporary credentials."""
     import boto3
     from botocore.session import Session as CoreSession
 
+    values = dict(env)
     core = CoreSession()
     for name, var in (("config_file", "AWS_CONFIG_FILE"), ("credentials_file", "AWS_SHARED_CREDENTIALS_FILE")):
         if var in values:
@@ -147,7 +153,7 @@ def size(settings: Settings, url: str) -> int | None:
     try:
         return int(client(settings).head_object(Bucket=where.bucket, Key=where.prefix)["ContentLength"])
     except _errors() as exc:
-        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+        if _code(exc) in _NOT_FOUND:
             return None
         raise _failed(f"Looking up {url}", exc) from None
 
@@ -158,7 +164,7 @@ def open_read(settings: Settings, url: str) -> IO[bytes]:
     try:
         return client(settings).get_object(Bucket=where.bucket, Key=where.prefix)["Body"]
     except _errors() as exc:
-        if _code(exc) in ("404", "NoSuchKey", "NotFound"):
+        if _code(exc) in _NOT_FOUND:
             raise FileNotFoundError(url) from None
         raise _failed(f"Reading {url}", exc) from None
 
@@ -187,7 +193,7 @@ def configure_duckdb(con: duckdb.DuckDBPyConnection, settings: Settings) -> None
     """Give ``con`` (which has loaded the httpfs extension) the S3 credentials, region and endpoint
     (as parameters, never in SQL text); retries as for boto3."""
     s3 = client(settings)
-    creds = _session(_env(settings)).get_credentials()   # boto3's chain: variables, files, roles
+    creds = _session(_env(settings)).get_credentials()
     frozen = creds.get_frozen_credentials() if creds is not None else None
     values = {"s3_region": s3.meta.region_name or "us-east-1", "s3_url_style": "vhost",
               "s3_use_ssl": True, "http_retries": settings.s3_attempts, "http_timeout": _TIMEOUT}
