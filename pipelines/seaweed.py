@@ -93,11 +93,10 @@ def start(folder: Path = DEFAULT_DIR, *, wait: float = 60) -> int | None:
 
 def _bucket(wait: float = 30) -> None:
     """Create the bucket (retried: the store answers before its volumes are ready)."""
-    import boto3
-    from botocore.config import Config
+    from pipelines import objects
+    from pipelines.config import Settings
 
-    s3 = boto3.client("s3", endpoint_url=endpoint(), aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                      region_name="us-east-1", config=Config(s3={"addressing_style": "path"}))
+    s3 = objects.client(Settings(home=DEFAULT_DIR, env=env(), s3_attempts=1))
     deadline = time.monotonic() + wait
     while True:
         try:
