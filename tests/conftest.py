@@ -89,6 +89,16 @@ def lake(settings: Settings):
     return open_lake
 
 
+def lake_rows(settings: Settings, queries: dict[str, str]) -> dict[str, list]:
+    """``{name: rows}`` of each query on a read-only connection to the settings' lake: the
+    contents two runs of the platform are compared on."""
+    con = store.connect(settings, read_only=True)
+    try:
+        return {name: con.execute(sql).fetchall() for name, sql in queries.items()}
+    finally:
+        con.close()
+
+
 def manifest_json(path: Path, **fields: object) -> Path:
     path.write_text(json.dumps(fields), encoding="utf-8")
     return path

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from pipelines import archive, objects, store
 from pipelines.cli import main
 from pipelines.config import Settings
-from tests.conftest import policy_row, write_csv
+from tests.conftest import lake_rows, policy_row, write_csv
 
 
 def _cli(home, *args, ok: bool = True):
@@ -34,21 +34,16 @@ def _run(home, incoming) -> None:
 
 
 def _contents(settings: Settings) -> dict[str, list]:
-    con = store.connect(settings, read_only=True)
-    try:
-        q = {
-            "verdicts": "SELECT submission_id, status, verdict, rows_total, rows_accepted, rows_quarantined, sha256 "
-                        "FROM lake.submissions ORDER BY submission_id",
-            "policy": "SELECT * FROM lake.policy ORDER BY ALL",
-            "claim": "SELECT * FROM lake.claim ORDER BY ALL",
-            "quarantine": "SELECT * FROM lake.quarantine ORDER BY ALL",
-            "triangle": "SELECT * FROM lake.mart_triangle ORDER BY ALL",
-            "audit": "SELECT seq, kind, subject, content_sha256 FROM lake.audit_log "
-                     "WHERE kind IN ('verdict', 'publish') ORDER BY seq",
-        }
-        return {k: con.execute(sql).fetchall() for k, sql in q.items()}
-    finally:
-        con.close()
+    return lake_rows(settings, {
+        "verdicts": "SELECT submission_id, status, verdict, rows_total, rows_accepted, rows_quarantined, sha256 "
+                    "FROM lake.submissions ORDER BY submission_id",
+        "policy": "SELECT * FROM lake.policy ORDER BY ALL",
+        "claim": "SELECT * FROM lake.claim ORDER BY ALL",
+        "quarantine": "SELECT * FROM lake.quarantine ORDER BY ALL",
+        "triangle": "SELECT * FROM lake.mart_triangle ORDER BY ALL",
+        "audit": "SELECT seq, kind, subject, content_sha256 FROM lake.audit_log "
+                 "WHERE kind IN ('verdict', 'publish') ORDER BY seq",
+    })
 
 
 @pytest.fixture(scope="module")

@@ -8,12 +8,12 @@ import shutil
 
 import pytest
 
-from pipelines import ingest, publish, store
+from pipelines import ingest, publish
 from pipelines.config import Settings
 from pipelines.ingest import ingest_all, process_submission
 from pipelines.keys import create_keys
 from pipelines.members import add_members
-from tests.conftest import policy_row, submit, write_csv
+from tests.conftest import lake_rows, policy_row, submit, write_csv
 
 
 def _home(path, key_from: Settings | None = None) -> Settings:
@@ -50,23 +50,18 @@ def _scenario(settings: Settings, folder) -> list[str]:
 
 
 def _contents(settings: Settings) -> dict[str, list]:
-    con = store.connect(settings, read_only=True)
-    try:
-        q = {
-            "records": "SELECT * EXCLUDE (processed_at, timings, snapshot_id, received_at, archive_path) "
-                       "FROM lake.submissions ORDER BY submission_id",
-            "policy": "SELECT * FROM lake.policy ORDER BY ALL",
-            "quarantine": "SELECT * FROM lake.quarantine ORDER BY ALL",
-            "rule_results": "SELECT * FROM lake.rule_results ORDER BY ALL",
-            # a receipt's entry holds the time of receipt; the verdicts' and publishes' hold none
-            "audit": "SELECT seq, kind, subject, details, content_sha256 FROM lake.audit_log "
-                     "WHERE kind IN ('verdict', 'publish') ORDER BY seq",
-            "publish commits": "SELECT count(*) FROM ducklake_snapshots('lake') "
-                               "WHERE starts_with(commit_message, 'publish')",
-        }
-        return {k: con.execute(sql).fetchall() for k, sql in q.items()}
-    finally:
-        con.close()
+    return lake_rows(settings, {
+        "records": "SELECT * EXCLUDE (processed_at, timings, snapshot_id, received_at, archive_path) "
+                   "FROM lake.submissions ORDER BY submission_id",
+        "policy": "SELECT * FROM lake.policy ORDER BY ALL",
+        "quarantine": "SELECT * FROM lake.quarantine ORDER BY ALL",
+        "rule_results": "SELECT * FROM lake.rule_results ORDER BY ALL",
+        # a receipt's entry holds the time of receipt; the verdicts' and publishes' hold none
+        "audit": "SELECT seq, kind, subject, details, content_sha256 FROM lake.audit_log "
+                 "WHERE kind IN ('verdict', 'publish') ORDER BY seq",
+        "publish commits": "SELECT count(*) FROM ducklake_snapshots('lake') "
+                           "WHERE starts_with(commit_message, 'publish')",
+    })
 
 
 def test_a_grouped_commit_publishes_what_one_by_one_publishing_does(tmp_path, monkeypatch):
