@@ -125,8 +125,11 @@ SETTINGS: tuple[Setting, ...] = (
             shown="`$INSURSHARE_HOME/secrets/archive.key`", attr="archive_key_file"),
     Setting("INSURSHARE_AUDIT_KEY_FILE", "the HMAC key of the audit chain and its anchor, kept apart from the lake",
             shown="`$INSURSHARE_HOME/secrets/audit.key`", attr="audit_key_file"),
-    Setting("INSURSHARE_AUDIT_ANCHOR", "the append-only anchor of the audit chain's head, outside the catalog",
-            shown="`$INSURSHARE_HOME/audit/anchor.jsonl`", attr="audit_anchor_file"),
+    Setting("INSURSHARE_AUDIT_ANCHOR", "the append-only anchor of the audit chain's head, outside the catalog: "
+            "a file, or an `s3://` prefix (one write-once object per line; with `INSURSHARE_STORAGE` the default is "
+            "`<storage>/audit/anchor`)",
+            shown="`$INSURSHARE_HOME/audit/anchor.jsonl`",
+            attr="audit_anchor_file"),
     Setting("INSURSHARE_PSEUDONYM_KEY", "the key itself, instead of a file", attr="pseudonym_key"),
     Setting("INSURSHARE_GX_MAX_ROWS", "largest batch GX's pandas engine validates",
             default="1000000", attr="gx_max_rows", parse=_int),
@@ -313,9 +316,14 @@ class Settings:
         return Path(self.raw("INSURSHARE_AUDIT_KEY_FILE") or self.home / "secrets" / "audit.key")
 
     @property
-    def audit_anchor_file(self) -> Path:
-        """The audit chain's append-only anchor (``INSURSHARE_AUDIT_ANCHOR``), outside the catalog."""
-        return Path(self.raw("INSURSHARE_AUDIT_ANCHOR") or self.home / "audit" / "anchor.jsonl")
+    def audit_anchor_file(self) -> Path | str:
+        """The audit chain's append-only anchor (``INSURSHARE_AUDIT_ANCHOR``), outside the catalog:
+        a local file, or an ``s3://`` prefix of write-once line objects (the default on S3 storage,
+        so that every machine of a many-machines platform seals into the same anchor)."""
+        text = self.raw("INSURSHARE_AUDIT_ANCHOR")
+        if text:
+            return text.rstrip("/") if text.startswith("s3://") else Path(text)
+        return f"{self.storage}/audit/anchor" if self.storage else self.home / "audit" / "anchor.jsonl"
 
     @property
     def notice_channels_file(self) -> Path:

@@ -134,12 +134,17 @@ def _code(exc: BaseException) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def put_once(settings: Settings, url: str, source: Path) -> bool:
-    """Upload ``source`` to ``url`` unless an object is there already; True when it was written."""
+def put_once(settings: Settings, url: str, source: Path | bytes) -> bool:
+    """Upload ``source`` (a file, or the bytes themselves) to ``url`` unless an object is there
+    already; True when it was written. The store decides (a conditional put), so of two writers
+    racing for one key exactly one wins."""
     where = Location.parse(url)
     try:
-        with open(source, "rb") as f:
-            client(settings).put_object(Bucket=where.bucket, Key=where.prefix, Body=f, IfNoneMatch="*")
+        if isinstance(source, bytes):
+            client(settings).put_object(Bucket=where.bucket, Key=where.prefix, Body=source, IfNoneMatch="*")
+        else:
+            with open(source, "rb") as f:
+                client(settings).put_object(Bucket=where.bucket, Key=where.prefix, Body=f, IfNoneMatch="*")
         return True
     except _errors() as exc:
         if _code(exc) in ("PreconditionFailed", "412"):
@@ -169,6 +174,12 @@ def open_read(settings: Settings, url: str) -> IO[bytes]:
         raise _failed(f"Reading {url}", exc) from None
 
 
+def read_bytes(settings: Settings, url: str) -> bytes:
+    """The whole object at ``url`` (a small one); ``FileNotFoundError`` when there is none."""
+    with open_read(settings, url) as body:
+        return body.read()
+
+
 def list_urls(settings: Settings, url: str) -> Iterator[str]:
     """The objects under the prefix ``url``."""
     where = Location.parse(url)
@@ -179,6 +190,24 @@ def list_urls(settings: Settings, url: str) -> Iterator[str]:
                 yield f"s3://{where.bucket}/{item['Key']}"
     except _errors() as exc:
         raise _failed(f"Listing {url}", exc) from None
+
+
+def last_under(settings: Settings, url: str, after: str | None = None) -> str | None:
+    """The last object under the prefix ``url`` in key order (after the URL ``after``, when given:
+    a known earlier object, so that only the newer keys are listed), or None."""
+    where = Location.parse(url)
+    prefix = where.prefix.rstrip("/") + "/"
+    start = Location.parse(after).prefix if after else ""
+    last = None
+    try:
+        pages = client(settings).get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=prefix,
+                                                                            StartAfter=start)
+        for page in pages:
+            if page.get("Contents"):
+                last = page["Contents"][-1]["Key"]
+    except _errors() as exc:
+        raise _failed(f"Listing {url}", exc) from None
+    return f"s3://{where.bucket}/{last}" if last else after
 
 
 def delete(settings: Settings, url: str) -> None:

@@ -186,6 +186,13 @@ def test_key_and_anchor_paths_come_from_their_variables(tmp_path, var, attr):
     assert getattr(Settings.from_env({"INSURSHARE_HOME": str(tmp_path), var: str(given)}), attr) == given
 
 
+def test_the_anchor_follows_the_storage_onto_s3_unless_it_is_set(tmp_path):
+    on_s3 = {"INSURSHARE_HOME": str(tmp_path), "INSURSHARE_STORAGE": "s3://b/p"}
+    assert Settings.from_env(on_s3).audit_anchor_file == "s3://b/p/audit/anchor"
+    assert Settings.from_env({**on_s3, "INSURSHARE_AUDIT_ANCHOR": "s3://worm/anchor/"}).audit_anchor_file == "s3://worm/anchor"
+    assert Settings.from_env({**on_s3, "INSURSHARE_AUDIT_ANCHOR": "/var/a.jsonl"}).audit_anchor_file == Path("/var/a.jsonl")
+
+
 def test_a_default_under_the_home_is_what_the_readme_says(tmp_path):
     settings = Settings(home=tmp_path)
     under_home = [s for s in SETTINGS if s.shown.startswith("`$INSURSHARE_HOME/")]

@@ -33,7 +33,7 @@ import duckdb
 
 from pipelines import objects
 from pipelines.audit import Problem, is_keyed, last_entry
-from pipelines.audit.key import AuditKey, anchor_file
+from pipelines.audit.key import AuditKey, anchor_exists, anchor_file
 from pipelines.config import Settings
 from pipelines.errors import ConfigError, InsurShareError
 from pipelines.store import LAKE, file_lock
@@ -183,23 +183,49 @@ def _line_mac(key: AuditKey, line: dict) -> str:
 
 
 def read_lines(settings: Settings) -> list[dict]:
-    path = anchor_file(settings)
-    if not path.exists():
+    where = anchor_file(settings)
+    if isinstance(where, str):
+        return [_parse(objects.read_bytes(settings, url), n)
+                for n, url in enumerate(objects.list_urls(settings, where), 1)]
+    if not where.exists():
         return []
-    out = []
-    for n, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        try:
-            line = json.loads(text)
-            if not isinstance(line, dict):
-                raise ValueError
-        except ValueError:
-            line = {"unreadable": n}
-        out.append(line)
-    return out
+    return [_parse(text, n) for n, text in enumerate(where.read_bytes().splitlines(), 1)]
 
 
-def _last_line(path: Path) -> dict | None:
-    """The anchor's last line, read from the end (the file grows by one line per commit)."""
+def _parse(text: bytes, n: int) -> dict:
+    """Anchor line ``n``, or ``{"unreadable": n}`` when it is not one of ours."""
+    try:
+        line = json.loads(text)
+        return line if isinstance(line, dict) else {"unreadable": n}
+    except ValueError:
+        return {"unreadable": n}
+
+
+def _last_line(settings: Settings) -> tuple[dict | None, str | None]:
+    """The anchor's last line, and (on S3) the URL of its object."""
+    where = anchor_file(settings)
+    if isinstance(where, str):
+        url = objects.last_under(settings, where, after=_LAST_OBJECT.get(where))
+        if url is None:
+            return None, None
+        _LAST_OBJECT[where] = url
+        return _readable(_parse(objects.read_bytes(settings, url), 0), url), url
+    return _readable(_last_local(where), where), None
+
+
+# The last line object each S3 anchor was seen to have in this process: the next look lists only newer ones.
+_LAST_OBJECT: dict[str, str] = {}
+
+
+def _readable(line: dict | None, where: object) -> dict | None:
+    if line is not None and "unreadable" in line:   # never continue from a line that is not ours
+        raise ConfigError(f"The last line of the audit anchor {where} is unreadable.",
+                          hint="Run `insurshare audit verify`; restore the anchor from backup.")
+    return line
+
+
+def _last_local(path: Path) -> dict | None:
+    """The anchor file's last line, read from the end (the file grows by one line per commit)."""
     if not path.exists() or path.stat().st_size == 0:
         return None
     with open(path, "rb") as f:
@@ -212,14 +238,13 @@ def _last_line(path: Path) -> dict | None:
             if tail.rstrip(b"\n").count(b"\n") or start == 0:
                 break
             block *= 4
-    try:
-        line = json.loads(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1])
-    except ValueError:
-        line = None
-    if not isinstance(line, dict):   # never continue from a line that is not ours
-        raise ConfigError(f"The last line of the audit anchor {path} is unreadable.",
-                          hint="Run `insurshare audit verify`; restore the anchor from backup.")
-    return line
+    return _parse(tail.rstrip(b"\n").rsplit(b"\n", 1)[-1], 0)
+
+
+def _next_url(where: str, last_url: str | None) -> str:
+    """The object of the line after ``last_url``: ``<prefix>/<n, 12 digits>.json``, in key order."""
+    n = int(last_url.rsplit("/", 1)[-1].split(".")[0]) + 1 if last_url else 1
+    return f"{where}/{n:012d}.json"
 
 
 def check_before_write(con: duckdb.DuckDBPyConnection, settings: Settings) -> bool:
@@ -227,7 +252,7 @@ def check_before_write(con: duckdb.DuckDBPyConnection, settings: Settings) -> bo
 
     Return whether a log of plain entries may still be vouched for (only before the first anchor).
     """
-    if anchor_file(settings).exists():
+    if anchor_exists(settings):
         return False
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
                                         [LAKE]).fetchall()}
@@ -251,30 +276,49 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
     (maintenance: ``{"expired": [[first, last], ...]}``, the snapshots it expired) goes into the
     line as ``maintenance``.
     """
-    path = anchor_file(settings)
+    where = anchor_file(settings)
     with file_lock(settings, "audit-anchor"):
-        last = _last_line(path)
-        if last is not None and last.get("snapshot") == snapshot:
-            return   # an empty transaction: nothing was committed
-        first = last is None
-        files = catalog_files(con, settings, added_at=None if first or whole else snapshot)
-        head = _head(con)
-        follows = not whole and last is not None and last.get("snapshot") == snapshot - 1 and "catalog_sum" in last
-        line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
-                "files": [_sealed(settings, f.path) for f in files],
-                "catalog_sum": catalog_digest(con, key, snapshot=snapshot,
-                                              previous=last["catalog_sum"] if follows else None),
-                "baseline": first, **({"whole": True} if whole else {}),
-                **({"maintenance": note} if note else {}),
-                "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                "prev": last.get("mac") if last else None}
-        line["mac"] = _line_mac(key, line)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        with os.fdopen(fd, "a", encoding="utf-8") as f:
-            f.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        while True:
+            last, last_url = _last_line(settings)
+            if last is not None and last.get("snapshot") == snapshot:
+                return   # an empty transaction: nothing was committed
+            line = _line(con, settings, key, snapshot, last, whole=whole, note=note)
+            text = json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
+            if not isinstance(where, str):
+                _append_local(where, text)
+                return
+            # another machine may seal between our look and our write: the store takes one line
+            # per key, so the loser reads the new last line and chains after it
+            if objects.put_once(settings, _next_url(where, last_url), text.encode("utf-8")):
+                return
+
+
+def _line(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snapshot: int, last: dict | None, *,
+          whole: bool, note: dict | None) -> dict:
+    """The anchor line of ``snapshot``, following ``last``."""
+    first = last is None
+    files = catalog_files(con, settings, added_at=None if first or whole else snapshot)
+    head = _head(con)
+    follows = not whole and last is not None and last.get("snapshot") == snapshot - 1 and "catalog_sum" in last
+    line = {"snapshot": snapshot, "seq": head[0] if head else None, "head": head[1] if head else None,
+            "files": [_sealed(settings, f.path) for f in files],
+            "catalog_sum": catalog_digest(con, key, snapshot=snapshot,
+                                          previous=last["catalog_sum"] if follows else None),
+            "baseline": first, **({"whole": True} if whole else {}),
+            **({"maintenance": note} if note else {}),
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "prev": last.get("mac") if last else None}
+    line["mac"] = _line_mac(key, line)
+    return line
+
+
+def _append_local(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _head(con: duckdb.DuckDBPyConnection) -> tuple[int, str] | None:

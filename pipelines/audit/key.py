@@ -37,9 +37,20 @@ def key_file(settings: Settings) -> Path:
     return settings.audit_key_file
 
 
-def anchor_file(settings: Settings) -> Path:
-    """The append-only anchor of the chain's head and the data files' seals (outside the catalog)."""
+def anchor_file(settings: Settings) -> Path | str:
+    """The append-only anchor of the chain's head and the data files' seals (outside the catalog):
+    a file, or the ``s3://`` prefix of its line objects."""
     return settings.audit_anchor_file
+
+
+def anchor_exists(settings: Settings) -> bool:
+    """Whether the anchor has a line (a file that exists, or a line object under its prefix)."""
+    where = anchor_file(settings)
+    if isinstance(where, str):
+        from pipelines import objects
+
+        return objects.last_under(settings, where) is not None
+    return where.exists()
 
 
 def create_key(path: Path, key_id: str | None = None) -> AuditKey:
@@ -63,7 +74,7 @@ def load_or_create_key(settings: Settings) -> AuditKey:
     A lake whose anchor file exists was keyed with a key that is now missing: making a new
     one would hide the loss (every older entry would then fail to verify), so this refuses.
     """
-    if key_file(settings).exists() or anchor_file(settings).exists():
+    if key_file(settings).exists() or anchor_exists(settings):
         return load_key(settings)
     return create_key(key_file(settings))
 

@@ -29,10 +29,10 @@ def audit_verify(settings: Settings) -> None:
     from pipelines import audit as log
     from pipelines.audit.access import verify_access_log
     from pipelines.audit.anchor import verify_lake
-    from pipelines.audit.key import anchor_file, key_file, load_key
+    from pipelines.audit.key import anchor_exists, key_file, load_key
 
     # a lake older than the audit key has neither key nor anchor: its plain chain is still checked
-    key = load_key(settings) if key_file(settings).exists() or anchor_file(settings).exists() else None
+    key = load_key(settings) if key_file(settings).exists() or anchor_exists(settings) else None
     with Lake(settings, read_only=True) as lake:   # the platform's own reader (catalog tables, no SQL of users)
         n, problems = log.verify(lake.con, key)
         entries = dict(lake.execute(f"SELECT seq, entry_sha256 FROM {log.TABLE}").fetchall())

@@ -122,6 +122,6 @@ def _audit_key_ids(settings: Settings) -> set[str]:
                     "WHERE entry_sha256 LIKE '%:%'").fetchall()}
         finally:
             con.close()
-    if not found and audit_key.anchor_file(settings).exists():
+    if not found and audit_key.anchor_exists(settings):
         found.add("unknown (the anchor file exists)")
     return found

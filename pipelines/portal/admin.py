@@ -126,10 +126,10 @@ def verify_audit(settings: Settings) -> AuditCheck:
     from pipelines import audit as log
     from pipelines.audit.access import verify_access_log
     from pipelines.audit.anchor import verify_lake
-    from pipelines.audit.key import anchor_file, key_file, load_key
+    from pipelines.audit.key import anchor_exists, key_file, load_key
     from pipelines.lake import Lake
 
-    key = load_key(settings) if key_file(settings).exists() or anchor_file(settings).exists() else None
+    key = load_key(settings) if key_file(settings).exists() or anchor_exists(settings) else None
     with Lake(settings, read_only=True) as lake:
         n, problems = log.verify(lake.con, key)
         entries = dict(lake.execute(f"SELECT seq, entry_sha256 FROM {log.TABLE}").fetchall())

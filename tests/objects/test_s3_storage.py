@@ -6,12 +6,14 @@ audit trail must be the same, and no durable file may be left in the S3 home's f
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 from click.testing import CliRunner
 
 from pipelines import archive, objects, store
+from pipelines.audit import anchor
 from pipelines.cli import main
 from pipelines.config import Settings
 from tests.conftest import lake_rows, policy_row, write_csv
@@ -83,6 +85,13 @@ def test_lake_and_archive_on_s3_equal_a_local_run(two_runs, s3_env):
     assert not any(p.is_file() for p in (remote.work_dir / "archive").rglob("*")) if (remote.work_dir / "archive").exists() else True
     files = list(objects.list_urls(remote, f"{s3_env}/lake/files"))
     assert files and all(u.endswith(".parquet") for u in files)
+    # the audit anchor too: one write-once object per line, the same lines as the local file's
+    assert not (remote.home / "audit").exists()
+    lines = list(objects.list_urls(remote, f"{s3_env}/audit/anchor"))
+    assert lines == [f"{s3_env}/audit/anchor/{n:012d}.json" for n in range(1, len(lines) + 1)]
+    local_lines = anchor.read_lines(local)
+    assert [line["snapshot"] for line in anchor.read_lines(remote)] == [line["snapshot"] for line in local_lines]
+    assert len(lines) == len(local_lines) > 5
 
 
 def test_archived_files_are_encrypted_before_upload_and_restore(two_runs, s3_env, tmp_path):
@@ -105,12 +114,16 @@ def test_audit_verify_holds_and_names_an_object_removed_from_the_bucket(two_runs
     _, remote = two_runs
     ok = _cli(remote.home, "audit", "verify")
     assert "TAMPERED" not in ok.output
+    lines = list(objects.list_urls(remote, f"{s3_env}/audit/anchor"))
+    assert objects.put_once(remote, lines[1], b"{}") is False   # a line object cannot be overwritten...
+    objects.delete(remote, lines[1])                            # ...but one can be removed out of band
     victim = next(u for u in objects.list_urls(remote, f"{s3_env}/lake/files/main/policy") if u.endswith(".parquet"))
     objects.delete(remote, victim)
     bad = _cli(remote.home, "audit", "verify", ok=False)
     assert bad.exit_code == 1
     rel = victim[len(f"{s3_env}/lake/files/"):]
     assert f"data file {rel} of table policy is missing" in bad.output
+    assert "anchor line 2 (snapshot" in bad.output and "anchor lines were removed or reordered" in bad.output
     build = _cli(remote.home, "build-marts", "--force", ok=False)
     assert build.exit_code == 1 and isinstance(build.exception, SystemExit), build.output   # no traceback
     assert f"Error: A data file of the lake is missing: {victim}. It holds rows of table policy." in build.output, build.output
@@ -134,3 +147,36 @@ def test_an_unreachable_store_is_a_clear_error_and_records_nothing(tmp_path, s3_
         assert con.execute("SELECT count(*) FROM lake.submissions").fetchone() == (0,)   # nothing recorded
     finally:
         con.close()
+
+
+def test_two_machines_sealing_at_once_make_one_chain(tmp_path, s3_env, monkeypatch):
+    """The anchor on S3 has no lock between machines: a line is written only if its object does
+    not exist yet. A writer that loses the race reads the winner's line and goes on from it."""
+    monkeypatch.setenv("INSURSHARE_STORAGE", s3_env)
+    home = tmp_path / "home"
+    _cli(home, "keygen")
+    _cli(home, "members", "add", "M001", "--name", "One")
+    settings = Settings.from_env(home=home)
+    before = len(list(objects.list_urls(settings, f"{s3_env}/audit/anchor")))
+    assert before >= 1
+    made = anchor._line
+    raced = []
+
+    def line_with_a_rival(con, settings_, key, snapshot, last, **kw):
+        line = made(con, settings_, key, snapshot, last, **kw)
+        if not raced:   # "another machine" seals this snapshot first, between our look and our write
+            _, last_url = anchor._last_line(settings_)
+            assert objects.put_once(settings_, anchor._next_url(str(settings_.audit_anchor_file), last_url),
+                                    (json.dumps(line, separators=(",", ":")) + "\n").encode())
+            raced.append(snapshot)
+        return line
+
+    monkeypatch.setattr(anchor, "_line", line_with_a_rival)
+    _cli(home, "submit", str(write_csv(tmp_path / "p.csv", [policy_row()])), "--member", "M001", "--dataset",
+         "policy", "--period", "2024Q1")
+    assert raced
+    monkeypatch.setattr(anchor, "_line", made)
+    lines = anchor.read_lines(settings)
+    snapshots = [line["snapshot"] for line in lines]
+    assert len(snapshots) == len(set(snapshots)) > before and raced[0] in snapshots   # each commit sealed once
+    assert "TAMPERED" not in _cli(home, "audit", "verify").output
