@@ -36,7 +36,7 @@ from pipelines.errors import ConfigError, NotFound
 from pipelines.lake import Lake
 from pipelines.marts.build import MARTS, last_build
 from pipelines.marts.source import touches_only
-from pipelines.products import catalog, releases
+from pipelines.products import catalog, releases, remote
 from pipelines.products.control import ControlResult, apply_control
 from pipelines.products.disclosure import PROFILES, REVISION, DisclosureRules
 
@@ -44,7 +44,8 @@ MEMBER_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def products_dir(settings: Settings) -> Path:
-    return settings.home / "products"
+    """The product files' folder; on S3 storage, this machine's scratch copies (``remote``)."""
+    return remote.cache_dir(settings) if settings.storage else settings.home / "products"
 
 
 def product_path(settings: Settings, name: str) -> Path:
@@ -60,7 +61,7 @@ class ProductsResult:
     rows: dict[str, dict[str, int]]      # product -> table -> rows
     control: ControlResult
     seconds: float
-    folder: Path
+    folder: Path | str      # where the products are: a folder, or their s3:// prefix
     skipped: bool = False    # the lake, the rules and the files are as the last build left them
     steps: dict[str, float] = field(default_factory=dict)   # seconds per step of the build
 
@@ -100,7 +101,7 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None, *,
         with Lake(settings, read_only=True, snapshot=snapshot) as lake:
             con = lake.con
             lake_tables = store.lake_tables(con)
-            same = None if force else _unchanged(con, snapshot, rules, lake_tables, folder)
+            same = None if force else _unchanged(con, settings, snapshot, rules, lake_tables)
             if same is not None:
                 return replace(same, seconds=round(time.perf_counter() - started, 1))
             marts_snapshot = last_build(con)
@@ -117,16 +118,25 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None, *,
             clock = time.perf_counter()
             ledger = releases.pending(con, control.release)
         digests = {name: _sha256(_temp(settings, name)) for name in rows}
+        for name in rows if settings.storage else ():   # in the store before the entry that makes them current
+            remote.upload(settings, name, _temp(settings, name), digests[name])
         _audit(settings, snapshot, marts_snapshot, rules, rows, digests, control, info, ledger)
         for name in rows:
-            os.chmod(_temp(settings, name), 0o600)   # a product is for its audience only
-            os.replace(_temp(settings, name), product_path(settings, name))
+            if settings.storage:
+                remote.local_copy(settings, name, digests[name], built=_temp(settings, name))
+            else:
+                os.chmod(_temp(settings, name), 0o600)   # a product is for its audience only
+                os.replace(_temp(settings, name), product_path(settings, name))
         for old in folder.glob("member_*.duckdb"):
-            if old.stem not in rows:
+            if old.name.split(".")[0] not in rows:
                 old.unlink()
         steps["ledger_and_audit"] = round(time.perf_counter() - clock, 3)
     return ProductsResult(snapshot, marts_snapshot, rules, rows, control,
-                          round(time.perf_counter() - started, 1), folder, steps=steps)
+                          round(time.perf_counter() - started, 1), _where(settings), steps=steps)
+
+
+def _where(settings: Settings) -> Path | str:
+    return f"{settings.storage}/products" if settings.storage else products_dir(settings)
 
 
 # Tables whose commits do not make the products stale: every access to the portal is sealed into
@@ -134,8 +144,8 @@ def build_products(settings: Settings, rules: DisclosureRules | None = None, *,
 BOOKKEEPING = frozenset({"access_log", "audit_log", "audit_head"})
 
 
-def _unchanged(con: duckdb.DuckDBPyConnection, snapshot: int, rules: DisclosureRules, lake_tables: set[str],
-               folder: Path) -> ProductsResult | None:
+def _unchanged(con: duckdb.DuckDBPyConnection, settings: Settings, snapshot: int, rules: DisclosureRules,
+               lake_tables: set[str]) -> ProductsResult | None:
     """The last build, when nothing but bookkeeping (``BOOKKEEPING``: the portal's access log and
     the audit chain, which no product reads as data) was written to the lake since it committed,
     it ran under ``rules`` and the product files are exactly those it vouched for; else None."""
@@ -156,14 +166,18 @@ def _unchanged(con: duckdb.DuckDBPyConnection, snapshot: int, rules: DisclosureR
     details = json.loads(entry[0])
     if details.get("rules") != _rules_record(rules):
         return None
-    files = {p.stem: _sha256(p) for p in folder.glob("*.duckdb")}
+    if settings.storage:   # the objects the entry names, where they still are
+        files = {name: sha for name, sha in details.get("sha256", {}).items()
+                 if remote.object_size(settings, name, sha) is not None}
+    else:
+        files = {p.stem: _sha256(p) for p in products_dir(settings).glob("*.duckdb")}
     if set(files) != set(details.get("products", {})) or audit.content_digest(files) != entry[1]:
         return None
     withheld = details.get("units_withheld") or {}
     control = ControlResult(units=int(details.get("units_published", 0)) + sum(withheld.values()),
                             withheld=withheld, release=int(details.get("release", 1)))
     return ProductsResult(int(details["lake_snapshot"]), int(details["marts_source_snapshot"]), rules,
-                          {name: {"rows": n} for name, n in details["products"].items()}, control, 0.0, folder,
+                          {name: {"rows": n} for name, n in details["products"].items()}, control, 0.0, _where(settings),
                           skipped=True)
 
 
@@ -260,7 +274,7 @@ def _audit(settings: Settings, snapshot: int, marts_snapshot: int, rules: Disclo
     release's values in the ledger, in one transaction."""
     details = {"release": control.release, "lake_snapshot": snapshot, "marts_source_snapshot": marts_snapshot, "profile": rules.profile,
                "min_members": rules.min_members, "max_share": rules.max_share, "rules": _rules_record(rules),
-               "products": {name: sum(t.values()) for name, t in rows.items()},
+               "products": {name: sum(t.values()) for name, t in rows.items()}, "sha256": digests,
                "units_withheld": control.withheld, "units_published": control.published}
     with Lake(settings, read_only=False) as lake:
         lake.write(lambda c: (releases.record(c, control.release, _ledger_info(info, control), *ledger),

@@ -19,6 +19,7 @@ from pipelines import sandbox
 from pipelines.config import Settings
 from pipelines.core.tables import frame_text
 from pipelines.errors import NotFound, QueryError
+from pipelines.products import remote
 from pipelines.products.build import product_path, products_dir
 from pipelines.sandbox import FORMATS, product_connection
 
@@ -51,6 +52,11 @@ class Audience:
 def existing_product(settings: Settings, audience: str | Audience) -> Path:
     """The audience's product file; a clear error when it does not exist."""
     who = audience if isinstance(audience, Audience) else Audience.parse(audience)
+    if settings.storage:   # the copy of the product the audit trail names (fetched once per release)
+        sha = remote.current(settings).get(who.product)
+        if sha is None:
+            raise NotFound(f"There is no product for {who}.", hint=_known(settings))
+        return remote.local_copy(settings, who.product, sha)
     path = product_path(settings, who.product)
     if not path.exists():
         raise NotFound(f"There is no product for {who}.", hint=_known(settings))
@@ -68,7 +74,7 @@ def open_product(settings: Settings, audience: str | Audience) -> duckdb.DuckDBP
 
 def _known(settings: Settings) -> str:
     """How to find the audiences, without naming them: whoever mistyped one may be any member."""
-    if not any(products_dir(settings).glob("*.duckdb")):
+    if not (remote.current(settings) if settings.storage else any(products_dir(settings).glob("*.duckdb"))):
         return "Build the products with `insurshare products build`."
     return ("A member's product is built once the member has accepted data. "
             "The platform's operator lists the audiences with `insurshare products list`.")
@@ -142,16 +148,20 @@ def _sample(con: duckdb.DuckDBPyConnection, member: bool) -> list[str]:
 
 
 def list_products(settings: Settings) -> str:
-    """One line per product: audience, snapshot, disclosure profile, build time and size."""
+    """One line per product: audience, snapshot, disclosure profile, build time, size and where it is kept."""
+    vouched = remote.current(settings) if settings.storage else None
+    names = sorted(vouched) if vouched is not None else sorted(p.stem for p in products_dir(settings).glob("*.duckdb"))
     lines = []
-    for path in sorted(products_dir(settings).glob("*.duckdb")):
-        stem = path.stem
+    for stem in names:
         who = f"member:{stem[len('member_'):]}" if stem.startswith("member_") else stem
+        path = existing_product(settings, who)
         con = open_product(settings, who)
         try:
             info = con.execute("SELECT lake_snapshot, disclosure_profile, built_at FROM product_info").fetchone()
         finally:
             con.close()
+        kept = remote.object_url(settings, stem, vouched[stem]) if vouched is not None else path
         lines.append(f"{who:<16} lake snapshot {info[0]:<6} disclosure {info[1]:<8} built {info[2]:%Y-%m-%d %H:%M:%S} "
-                     f"{path.stat().st_size / 1e6:8.1f} MB  {path}")
-    return "\n".join(lines) or f"No products under {products_dir(settings)}; build them with `insurshare products build`."
+                     f"{path.stat().st_size / 1e6:8.1f} MB  {kept}")
+    where = f"{settings.storage}/products" if settings.storage else products_dir(settings)
+    return "\n".join(lines) or f"No products under {where}; build them with `insurshare products build`."

@@ -6,6 +6,7 @@ audit trail must be the same, and no durable file may be left in the S3 home's f
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -16,11 +17,13 @@ from pipelines import archive, objects, store
 from pipelines.audit import anchor
 from pipelines.cli import main
 from pipelines.config import Settings
+from pipelines.products import open_product, query_product
+from pipelines.products import remote as remote_products
 from tests.conftest import lake_rows, policy_row, write_csv
 
 
-def _cli(home, *args, ok: bool = True):
-    result = CliRunner().invoke(main, ["--home", str(home), *args])
+def _cli(home, *args, ok: bool = True, env: dict | None = None):
+    result = CliRunner().invoke(main, ["--home", str(home), *args], env=env)
     if ok:
         assert result.exit_code == 0, result.output + repr(result.exception)
     return result
@@ -180,3 +183,56 @@ def test_two_machines_sealing_at_once_make_one_chain(tmp_path, s3_env, monkeypat
     snapshots = [line["snapshot"] for line in lines]
     assert len(snapshots) == len(set(snapshots)) > before and raced[0] in snapshots   # each commit sealed once
     assert "TAMPERED" not in _cli(home, "audit", "verify").output
+
+
+def _product_tables(settings: Settings, audience: str) -> dict[str, list]:
+    """The product's tables, but those that record when (or how long) something ran, and the audit
+    chain's head (a hash over such times): those differ between two runs; their row counts are
+    compared through ``catalog``."""
+    con = open_product(settings, audience)
+    try:
+        timed = {r[0] for r in con.execute("SELECT table_name FROM duckdb_columns() WHERE data_type LIKE 'TIMESTAMP%' "
+                                           "OR column_name = 'seconds'").fetchall()} | {"audit_head"}
+        names = [r[0] for r in con.execute("SELECT table_name FROM catalog ORDER BY table_name").fetchall()]
+        assert "catalog" in names and "industry_triangle" in names
+        return {n: con.execute(f"SELECT * FROM {n} ORDER BY ALL").fetchall() for n in names if n not in timed}
+    finally:
+        con.close()
+
+
+def test_products_on_s3_are_written_once_and_read_through_the_audit_trail(two_runs, s3_env, tmp_path):
+    local, remote = two_runs
+    _cli(local.home, "products", "build", env={"INSURSHARE_STORAGE": None})
+    built = _cli(remote.home, "products", "build")
+    assert f"under {s3_env}/products" in built.output
+    vouched = remote_products.current(remote)
+    assert vouched and set(vouched) == set(remote_products.current(local)) >= {"regulator", "public", "member_M001"}
+    for name, sha in vouched.items():   # each object holds exactly the file the audit entry vouches for
+        with objects.open_read(remote, f"{s3_env}/products/{name}/{sha}.duckdb") as f:
+            assert hashlib.sha256(f.read()).hexdigest() == sha
+    assert not (remote.home / "products").exists()   # nothing durable in the home: only scratch copies
+    for audience in ("regulator", "public", "member:M001"):
+        assert _product_tables(remote, audience) == _product_tables(local, audience), audience
+    assert "up to date" in _cli(remote.home, "products", "build").output   # the objects are still the vouched ones
+    listed = _cli(remote.home, "products", "list").output
+    assert f"{s3_env}/products/member_M001/{vouched['member_M001']}.duckdb" in listed
+
+    # another machine, with an empty scratch folder, fetches the product and reads it as the member
+    other = remote.with_(home=tmp_path / "other")
+    shutil.copytree(remote.home / "secrets", other.home / "secrets")
+    shutil.copy(remote.catalog, tmp_path / "catalog.sqlite")
+    other = other.with_(catalog=str(tmp_path / "catalog.sqlite"))
+    sql = "SELECT count(*), sum(rows_accepted) FROM submissions"
+    assert query_product(other, "member:M001", sql) == query_product(local, "member:M001", sql)
+
+    # an object altered in the bucket is refused by a machine that fetches it, with a clear message
+    url = f"{s3_env}/products/public/{vouched['public']}.duckdb"
+    objects.delete(remote, url)
+    assert objects.put_once(remote, url, b"not the product")
+    shutil.rmtree(other.work_dir / "products")
+    with pytest.raises(remote_products.ProductFileError, match="not the file the audit trail vouches for"):
+        open_product(other, "public")
+    objects.delete(remote, url)
+    with pytest.raises(remote_products.ProductFileError, match="is missing from the store"):
+        open_product(other, "public")
+    assert "built" in _cli(remote.home, "products", "build").output   # a build notices and writes it again
