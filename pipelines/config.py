@@ -290,7 +290,9 @@ class Settings:
 
     @property
     def reports_dir(self) -> Path:
-        return self.home / "reports"
+        """Where the reports are written: under the home; with S3 storage, in scratch (each build
+        then copies its pages to ``<storage>/reports/``, see ``pipelines.reports.remote``)."""
+        return self.work_dir / "reports" if self.storage else self.home / "reports"
 
     @property
     def airflow_home(self) -> Path:

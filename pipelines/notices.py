@@ -323,6 +323,8 @@ def report_link(settings: Settings, submission_id: str) -> str:
     page = Layout(settings.reports_dir).submission(submission_id)
     if base:
         return f"{base}/{page.relative_to(settings.reports_dir).as_posix()}"
+    if settings.storage:   # the page's published copy, not this machine's scratch
+        return f"{settings.storage}/reports/{page.relative_to(settings.reports_dir).as_posix()}"
     return str(page)
 
 

@@ -152,6 +152,32 @@ def put_once(settings: Settings, url: str, source: Path | bytes) -> bool:
         raise _failed(f"Writing {url}", exc) from None
 
 
+def put(settings: Settings, url: str, source: Path, content_type: str | None = None) -> None:
+    """Upload ``source`` to ``url``, replacing what is there (for files made again from the lake:
+    the reports; the lake's own objects and the archive are written once, ``put_once``)."""
+    where = Location.parse(url)
+    try:
+        with open(source, "rb") as f:
+            client(settings).put_object(Bucket=where.bucket, Key=where.prefix, Body=f,
+                                        **({"ContentType": content_type} if content_type else {}))
+    except _errors() as exc:
+        raise _failed(f"Writing {url}", exc) from None
+
+
+def etags(settings: Settings, url: str) -> dict[str, str]:
+    """``{name under the prefix url: ETag}`` of every object there (the MD5 of an object put whole)."""
+    where = Location.parse(url)
+    prefix = where.prefix.rstrip("/") + "/"
+    found = {}
+    try:
+        for page in client(settings).get_paginator("list_objects_v2").paginate(Bucket=where.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                found[item["Key"][len(prefix):]] = item["ETag"].strip('"')
+    except _errors() as exc:
+        raise _failed(f"Listing {url}", exc) from None
+    return found
+
+
 def size(settings: Settings, url: str) -> int | None:
     """The size of the object at ``url`` in bytes, or None when there is none."""
     where = Location.parse(url)

@@ -34,6 +34,8 @@ def report(settings: Settings, member: str | None, as_of: str | None, on: dt.dat
     built = build_reports(settings, options, member=member, as_of=as_of)
     click.echo(f"{len(built.submissions)} submission report(s), {len(built.scorecards)} scorecard(s) from lake "
                f"snapshot {built.snapshot_id}; {built.written} file(s) written under {built.root}")
+    if built.published is not None:
+        click.echo(f"{len(built.published)} file(s) copied to {settings.storage}/reports/ (the others were current there)")
     if built.dashboard:
         click.echo(f"dashboard: {built.dashboard}")
     elif member and member in built.scorecards:

@@ -17,7 +17,7 @@ from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, datasets, load_contract
 from pipelines.reports import svg
 from pipelines.reports.dashboard import dashboard_facts
-from pipelines.reports.gxdocs import GxPages, build_gx_docs
+from pipelines.reports.gxdocs import GxPages, build_gx_docs, site_dir
 from pipelines.reports.html import render, to_json, write_if_changed
 from pipelines.reports.layout import Layout
 from pipelines.reports.options import ReportOptions
@@ -40,6 +40,8 @@ class Built:
     submissions: dict[str, Path] = field(default_factory=dict)
     scorecards: dict[str, Path] = field(default_factory=dict)
     written: int = 0
+    made: list[Path] = field(default_factory=list)   # every file of this build, written or already current
+    published: list[str] | None = None    # files copied to <storage>/reports/ (None: no S3 storage)
 
 
 def build_reports(settings: Settings, options: ReportOptions, *, member: str | None = None,
@@ -62,6 +64,10 @@ def build_reports(settings: Settings, options: ReportOptions, *, member: str | N
                 _scorecard(con, settings, options, layout, meta, m, built)
         if "dashboard" in parts and member is None:
             _dashboard(con, settings, options, layout, meta, built)
+    if settings.storage:
+        from pipelines.reports import remote
+
+        built.published = remote.publish(settings, layout.root, built.made)
     return built
 
 
@@ -87,6 +93,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, contracts: list[DatasetContract], o
 
 def _write(built: Built, path: Path, content: str | bytes) -> None:
     built.written += int(write_if_changed(path, content))
+    built.made.append(path)
 
 
 def _submissions(con: duckdb.DuckDBPyConnection, settings: Settings, options: ReportOptions, layout: Layout,
@@ -94,6 +101,10 @@ def _submissions(con: duckdb.DuckDBPyConnection, settings: Settings, options: Re
     ids = submission_ids(con, member)
     gx_pages: dict[str, GxPages] = (build_gx_docs(con, layout.gx_root, ids, settings.schemas_dir)
                                     if options.gx_docs and ids else {})
+    if gx_pages:   # the Data Docs site: these submissions' pages and the site's shared files
+        built.made += [p for p in site_dir(layout.gx_root).rglob("*")
+                       if p.is_file() and ("validations" not in p.parts and "expectations" not in p.parts)]
+        built.made += [p for pages in gx_pages.values() for p in (pages.validation, pages.suite)]
     for sid in ids:
         facts = submission_facts(con, sid, options, settings.schemas_dir)
         page = layout.submission(sid)
@@ -135,6 +146,7 @@ def _quarantine_files(con: duckdb.DuckDBPyConnection, settings: Settings, layout
     if changed or not xlsx_path.exists():   # XLSX bytes carry a timestamp: follow the CSV
         write_xlsx(xlsx_path, header, rows, title=s["submission_id"])
         built.written += 1
+    built.made += [csv_path, xlsx_path]
 
 
 def _scorecard(con: duckdb.DuckDBPyConnection, settings: Settings, options: ReportOptions, layout: Layout,

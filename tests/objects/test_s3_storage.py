@@ -6,8 +6,10 @@ audit trail must be the same, and no durable file may be left in the S3 home's f
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 
 import pytest
@@ -19,6 +21,7 @@ from pipelines.cli import main
 from pipelines.config import Settings
 from pipelines.products import open_product, query_product
 from pipelines.products import remote as remote_products
+from pipelines.reports import ReportOptions, build_reports
 from tests.conftest import lake_rows, policy_row, write_csv
 
 
@@ -236,3 +239,27 @@ def test_products_on_s3_are_written_once_and_read_through_the_audit_trail(two_ru
     with pytest.raises(remote_products.ProductFileError, match="is missing from the store"):
         open_product(other, "public")
     assert "built" in _cli(remote.home, "products", "build").output   # a build notices and writes it again
+
+
+def test_reports_on_s3_are_built_in_scratch_and_published_to_the_bucket(two_runs, s3_env):
+    local, remote = two_runs
+    _cli(local.home, "report", "--gx-docs", env={"INSURSHARE_STORAGE": None})
+    first = _cli(remote.home, "report", "--gx-docs")
+    assert not (remote.home / "reports").exists() and remote.reports_dir == remote.work_dir / "reports"
+    published = {u[len(f"{s3_env}/reports/"):] for u in objects.list_urls(remote, f"{s3_env}/reports")}
+    made = {p.relative_to(local.reports_dir).as_posix() for p in local.reports_dir.rglob("*")
+            if p.is_file() and not p.name.startswith(".") and p.name != "insurshare-stamps.json"}
+    made = {n for n in made if not n.startswith("gx/") or "/data_docs/" in n}   # GX's own store is not served
+    run = re.compile(r"/\d{8}T\d{6}\.\d+Z/")   # a GX validation page's folder is named by its run's time
+    assert "index.html" in published and len(published) == len(made) > 20
+    assert {run.sub("/<run>/", n) for n in published} == {run.sub("/<run>/", n) for n in made}   # as on one machine
+    assert f"{len(published)} file(s) copied to {s3_env}/reports/" in first.output
+    for name in ("index.html", next(n for n in published if n.startswith("submissions/"))):
+        assert objects.read_bytes(remote, f"{s3_env}/reports/{name}") == (remote.reports_dir / name).read_bytes()
+    # a second build over the same lake copies nothing; a machine with empty scratch copies only what
+    # differs byte for byte: GX's pages of a new validation run (named by its time) and the XLSX files
+    # (which carry their time of writing), never a page of the platform's own
+    assert "0 file(s) copied" in _cli(remote.home, "report", "--gx-docs").output
+    shutil.rmtree(remote.reports_dir)
+    again = build_reports(remote, ReportOptions(today=dt.date.today(), gx_docs=True))
+    assert again.published and all(n.endswith(".xlsx") or n.startswith("gx/") for n in again.published), again.published
