@@ -182,11 +182,14 @@ def server_environment(settings: Settings, port: int, *, paused: bool = False) -
     return env
 
 
-def start(settings: Settings, *, port: int | None = None, paused: bool = False, timeout: float = 240) -> Running:
+def start(settings: Settings, *, port: int | None = None, paused: bool = False, timeout: float = 240,
+          local_worker: bool = True) -> Running:
     """Start Airflow for ``settings`` (or report the one already running) and wait until it answers.
 
     Unless ``paused``, every platform DAG is then unpaused, also one that ``insurshare run-dag``
-    (``dag.test()``) or an earlier start registered paused, so the scheduled flow runs.
+    (``dag.test()``) or an earlier start registered paused, so the scheduled flow runs. With the
+    CeleryExecutor one worker is started here too, unless not ``local_worker`` (the workers run on
+    other machines: ``start_worker``).
     """
     began = time.monotonic()
     current = recorded(settings)
@@ -210,7 +213,8 @@ def start(settings: Settings, *, port: int | None = None, paused: bool = False, 
             "parallelism": env["AIRFLOW__CORE__PARALLELISM"], "metadata_db": metadata_db(env)}
     since = time.time()
     try:
-        components = [spawn(settings, name, argv, env, info) for name, argv in _commands(env, port).items()]
+        components = [spawn(settings, name, argv, env, info)
+                      for name, argv in _commands(env, port, local_worker=local_worker).items()]
         _wait_until_healthy(components, info["url"], since, timeout)
         running = _running(settings, components, started=True)
         if not paused:
@@ -274,15 +278,56 @@ def _answers(url: str) -> bool:
         return False
 
 
-def _commands(env: dict[str, str], port: int) -> dict[str, list[str]]:
+def _commands(env: dict[str, str], port: int, *, local_worker: bool = True) -> dict[str, list[str]]:
     airflow = str(Path(sys.executable).parent / "airflow")
     commands = {"api-server": [airflow, "api-server", "--host", HOST, "--port", str(port)],
                 "scheduler": [airflow, "scheduler", "--skip-serve-logs"],  # the API reads task logs from disk
                 "dag-processor": [airflow, "dag-processor"]}
-    if env["AIRFLOW__CORE__EXECUTOR"].endswith("CeleryExecutor"):  # one local worker; more run elsewhere
-        commands[CELERY_WORKER] = [airflow, "celery", "worker", "--skip-serve-logs",
-                                   "--concurrency", env["AIRFLOW__CORE__PARALLELISM"]]
+    if _celery(env) and local_worker:  # one local worker; more run elsewhere
+        commands[CELERY_WORKER] = _worker_argv(env["AIRFLOW__CORE__PARALLELISM"], "local")
     return commands
+
+
+def _celery(env: dict[str, str]) -> bool:
+    return env["AIRFLOW__CORE__EXECUTOR"].endswith("CeleryExecutor")
+
+
+def _worker_argv(concurrency: str | int, name: str) -> list[str]:
+    """A Celery worker named ``name`` on this host (two workers of one host need two names)."""
+    return [str(Path(sys.executable).parent / "airflow"), "celery", "worker", "--skip-serve-logs",
+            "--concurrency", str(concurrency), "--celery-hostname", f"{name}@%h"]
+
+
+def start_worker(settings: Settings, api_url: str, *, concurrency: int = 2, timeout: float = 120) -> Component:
+    """Start a Celery worker for this home: a further machine of a platform on many machines.
+
+    It takes tasks from the broker (``AIRFLOW__CELERY__BROKER_URL``) and runs each against the API
+    server at ``api_url``; it needs the same ``INSURSHARE_*`` settings (S3 storage, PostgreSQL
+    catalog, keys) and ``AIRFLOW__*`` variables as the scheduler's machine, and nothing else of it.
+    Recorded like the other components: ``insurshare airflow stop`` on this home stops it.
+    """
+    current = {c.name: c for c in recorded(settings)}
+    if CELERY_WORKER in current and current[CELERY_WORKER].alive:
+        return current[CELERY_WORKER]
+    for folder in (pids_dir(settings), logs_dir(settings)):
+        folder.mkdir(parents=True, exist_ok=True)
+    url = api_url.rstrip("/")
+    env = server_environment(settings, urllib.parse.urlsplit(url).port or 80)
+    if not _celery(env):
+        raise ConfigError("A worker of its own needs the CeleryExecutor.",
+                          hint="Set AIRFLOW__CORE__EXECUTOR=CeleryExecutor and AIRFLOW__CELERY__BROKER_URL "
+                               "on every machine (see the README's \"Running it on many machines\").")
+    env.update({"AIRFLOW__API__BASE_URL": url, "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/"})
+    name = settings.home.name or "worker"
+    component = spawn(settings, CELERY_WORKER, _worker_argv(concurrency, name), env, {"url": url})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:   # ready once Celery says so in its log
+        if not component.alive:
+            raise ConfigError(f"The Celery worker exited while starting:\n{_tail(component.log)}")
+        if " ready." in component.log.read_text(errors="replace"):
+            return component
+        time.sleep(0.5)
+    raise ConfigError(f"The Celery worker did not get ready within {timeout:.0f} s (see {component.log}).")
 
 
 def free_port() -> int:

@@ -22,7 +22,10 @@ def airflow() -> None:
               help="Leave the DAGs paused or unpaused as they are (new ones paused) [default: unpause every "
                    "platform DAG, so they follow their schedules].")
 @click.option("--timeout", default=240, show_default=True, help="Seconds to wait until Airflow answers.")
-def airflow_start(settings: Settings, port: int | None, paused: bool, timeout: int) -> None:
+@click.option("--no-worker", is_flag=True,
+              help="With the CeleryExecutor, start no worker here: the workers run on other machines "
+                   "(`insurshare airflow worker`).")
+def airflow_start(settings: Settings, port: int | None, paused: bool, timeout: int, no_worker: bool) -> None:
     """Start Airflow (LocalExecutor, parallelism 2) with the project's DAGs, then the portal; print their URLs.
 
     The portal (`insurshare portal serve`, INSURSHARE_PORTAL_HOST/PORT) is one more recorded component;
@@ -35,8 +38,24 @@ def airflow_start(settings: Settings, port: int | None, paused: bool, timeout: i
     """
     from pipelines.airflow.scheduler import start
 
-    for line in start(settings, port=port, paused=paused, timeout=timeout).lines():
+    for line in start(settings, port=port, paused=paused, timeout=timeout, local_worker=not no_worker).lines():
         click.echo(line)
+
+
+@command(airflow, "worker")
+@click.argument("api_url")
+@click.option("--concurrency", default=2, show_default=True, help="Tasks this worker runs at once.")
+def airflow_worker(settings: Settings, api_url: str, concurrency: int) -> None:
+    """Start a Celery worker on this machine for the Airflow whose API server is at API_URL.
+
+    For a platform on many machines: this machine needs the same INSURSHARE_* (S3 storage, PostgreSQL
+    catalog, keys) and AIRFLOW__* (CeleryExecutor, broker, metadata DB) settings as the scheduler's, and
+    nothing of its disk. `insurshare airflow stop` stops it.
+    """
+    from pipelines.airflow.scheduler import start_worker
+
+    worker = start_worker(settings, api_url, concurrency=concurrency)
+    click.echo(f"Celery worker running (pid {worker.pid}) for {api_url}; log {worker.log}")
 
 
 @command(airflow, "stop")
