@@ -369,7 +369,8 @@ class Session:
             self._record_snapshots(c)
             done = publish_many(c, [ToPublish(r.sub, r.contract, r.checked, r.timings) for r in ready],
                                 self.sub_rules, self.key.key_id)   # the key is checked current once per commit
-            checkpoint(self.settings, "publish-before-commit")
+            checkpoint(self.settings, "publish-before-commit",   # the submission, when it is one
+                       ready[0].sub.submission_id if len(ready) == 1 else None)
             return done
 
         ids = [r.sub.submission_id for r in ready]

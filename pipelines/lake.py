@@ -23,8 +23,8 @@ import duckdb
 
 from pipelines import store
 from pipelines.audit import keyed, last_entry
-from pipelines.audit.anchor import check_before_write, seal
-from pipelines.audit.key import load_or_create_key
+from pipelines.audit.anchor import check_before_write, seal, seal_token
+from pipelines.audit.key import AuditKey, load_or_create_key
 from pipelines.config import Settings
 from pipelines.contracts import DatasetContract, datasets, load_contract
 from pipelines.errors import LakeBusy
@@ -89,7 +89,7 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
                 con.execute("BEGIN TRANSACTION")
                 with keyed(key, may_upgrade=may_upgrade):
                     result = work(con)
-                _set_commit_message(con, message, extra)
+                _set_commit_message(con, message, extra, key)
                 con.execute("COMMIT")
                 snap = con.execute(
                     f"SELECT id FROM ducklake_last_committed_snapshot('{store.LAKE}')").fetchone()
@@ -111,9 +111,12 @@ def write_transaction(con: duckdb.DuckDBPyConnection, settings: Settings,
     raise AssertionError("unreachable")
 
 
-def _set_commit_message(con: duckdb.DuckDBPyConnection, message: str, extra: str) -> None:
-    """Name the commit, and record the audit chain's head in it (see ``pipelines.audit``)."""
+def _set_commit_message(con: duckdb.DuckDBPyConnection, message: str, extra: str, key: AuditKey) -> None:
+    """Name the commit, and record in it the audit chain's head (see ``pipelines.audit``) and a seal
+    token: a fresh nonce with its HMAC under the audit key, by which a later seal knows the commit
+    as the platform's own when its own seal could not be written (``audit.anchor.seal``)."""
     info = json.loads(extra or "{}")
+    info["seal"] = seal_token(key)
     try:
         head = last_entry(con)
     except duckdb.CatalogException:   # the lake's first commit creates the table

@@ -282,15 +282,62 @@ def seal(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snap
             last, last_url = _last_line(settings)
             if last is not None and last.get("snapshot") == snapshot:
                 return   # an empty transaction: nothing was committed
-            line = _line(con, settings, key, snapshot, last, whole=whole, note=note)
+            late = _unsealed_commits(con, key, last, snapshot)
+            line = (_late_line(con, settings, key, late[0], last) if late
+                    else _line(con, settings, key, snapshot, last, whole=whole, note=note))
             text = json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n"
             if not isinstance(where, str):
                 _append_local(where, text)
+                written = True
+            else:   # another machine may seal between our look and our write: the store takes one
+                # line per key, so the loser reads the new last line and chains after it
+                written = objects.put_once(settings, _next_url(where, last_url), text.encode("utf-8"))
+            if written and not late:
                 return
-            # another machine may seal between our look and our write: the store takes one line
-            # per key, so the loser reads the new last line and chains after it
-            if objects.put_once(settings, _next_url(where, last_url), text.encode("utf-8")):
-                return
+
+
+def seal_token(key: AuditKey) -> dict:
+    """What a commit carries (in its extra info) to be known later as the platform's own."""
+    nonce = os.urandom(16).hex()
+    return {"nonce": nonce, "mac": key.mac(f"seal:{nonce}")}
+
+
+def _unsealed_commits(con: duckdb.DuckDBPyConnection, key: AuditKey, last: dict | None, snapshot: int) -> list[int]:
+    """The platform's commits after the last sealed snapshot and before ``snapshot`` that no line
+    seals: their seal failed after they committed (the anchor's store could not be reached). Each
+    proves itself by its seal token (an HMAC under the audit key, whose nonce no other commit
+    carries): a commit made outside the platform has none, stays unsealed and is reported."""
+    if last is None or "snapshot" not in last or last["snapshot"] >= snapshot - 1:
+        return []
+    rows = con.execute(f"SELECT snapshot_id, commit_extra_info FROM ducklake_snapshots('{LAKE}') "
+                       "WHERE snapshot_id > ? AND snapshot_id < ? ORDER BY snapshot_id",
+                       [last["snapshot"], snapshot]).fetchall()
+    found = []
+    for snap, extra in rows:
+        try:
+            token = json.loads(extra or "{}").get("seal") or {}
+        except ValueError:
+            continue
+        nonce, mac = token.get("nonce"), token.get("mac")
+        if not (isinstance(nonce, str) and isinstance(mac, str) and key.check(f"seal:{nonce}", mac)):
+            continue
+        uses = con.execute(f"SELECT count(*) FROM ducklake_snapshots('{LAKE}') WHERE contains(commit_extra_info, ?)",
+                           [nonce]).fetchone()[0]
+        if uses == 1:   # a token copied into another commit proves neither
+            found.append(snap)
+    return found
+
+
+def _late_line(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snapshot: int,
+               last: dict) -> dict:
+    """The line of a commit sealed after a later commit: the files it added, marked ``late``. It
+    carries no catalog digest: the next line digests the whole catalog again."""
+    line = {"snapshot": snapshot, "seq": None, "head": None,
+            "files": [_sealed(settings, f.path) for f in catalog_files(con, settings, added_at=snapshot)],
+            "baseline": False, "late": True, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "prev": last.get("mac")}
+    line["mac"] = _line_mac(key, line)
+    return line
 
 
 def _line(con: duckdb.DuckDBPyConnection, settings: Settings, key: AuditKey, snapshot: int, last: dict | None, *,
