@@ -28,6 +28,7 @@ from benchmarks.bulk import bulk_figures
 from benchmarks.data import write_claim_csv, write_policy_csv
 from benchmarks.history import history_part
 from benchmarks.lake import add_one_submission, build_big_lake
+from benchmarks.machines import machines_part
 from benchmarks.members import SIZES, members_part
 from benchmarks.portal import portal_part
 from benchmarks.small import small_part
@@ -155,8 +156,11 @@ def main() -> None:
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")
-    parser.add_argument("--parts", default="ingest,marts,startup,bulk,small,members,history,portal",
-                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, small, members, history, portal")
+    parser.add_argument("--parts", default="ingest,marts,startup,bulk,small,members,history,portal,machines",
+                        help="which parts to run, comma-separated: ingest, marts, startup, bulk, small, members, "
+                             "history, portal, machines")
+    parser.add_argument("--machines-files", type=int, default=40,
+                        help="small files ingested through the real scheduler with 1 and 2 Celery workers [40]")
     parser.add_argument("--members", default=",".join(map(str, SIZES)),
                         help="member counts of the members part, comma-separated [5,50,400]")
     parser.add_argument("--member-policies", type=int, default=2000, help="policies per member of the members part [2,000]")
@@ -192,6 +196,8 @@ def main() -> None:
         results["small"] = small_part(args.out, args.small_files, say)
     if "portal" in parts:
         results["portal"] = portal_part(args.out, say, clients=args.portal_clients, seconds=args.portal_seconds)
+    if "machines" in parts:
+        results["machines"] = machines_part(args.out, say, args.machines_files)
     if "history" in parts:
         probes = [int(p) for p in args.history_probes.split(",")]
         results["history"] = history_part(args.out, probes, args.history_files, say)
