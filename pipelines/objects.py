@@ -236,6 +236,30 @@ def last_under(settings: Settings, url: str, after: str | None = None) -> str | 
     return f"s3://{where.bucket}/{last}" if last else after
 
 
+def copy_prefix(settings: Settings, source: str, target: str,
+                progress=None) -> tuple[int, int]:
+    """Copy every object under ``source`` to the same name under ``target`` (within the store, no
+    download), skipping those already there with the same ETag; (copied, skipped). For backups and
+    restores of a platform's prefix."""
+    src, dst = Location.parse(source), Location.parse(target)
+    have = etags(settings, target)
+    copied = skipped = 0
+    s3 = client(settings)
+    for name, etag in etags(settings, source).items():
+        if have.get(name) == etag:
+            skipped += 1
+            continue
+        try:
+            s3.copy_object(Bucket=dst.bucket, Key=dst.key(name),
+                           CopySource={"Bucket": src.bucket, "Key": src.key(name)})
+        except _errors() as exc:
+            raise _failed(f"Copying {source}/{name} to {target}/{name}", exc) from None
+        copied += 1
+        if progress is not None and copied % 500 == 0:
+            progress(f"{copied:,} objects copied ...")
+    return copied, skipped
+
+
 def delete(settings: Settings, url: str) -> None:
     where = Location.parse(url)
     try:
