@@ -28,7 +28,7 @@ from benchmarks.bulk import bulk_figures
 from benchmarks.data import write_claim_csv, write_policy_csv
 from benchmarks.history import history_part
 from benchmarks.lake import add_one_submission, build_big_lake
-from benchmarks.machines import machines_part
+from benchmarks.machines import machines_part, s3_part
 from benchmarks.members import SIZES, members_part
 from benchmarks.portal import portal_part
 from benchmarks.small import small_part
@@ -156,9 +156,9 @@ def main() -> None:
     parser.add_argument("--skip-gx", action="store_true", help="leave out GX's pandas engine")
     parser.add_argument("--gx-timeout", type=float, default=600,
                         help="stop GX after this many seconds and report the time as a lower bound [600]")
-    parser.add_argument("--parts", default="ingest,marts,startup,bulk,small,members,history,portal,machines",
+    parser.add_argument("--parts", default="ingest,marts,startup,bulk,small,members,history,portal,machines,s3",
                         help="which parts to run, comma-separated: ingest, marts, startup, bulk, small, members, "
-                             "history, portal, machines")
+                             "history, portal, machines, s3")
     parser.add_argument("--machines-files", type=int, default=40,
                         help="small files ingested through the real scheduler with 1 and 2 Celery workers [40]")
     parser.add_argument("--members", default=",".join(map(str, SIZES)),
@@ -198,6 +198,8 @@ def main() -> None:
         results["portal"] = portal_part(args.out, say, clients=args.portal_clients, seconds=args.portal_seconds)
     if "machines" in parts:
         results["machines"] = machines_part(args.out, say, args.machines_files)
+    if "s3" in parts:
+        results["s3"] = s3_part(args.out, rows, say)
     if "history" in parts:
         probes = [int(p) for p in args.history_probes.split(",")]
         results["history"] = history_part(args.out, probes, args.history_files, say)

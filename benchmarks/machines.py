@@ -73,3 +73,49 @@ def _single(home: Path, folder: Path, members: list[str]) -> dict:
     clock = time.monotonic()
     _insurshare(env, "ingest")
     return {"seconds": round(time.monotonic() - clock, 1)}
+
+
+def s3_part(out: Path, rows: int, say: Callable[[str], None]) -> dict:
+    """The large premium and claim files, intake to published, into a home on local disk and into
+    one with everything durable on S3 (SeaweedFS on this host), each in its own process."""
+    import os
+    import uuid
+
+    from benchmarks.__main__ import measure
+    from benchmarks.data import write_claim_csv, write_policy_csv
+    from pipelines import seaweed
+    from pipelines.config import Settings
+    from pipelines.keys import create_keys
+    from pipelines.members import add_members
+
+    if not seaweed.answering():
+        seaweed.start()
+    files = {"policy": out / f"policy_{rows}.csv", "claim": out / f"claim_{rows}.csv"}
+    if not files["policy"].exists():
+        say(f"s3: writing a {rows:,}-row premium file ...")
+        write_policy_csv(files["policy"], rows)
+    if not files["claim"].exists():
+        say(f"s3: writing a {rows:,}-row claim file ...")
+        write_claim_csv(files["claim"], rows, policies=rows)
+    common = {"INSURSHARE_GX_MAX_ROWS": "0", "INSURSHARE_DUCKDB_MEMORY": "1500MB"}
+    where = {"local": {}, "s3": {**seaweed.env(), "INSURSHARE_STORAGE": f"s3://{seaweed.BUCKET}/bench-{uuid.uuid4().hex[:8]}"}}
+    result: dict = {"rows": rows}
+    for name, extra in where.items():
+        home = out / f"s3-home-{name}"
+        env = {**common, **extra, "INSURSHARE_HOME": str(home)}
+        subprocess.run(["rm", "-rf", str(home)], check=True)
+        settings = Settings.from_env({**os.environ, **env})   # the home's first commit goes where its data will
+        create_keys(settings)
+        add_members(settings, {"M001": "Benchmark member"})
+        for dataset in ("policy", "claim"):
+            say(f"s3: {dataset} {rows:,} rows into {'S3' if extra else 'local disk'} ...")
+            got = measure("insurshare", home, dataset, files[dataset], env=env)
+            result.setdefault(dataset, {})[name] = {"wall": got["wall"], "status": got["status"],
+                                                    "peak_rss_mb": got.get("peak_rss_mb")}
+    for dataset in ("policy", "claim"):
+        r = result[dataset]
+        r["s3_over_local"] = round(r["s3"]["wall"] / r["local"]["wall"], 2)
+        say(f"s3: {dataset} {rows:,} rows: local {r['local']['wall']:.1f} s, S3 {r['s3']['wall']:.1f} s "
+            f"({r['s3_over_local']}x)")
+    return result
+

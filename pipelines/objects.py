@@ -31,6 +31,7 @@ from pipelines.errors import InsurShareError
 
 _TIMEOUT = 20   # seconds to connect, and to wait for each read
 _NOT_FOUND = ("404", "NoSuchKey", "NotFound")    # the codes of "no such object"
+_MULTIPART = 256 * 1024 * 1024                   # a file larger than this is uploaded in parts of this size
 
 
 class StorageError(InsurShareError):
@@ -117,6 +118,8 @@ def _failed(what: str, exc: BaseException) -> StorageError:
         reason = {"NoSuchBucket": "the bucket does not exist", "AccessDenied": "access was denied",
                   "InvalidAccessKeyId": "the access key is not known to the store",
                   "SignatureDoesNotMatch": "the secret key does not match"}.get(code, f"the store answered {code}")
+    elif type(exc).__name__ == "S3UploadFailedError":   # a part of a multipart upload failed
+        reason = f"the upload failed ({exc})"
     else:
         reason = f"the store could not be reached ({type(exc).__name__})"
     return StorageError(f"{what}: {reason}.", hint="Check that the object store is up and that the AWS_* "
@@ -125,8 +128,9 @@ def _failed(what: str, exc: BaseException) -> StorageError:
 
 
 def _errors():
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError
-    return (BotoCoreError, ClientError)
+    return (BotoCoreError, ClientError, S3UploadFailedError)
 
 
 def _code(exc: BaseException) -> str:
@@ -137,11 +141,21 @@ def _code(exc: BaseException) -> str:
 def put_once(settings: Settings, url: str, source: Path | bytes) -> bool:
     """Upload ``source`` (a file, or the bytes themselves) to ``url`` unless an object is there
     already; True when it was written. The store decides (a conditional put), so of two writers
-    racing for one key exactly one wins."""
+    racing for one key exactly one wins. A file larger than 256 MB goes in parts (multipart upload,
+    after a look that the key is free): such files are content-addressed, so a race writes the same
+    bytes twice."""
     where = Location.parse(url)
     try:
         if isinstance(source, bytes):
             client(settings).put_object(Bucket=where.bucket, Key=where.prefix, Body=source, IfNoneMatch="*")
+        elif source.stat().st_size > _MULTIPART:   # one PUT takes at most 5 GB: send it in parts
+            if size(settings, url) is not None:      # (a content-addressed key: whoever wrote it wrote the same)
+                return False
+            from boto3.s3.transfer import TransferConfig
+
+            client(settings).upload_file(str(source), where.bucket, where.prefix,
+                                         Config=TransferConfig(multipart_threshold=_MULTIPART,
+                                                               multipart_chunksize=_MULTIPART))
         else:
             with open(source, "rb") as f:
                 client(settings).put_object(Bucket=where.bucket, Key=where.prefix, Body=f, IfNoneMatch="*")

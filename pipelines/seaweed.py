@@ -76,6 +76,7 @@ def start(folder: Path = DEFAULT_DIR, *, wait: float = 60) -> int | None:
     os.chmod(config, 0o600)
     args = [str(weed_binary()), "server", f"-ip={HOST}", f"-ip.bind={HOST}", f"-dir={folder / 'data'}", "-s3",
             f"-s3.config={config}", "-master.volumeSizeLimitMB=256",
+            "-volume.max=0",    # as many 256 MB volumes as the disk has room for (the default, 8, is 2 GB)
             *(f"-{name}={port}" for name, port in PORTS.items())]
     with open(folder / "weed.log", "ab") as log:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -263,3 +263,17 @@ def test_reports_on_s3_are_built_in_scratch_and_published_to_the_bucket(two_runs
     shutil.rmtree(remote.reports_dir)
     again = build_reports(remote, ReportOptions(today=dt.date.today(), gx_docs=True))
     assert again.published and all(n.endswith(".xlsx") or n.startswith("gx/") for n in again.published), again.published
+
+
+def test_a_large_file_goes_up_in_parts_once(s3_env, tmp_path, monkeypatch):
+    """One PUT takes at most 5 GB on S3: a file over the part size is sent as a multipart upload
+    (here with 5 MB parts instead of 256 MB), and the same key is not written twice."""
+    monkeypatch.setattr(objects, "_MULTIPART", 5 * 1024 * 1024)
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * (12 * 4096))   # 12 MB: three parts
+    settings = Settings(home=tmp_path / "home")
+    url = f"{s3_env}/archive/big"
+    assert objects.put_once(settings, url, big) is True
+    assert objects.read_bytes(settings, url) == big.read_bytes()
+    assert objects.etags(settings, f"{s3_env}/archive")["big"].endswith("-3")   # an ETag of 3 parts
+    assert objects.put_once(settings, url, big) is False
