@@ -16,7 +16,7 @@ help:
 	@echo "make demo    generate, submit and ingest five members' data through Airflow, then summarise"
 	@echo "make test    lint, docs drift check and the test suite"
 	@echo "make docs    regenerate README's command reference and data dictionary"
-	@echo "make bench   InsurShare against the floor and GX on 10M-row files, marts at 100M rows (bench-quick: 1M), bulk submission of 1,000 small files, 1,000 small files submitted and ingested, the portal under load"
+	@echo "make bench   InsurShare against the floor and GX on 10M-row files, marts at 100M rows (bench-quick: 1M), bulk submission of 1,000 small files, 1,000 small files submitted and ingested, the portal under load, many machines (1 and 2 Celery workers) and S3 against local disk"
 	@echo "make airflow start a real Airflow and the portal on 127.0.0.1 and print their URLs and logins"
 	@echo "make stop    stop the Airflow and the portal that make airflow started"
 
