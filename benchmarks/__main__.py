@@ -76,8 +76,8 @@ def _home(path: Path) -> Path:
     return path
 
 
-def ingest_part(out: Path, rows: int, skip_gx: bool, gx_timeout: float) -> dict:
-    results = {}
+def large_files(out: Path, rows: int) -> dict[str, Path]:
+    """The premium and claim files of ``rows`` rows (written once, reused by later parts and runs)."""
     files = {"policy": out / f"policy_{rows}.csv", "claim": out / f"claim_{rows}.csv"}
     if not files["policy"].exists():
         say(f"writing a {rows:,}-row premium file ...")
@@ -85,6 +85,12 @@ def ingest_part(out: Path, rows: int, skip_gx: bool, gx_timeout: float) -> dict:
     if not files["claim"].exists():
         say(f"writing a {rows:,}-row claim file ...")
         write_claim_csv(files["claim"], rows, policies=rows)
+    return files
+
+
+def ingest_part(out: Path, rows: int, skip_gx: bool, gx_timeout: float) -> dict:
+    results = {}
+    files = large_files(out, rows)
     home = _home(out / "home")
     env = {"INSURSHARE_HOME": str(home), "INSURSHARE_GX_MAX_ROWS": "0", "INSURSHARE_DUCKDB_MEMORY": "1500MB"}
     refs = out / "policy_numbers.parquet"

@@ -81,8 +81,7 @@ def s3_part(out: Path, rows: int, say: Callable[[str], None]) -> dict:
     import os
     import uuid
 
-    from benchmarks.__main__ import measure
-    from benchmarks.data import write_claim_csv, write_policy_csv
+    from benchmarks.__main__ import large_files, measure
     from pipelines import seaweed
     from pipelines.config import Settings
     from pipelines.keys import create_keys
@@ -90,13 +89,7 @@ def s3_part(out: Path, rows: int, say: Callable[[str], None]) -> dict:
 
     if not seaweed.answering():
         seaweed.start()
-    files = {"policy": out / f"policy_{rows}.csv", "claim": out / f"claim_{rows}.csv"}
-    if not files["policy"].exists():
-        say(f"s3: writing a {rows:,}-row premium file ...")
-        write_policy_csv(files["policy"], rows)
-    if not files["claim"].exists():
-        say(f"s3: writing a {rows:,}-row claim file ...")
-        write_claim_csv(files["claim"], rows, policies=rows)
+    files = large_files(out, rows)
     common = {"INSURSHARE_GX_MAX_ROWS": "0", "INSURSHARE_DUCKDB_MEMORY": "1500MB"}
     where = {"local": {}, "s3": {**seaweed.env(), "INSURSHARE_STORAGE": f"s3://{seaweed.BUCKET}/bench-{uuid.uuid4().hex[:8]}"}}
     result: dict = {"rows": rows}
