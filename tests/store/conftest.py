@@ -3,30 +3,25 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import uuid
 
 import pytest
 
+from pipelines.airflow.trial import psql
 from pipelines.config import Settings
 from pipelines.keys import create_keys
 from pipelines.members import add_members
 
 
-def _psql(sql: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1",
-                           "-c", sql], capture_output=True, text=True, timeout=60)
-
-
 @pytest.fixture
 def pg_settings(tmp_path):
-    if shutil.which("psql") is None or _psql("SELECT 1").returncode != 0:
+    if shutil.which("psql") is None or psql("SELECT 1").returncode != 0:
         pytest.skip("PostgreSQL is not running on 127.0.0.1 (start it: see .ci/run)")
     name = f"insurshare_test_{uuid.uuid4().hex[:10]}"
-    assert _psql(f"CREATE DATABASE {name}").returncode == 0
+    assert psql(f"CREATE DATABASE {name}").returncode == 0
     settings = Settings(home=tmp_path / "home", catalog=f"postgres:dbname={name} host=127.0.0.1 user=postgres",
                         gx_max_rows=0)
     create_keys(settings)
     add_members(settings, {f"M00{i}": f"Member {i}" for i in range(1, 5)})
     yield settings
-    _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -9,14 +9,14 @@ import sys
 import uuid
 
 from pipelines import store
+from pipelines.airflow.trial import psql
 from pipelines.config import PROJECT_ROOT
-from tests.store.conftest import _psql
 
 
 def test_ingest_dag_with_postgres_metadata_and_catalog(pg_settings, tmp_path):
     settings = pg_settings
     meta = f"insurshare_airflow_{uuid.uuid4().hex[:8]}"
-    assert _psql(f"CREATE DATABASE {meta}").returncode == 0
+    assert psql(f"CREATE DATABASE {meta}").returncode == 0
     try:
         env = {**os.environ, "INSURSHARE_HOME": str(settings.home), "INSURSHARE_CATALOG": settings.catalog,
                "INSURSHARE_GX_MAX_ROWS": "0",
@@ -40,4 +40,4 @@ def test_ingest_dag_with_postgres_metadata_and_catalog(pg_settings, tmp_path):
         assert runs.stdout.split() == ["ingest_submissions|success"]
         assert not (settings.airflow_home / "airflow.db").exists()
     finally:
-        _psql(f"DROP DATABASE IF EXISTS {meta} WITH (FORCE)")
+        psql(f"DROP DATABASE IF EXISTS {meta} WITH (FORCE)")
