@@ -49,11 +49,12 @@ class Audience:
         return f"member:{self.member}" if self.member else self.kind
 
 
-def existing_product(settings: Settings, audience: str | Audience) -> Path:
-    """The audience's product file; a clear error when it does not exist."""
+def existing_product(settings: Settings, audience: str | Audience, vouched: dict[str, str] | None = None) -> Path:
+    """The audience's product file; a clear error when it does not exist. On S3 storage: this
+    machine's copy of the release the audit trail names (``vouched``, when the caller read it)."""
     who = audience if isinstance(audience, Audience) else Audience.parse(audience)
     if settings.storage:   # the copy of the product the audit trail names (fetched once per release)
-        sha = remote.current(settings).get(who.product)
+        sha = (remote.current(settings) if vouched is None else vouched).get(who.product)
         if sha is None:
             raise NotFound(f"There is no product for {who}.", hint=_known(settings))
         return remote.local_copy(settings, who.product, sha)
@@ -66,7 +67,10 @@ def existing_product(settings: Settings, audience: str | Audience) -> Path:
 def open_product(settings: Settings, audience: str | Audience) -> duckdb.DuckDBPyConnection:
     """A locked-down, read-only connection to the audience's product (for the platform's own
     SQL; a user's runs in the sandbox)."""
-    path = existing_product(settings, audience)
+    return _connect(settings, existing_product(settings, audience))
+
+
+def _connect(settings: Settings, path: Path) -> duckdb.DuckDBPyConnection:
     settings.work_dir.mkdir(parents=True, exist_ok=True)
     return product_connection(path, memory=settings.duckdb_memory_limit, threads=settings.duckdb_threads,
                               temp_dir=settings.work_dir / "duckdb_tmp")
@@ -154,8 +158,8 @@ def list_products(settings: Settings) -> str:
     lines = []
     for stem in names:
         who = f"member:{stem[len('member_'):]}" if stem.startswith("member_") else stem
-        path = existing_product(settings, who)
-        con = open_product(settings, who)
+        path = existing_product(settings, who, vouched)
+        con = _connect(settings, path)
         try:
             info = con.execute("SELECT lake_snapshot, disclosure_profile, built_at FROM product_info").fetchone()
         finally:
